@@ -1,0 +1,42 @@
+# The README's commands. `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PY := .venv/bin/python
+# The cluster runs PostgreSQL and PgBouncer as the postgres user, so it needs root.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: help install up down status test lint format logs
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: ## install missing Debian packages and the virtualenv (.venv)
+	@$(SUDO) bash deploy/local/install.sh
+
+up: install ## start the local cluster (safe to run twice) and print its URLs
+	@$(SUDO) $(PY) -m deploy.local.cluster up
+
+down: ## stop every process the cluster started
+	@if [ -x $(PY) ]; then $(SUDO) $(PY) -m deploy.local.cluster down; fi
+
+status: ## one line per cluster process: pid and port
+	@$(SUDO) $(PY) -m deploy.local.cluster status
+
+test: install ## ruff, mypy and the whole pytest suite, on the running (or started) cluster
+	@$(SUDO) $(PY) -m deploy.local.cluster up
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy only
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+
+format: install ## rewrite the code with ruff's formatter and fixes
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+logs: ## follow every cluster log
+	@tail -n 20 -F .cluster/logs/*.log

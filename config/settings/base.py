@@ -1,0 +1,169 @@
+"""Settings shared by every environment. Values come from the environment (django-environ)."""
+
+import socket
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+# --- Core -------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-only-insecure-key-never-used-in-production")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# Every server runs the same code; this name tells them apart in logs, locks and job runs.
+APP_SERVER_NAME = env("APP_SERVER_NAME", default=socket.gethostname())
+
+TIME_ZONE = "UTC"
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "health",
+    "locking",
+    "jobs",
+    "replicas",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "config.middleware.ServedByMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+STATIC_URL = "static/"
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / ".cluster" / "static"))
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- Databases --------------------------------------------------------------------------
+# ``default`` is the primary reached through PgBouncer in transaction mode, so: no
+# server-side cursors, no server-side prepared statements, no session state.
+# ``replica`` is the streaming replica (read-only).
+DB_NAME = env("DB_NAME", default="app")
+DB_USER = env("DB_USER", default="app")
+DB_PASSWORD = env("DB_PASSWORD", default="app-local-password")
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+
+
+def _database(*, host: str, port: int) -> dict[str, object]:
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DB_NAME,
+        "USER": DB_USER,
+        "PASSWORD": DB_PASSWORD,
+        "HOST": host,
+        "PORT": port,
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+        "OPTIONS": {
+            "prepare_threshold": None,
+            "connect_timeout": DB_CONNECT_TIMEOUT,
+            "application_name": f"app:{APP_SERVER_NAME}",
+        },
+    }
+
+
+DATABASES = {
+    "default": _database(
+        host=env("DB_HOST", default="127.0.0.1"), port=env.int("PGBOUNCER_PORT", default=26432)
+    ),
+    "replica": _database(
+        host=env("DB_REPLICA_HOST", default="127.0.0.1"),
+        port=env.int("PG_REPLICA_PORT", default=25433),
+    ),
+}
+
+# --- Redis: the broker/cache node and the lock nodes -----------------------------------
+BROKER_REDIS_URL = env("BROKER_REDIS_URL", default="redis://127.0.0.1:26390")
+LOCK_REDIS_URLS = env.list(
+    "LOCK_REDIS_URLS",
+    default=[
+        "redis://127.0.0.1:26379/0",
+        "redis://127.0.0.1:26380/0",
+        "redis://127.0.0.1:26381/0",
+    ],
+)
+
+# Cache and probe results only (DESIGN decision 7): never IGNORE_EXCEPTIONS here.
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"{BROKER_REDIS_URL}/1",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="app"),
+    }
+}
+
+# --- Celery -----------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"{BROKER_REDIS_URL}/0")
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"{BROKER_REDIS_URL}/0")
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# The schedule itself lives in components/jobs.py.
+
+# --- Logging ----------------------------------------------------------------------------
+LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [" + APP_SERVER_NAME + "] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Per-integration sections (one file each) -------------------------------------------
+from config.settings.components.health import *  # noqa: E402,F403
+from config.settings.components.jobs import *  # noqa: E402,F403
+from config.settings.components.locking import *  # noqa: E402,F403
+from config.settings.components.messaging import *  # noqa: E402,F403
+from config.settings.components.replicas import *  # noqa: E402,F403

@@ -1,0 +1,1 @@
+"""One settings file per integration, imported by ``base``."""

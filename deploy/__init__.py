@@ -1,0 +1,1 @@
+"""Deployment templates, their renderer, and the local loopback cluster."""

@@ -1,0 +1,1 @@
+"""The local loopback cluster (see ``cluster.py``)."""

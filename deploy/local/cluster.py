@@ -1,0 +1,846 @@
+"""The local cluster: a three-server deployment on loopback, from nothing, with one command.
+
+    python -m deploy.local.cluster up            # start everything (safe to run twice)
+    python -m deploy.local.cluster down          # stop everything this script started
+    python -m deploy.local.cluster status        # one line per process
+    python -m deploy.local.cluster start NAME    # start one process (and nothing else)
+    python -m deploy.local.cluster stop NAME     # stop one process by its recorded PID
+
+What runs (default ports; each overridable by the variable named in ``status``):
+PostgreSQL primary 25432 and streaming replica 25433, PgBouncer 26432, three lock Redis nodes
+26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each with a
+Celery worker and beat, and NGINX on 28080 (HTTP) / 28443 (HTTPS).
+
+State, logs and PID files live in ``.cluster/`` (``CLUSTER_STATE_DIR``). Every process is
+started here and stopped here by its recorded PID, after checking that the PID still runs the
+command we started (PIDs get reused). PostgreSQL and PgBouncer refuse to run as root, so they
+run as the ``postgres`` user. Tests import this module to stop, pause and restart single
+processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.render import render_file
+
+REPO = Path(__file__).resolve().parent.parent.parent
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_USER = "postgres"
+
+
+class ClusterError(RuntimeError):
+    """A step failed; the message says which and where its log is."""
+
+
+def _ports(var: str, default: str) -> list[int]:
+    raw = os.environ.get(var, default)
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ClusterError(f"{var}={raw!r} is not a comma-separated list of port numbers") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the cluster needs to know, from the environment with local defaults."""
+
+    state_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CLUSTER_STATE_DIR", REPO / ".cluster")).resolve()
+    )
+    pg_primary_port: int = field(default_factory=lambda: _ports("PG_PRIMARY_PORT", "25432")[0])
+    pg_replica_port: int = field(default_factory=lambda: _ports("PG_REPLICA_PORT", "25433")[0])
+    pgbouncer_port: int = field(default_factory=lambda: _ports("PGBOUNCER_PORT", "26432")[0])
+    lock_redis_ports: list[int] = field(
+        default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
+    )
+    broker_redis_port: int = field(default_factory=lambda: _ports("BROKER_REDIS_PORT", "26390")[0])
+    app_ports: list[int] = field(default_factory=lambda: _ports("APP_PORTS", "28001,28002,28003"))
+    nginx_http_port: int = field(default_factory=lambda: _ports("NGINX_HTTP_PORT", "28080")[0])
+    nginx_https_port: int = field(default_factory=lambda: _ports("NGINX_HTTPS_PORT", "28443")[0])
+    db_name: str = field(default_factory=lambda: os.environ.get("DB_NAME", "app"))
+    db_user: str = field(default_factory=lambda: os.environ.get("DB_USER", "app"))
+    db_password: str = field(default_factory=lambda: os.environ.get("DB_PASSWORD", "app-local-password"))
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def server_names(self) -> list[str]:
+        return [f"app{i}" for i in range(1, len(self.app_ports) + 1)]
+
+    def app_env(self) -> dict[str, str]:
+        """What the Django processes need to reach this cluster (also written to cluster.env)."""
+        lock_urls = ",".join(f"redis://127.0.0.1:{port}/0" for port in self.lock_redis_ports)
+        return {
+            "DB_NAME": self.db_name,
+            "DB_USER": self.db_user,
+            "DB_PASSWORD": self.db_password,
+            "PGBOUNCER_PORT": str(self.pgbouncer_port),
+            "PG_PRIMARY_PORT": str(self.pg_primary_port),
+            "PG_REPLICA_PORT": str(self.pg_replica_port),
+            "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",
+            "LOCK_REDIS_URLS": lock_urls,
+            "NGINX_HTTP_PORT": str(self.nginx_http_port),
+            "NGINX_HTTPS_PORT": str(self.nginx_https_port),
+            "APP_PORTS": ",".join(str(port) for port in self.app_ports),
+        }
+
+
+@dataclass
+class Service:
+    """One process of the cluster."""
+
+    name: str
+    argv: list[str]
+    port: int | None = None
+    port_var: str = ""
+    user: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 30.0
+    prepare: Callable[[Settings], None] | None = None
+    # A string that must appear in /proc/PID/cmdline, so a reused PID is never signalled.
+    marker: str = ""
+
+    def pid_file(self, cfg: Settings) -> Path:
+        return cfg.pid_dir / f"{self.name}.pid"
+
+    def log_file(self, cfg: Settings) -> Path:
+        return cfg.log_dir / f"{self.name}.log"
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return ""
+    if state in ("Z", "X"):  # a zombie has finished; only its parent has not noticed
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def recorded_pid(service: Service, cfg: Settings) -> int | None:
+    """The PID we started for ``service`` if it still runs that command, else None."""
+    try:
+        pid = int(service.pid_file(cfg).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    cmd = _cmdline(pid)
+    if cmd and service.marker in cmd:
+        return pid
+    return None
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _chown_to(path: Path, user: str) -> None:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _run(
+    argv: Sequence[str], *, log: Path, user: str | None = None, env: dict[str, str] | None = None, step: str
+) -> str:
+    """Run a short command to completion; on failure raise naming the step and the log."""
+    full_env = {**os.environ, **(env or {})}
+    if user:
+        full_env["HOME"] = "/"  # the postgres user cannot read root's HOME
+    result = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        user=user,
+        cwd=REPO if not user else "/",
+        check=False,
+    )
+    with log.open("a") as handle:
+        handle.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}\n")
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise ClusterError(f"{step} failed: {tail[0]} (log: {log})")
+    return result.stdout
+
+
+def start_service(service: Service, cfg: Settings, *, wait: bool = True) -> int:
+    """Start one process unless it already runs; return its PID."""
+    pid = recorded_pid(service, cfg)
+    if pid:
+        return pid
+    if service.port is not None and _port_in_use(service.port):
+        raise ClusterError(
+            f"port {service.port} for {service.name} is already in use; "
+            f"set {service.port_var} to choose another"
+        )
+    if service.prepare:
+        service.prepare(cfg)
+    log = service.log_file(cfg)
+    env = {**os.environ, **cfg.app_env(), **service.env}
+    if service.user:
+        env["HOME"] = "/"
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            service.argv,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            user=service.user,
+            cwd=REPO if not service.user else "/",
+            start_new_session=True,  # our signals (Ctrl-C in a test run) never reach it
+        )
+    service.pid_file(cfg).write_text(f"{process.pid}\n")
+    if wait:
+        _wait_started(service, cfg, process)
+    return process.pid
+
+
+def _wait_started(
+    service: Service, cfg: Settings, process: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ClusterError(
+                f"{service.name} exited with code {process.returncode} at start "
+                f"(log: {service.log_file(cfg)})"
+            )
+        if service.port is None:
+            if time.monotonic() > deadline - timeout + 1.0:
+                return
+        elif port_open(service.port):
+            return
+        time.sleep(0.1)
+    raise ClusterError(f"{service.name} did not start within {timeout:.0f}s (log: {service.log_file(cfg)})")
+
+
+def signal_service(name: str, sig: signal.Signals, cfg: Settings | None = None) -> int:
+    """Send ``sig`` to one running process (tests use SIGSTOP/SIGCONT/SIGKILL); return its PID."""
+    cfg = cfg or Settings()
+    service = services(cfg)[name]
+    pid = recorded_pid(service, cfg)
+    if pid is None:
+        raise ClusterError(f"{name} is not running")
+    os.kill(pid, sig)
+    return pid
+
+
+def stop_service(service: Service, cfg: Settings, *, sig: signal.Signals | None = None) -> bool:
+    """Stop one process by its recorded PID; return whether it was running."""
+    pid = recorded_pid(service, cfg)
+    if pid is None:
+        service.pid_file(cfg).unlink(missing_ok=True)
+        return False
+    try:
+        os.kill(pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
+        os.kill(pid, sig or service.stop_signal)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def wait_stopped(service: Service, cfg: Settings, pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cmd = _cmdline(pid)
+        if not cmd or service.marker not in cmd:
+            service.pid_file(cfg).unlink(missing_ok=True)
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    service.pid_file(cfg).unlink(missing_ok=True)
+
+
+def stop(names: Sequence[str], cfg: Settings) -> list[str]:
+    """Stop the named processes together and wait for all of them; return those that ran."""
+    table = services(cfg)
+    pending: list[tuple[Service, int]] = []
+    for name in names:
+        service = table[name]
+        pid = recorded_pid(service, cfg)
+        if pid and stop_service(service, cfg):
+            pending.append((service, pid))
+    for service, pid in pending:
+        wait_stopped(service, cfg, pid, service.stop_timeout)
+    return [service.name for service, _ in pending]
+
+
+def restart(name: str, cfg: Settings | None = None) -> int:
+    cfg = cfg or Settings()
+    stop([name], cfg)
+    return start_service(services(cfg)[name], cfg)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+
+def _pg_data(cfg: Settings, role: str) -> Path:
+    return cfg.state_dir / "pg" / role
+
+
+def _psql(cfg: Settings, sql: str, *, db: str = "postgres", step: str) -> str:
+    return _run(
+        [
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(cfg.run_dir),
+            "-p",
+            str(cfg.pg_primary_port),
+            "-U",
+            PG_USER,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ],
+        log=cfg.log_dir / "bootstrap.log",
+        user=PG_USER,
+        step=step,
+    )
+
+
+def _prepare_primary(cfg: Settings) -> None:
+    data = _pg_data(cfg, "primary")
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    _chown_to(data, PG_USER)
+    data.chmod(0o700)
+    _run(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            PG_USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "--no-sync",
+        ],
+        log=cfg.log_dir / "pg-primary.log",
+        user=PG_USER,
+        step="initdb (primary)",
+    )
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write(
+            "\n# local cluster\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{cfg.run_dir}'\n"
+            "max_connections = 200\n"
+            "timezone = 'UTC'\n"
+            "log_timezone = 'UTC'\n"
+            "wal_level = replica\n"
+            "max_wal_senders = 10\n"
+            "max_replication_slots = 10\n"
+            "hot_standby = on\n"
+            "hot_standby_feedback = on\n"
+            "wal_receiver_status_interval = 1s\n"
+            "shared_buffers = 128MB\n"
+            # A throwaway loopback cluster: durability against power loss buys nothing here.
+            "fsync = off\n"
+            "synchronous_commit = off\n"
+            "full_page_writes = off\n"
+        )
+    (data / "pg_hba.conf").write_text(
+        "local all postgres peer\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n"
+        "host replication replicator 127.0.0.1/32 scram-sha-256\n"
+    )
+
+
+def _bootstrap_primary(cfg: Settings) -> None:
+    """Roles and the database; idempotent, run on every ``up``."""
+    user, password, db = cfg.db_user, cfg.db_password, cfg.db_name
+    _psql(
+        cfg,
+        f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN
+            CREATE ROLE "{user}" LOGIN CREATEDB;
+          END IF;
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'replicator') THEN
+            CREATE ROLE replicator LOGIN REPLICATION;
+          END IF;
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbouncer_admin') THEN
+            CREATE ROLE pgbouncer_admin LOGIN;
+          END IF;
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbouncer_stats') THEN
+            CREATE ROLE pgbouncer_stats LOGIN;
+          END IF;
+        END $$;
+        ALTER ROLE "{user}" PASSWORD '{password}';
+        ALTER ROLE replicator PASSWORD '{password}';
+        ALTER ROLE pgbouncer_admin PASSWORD '{password}';
+        ALTER ROLE pgbouncer_stats PASSWORD '{password}';
+        GRANT pg_monitor TO "{user}";
+    """,
+        step="create roles",
+    )
+    exists = _psql(cfg, f"SELECT 1 FROM pg_database WHERE datname = '{db}'", step="find database")
+    if not exists.strip():
+        _psql(cfg, f'CREATE DATABASE "{db}" OWNER "{user}"', step="create database")
+
+
+def _prepare_replica(cfg: Settings) -> None:
+    data = _pg_data(cfg, "replica")
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    _chown_to(data, PG_USER)
+    data.chmod(0o700)
+    # A slot left over from an earlier replica would make pg_basebackup -C fail.
+    _psql(
+        cfg,
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = 'replica1' AND NOT active",
+        step="drop old replication slot",
+    )
+    _run(
+        [
+            str(PG_BIN / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(cfg.pg_primary_port),
+            "-U",
+            "replicator",
+            "-D",
+            str(data),
+            "-R",
+            "-X",
+            "stream",
+            "-C",
+            "-S",
+            "replica1",
+            "--no-sync",
+        ],
+        log=cfg.log_dir / "pg-replica.log",
+        user=PG_USER,
+        env={"PGPASSWORD": cfg.db_password},
+        step="pg_basebackup (replica)",
+    )
+
+
+def _wait_pg_ready(cfg: Settings, port: int, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False
+        )
+        if result.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise ClusterError(f"{name} did not accept connections within 60s (log: {cfg.log_dir / (name + '.log')})")
+
+
+# --- PgBouncer ---------------------------------------------------------------------------
+
+
+def write_pgbouncer_auth_file(cfg: Settings, out: Path) -> Path:
+    """The SCRAM secrets PgBouncer checks clients against, read from the database itself."""
+    rows = _psql(
+        cfg,
+        f"""SELECT format('"%s" "%s"', rolname, rolpassword) FROM pg_authid
+        WHERE rolname IN ('{cfg.db_user}', 'pgbouncer_admin', 'pgbouncer_stats')
+        AND rolpassword IS NOT NULL ORDER BY rolname""",
+        step="read SCRAM secrets",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(rows)
+    _chown_to(out, PG_USER)
+    out.chmod(0o600)
+    return out
+
+
+def _prepare_pgbouncer(cfg: Settings) -> None:
+    folder = cfg.state_dir / "pgbouncer"
+    folder.mkdir(parents=True, exist_ok=True)
+    auth_file = write_pgbouncer_auth_file(cfg, folder / "userlist.txt")
+    render_file(
+        REPO / "deploy" / "pgbouncer" / "pgbouncer.ini.template",
+        {
+            "db_name": cfg.db_name,
+            "primary_host": "127.0.0.1",
+            "primary_port": cfg.pg_primary_port,
+            "replica_host": "127.0.0.1",
+            "replica_port": cfg.pg_replica_port,
+            "listen_addr": "127.0.0.1",
+            "listen_port": cfg.pgbouncer_port,
+            "auth_file": auth_file,
+            "admin_user": "pgbouncer_admin",
+            "stats_user": "pgbouncer_stats",
+            "default_pool_size": 30,
+            "max_client_conn": 1000,
+            "max_db_connections": 30,
+        },
+        folder / "pgbouncer.ini",
+    )
+
+
+# --- NGINX -------------------------------------------------------------------------------
+
+
+def _prepare_nginx(cfg: Settings) -> None:
+    folder = cfg.state_dir / "nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (folder / temp).mkdir(exist_ok=True)
+        (folder / temp).chmod(0o777)  # written by the unprivileged worker processes
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    if not cert.exists():
+        _run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "825",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            log=cfg.log_dir / "nginx.log",
+            step="self-signed certificate",
+        )
+    upstreams = "\n".join(
+        f"        server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;" for port in cfg.app_ports
+    )
+    render_file(
+        REPO / "deploy" / "nginx" / "nginx.conf.template",
+        {
+            "state_dir": folder,
+            "log_dir": cfg.log_dir,
+            "client_max_body_size": "1m",
+            "upstream_servers": upstreams,
+            "listen_host": "127.0.0.1",
+            "http_port": cfg.nginx_http_port,
+            "https_port": cfg.nginx_https_port,
+            "server_name": "localhost",
+            "tls_cert": cert,
+            "tls_key": key,
+        },
+        folder / "nginx.conf",
+    )
+    _run(
+        ["nginx", "-t", "-q", "-e", str(cfg.log_dir / "nginx-error.log"), "-c", str(folder / "nginx.conf")],
+        log=cfg.log_dir / "nginx.log",
+        step="nginx -t",
+    )
+
+
+# --- the table ---------------------------------------------------------------------------
+
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def _make_folder(folder: Path) -> Callable[[Settings], None]:
+    def make(_cfg: Settings) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    return make
+
+
+def services(cfg: Settings) -> dict[str, Service]:
+    """Every process, in start order."""
+    primary, replica = _pg_data(cfg, "primary"), _pg_data(cfg, "replica")
+    pgbouncer_ini = cfg.state_dir / "pgbouncer" / "pgbouncer.ini"
+    nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
+    postgres = str(PG_BIN / "postgres")
+    table = [
+        Service("pg-primary", [postgres, "-D", str(primary), "-p", str(cfg.pg_primary_port)],
+                port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=_prepare_primary, marker=str(primary)),
+        Service("pg-replica", [postgres, "-D", str(replica), "-p", str(cfg.pg_replica_port)],
+                port=cfg.pg_replica_port, port_var="PG_REPLICA_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=_prepare_replica, marker=str(replica)),
+        Service("pgbouncer", ["/usr/sbin/pgbouncer", str(pgbouncer_ini)],
+                port=cfg.pgbouncer_port, port_var="PGBOUNCER_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=_prepare_pgbouncer, marker=str(pgbouncer_ini)),
+    ]  # fmt: skip
+    redis_nodes = [
+        (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS") for i, port in enumerate(cfg.lock_redis_ports, 1)
+    ]
+    redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT"))
+    for name, port, var in redis_nodes:
+        folder = cfg.state_dir / name
+        argv = ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"]  # fmt: skip
+        table.append(Service(name, argv, port=port, port_var=var, marker=f":{port}",
+                             prepare=_make_folder(folder)))  # fmt: skip
+    gunicorn_conf = str(REPO / "deploy" / "gunicorn" / "gunicorn.conf.py")
+    celery = str(VENV_BIN / "celery")
+    for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):
+        env = {"APP_SERVER_NAME": server, "DJANGO_SETTINGS_MODULE": "config.settings.local",
+               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        gunicorn = [str(VENV_BIN / "gunicorn"), "-c", gunicorn_conf, "--bind", f"127.0.0.1:{port}",
+                    "--name", server, "config.wsgi"]  # fmt: skip
+        worker = [celery, "-A", "config", "worker", "-n", f"worker@{server}", "--concurrency", "2",
+                  "--loglevel", "INFO"]  # fmt: skip
+        schedule = cfg.state_dir / f"beat-{server}.schedule"
+        beat = [celery, "-A", "config", "beat", "--loglevel", "INFO", "--schedule", str(schedule),
+                "--pidfile", str(cfg.run_dir / f"beat-{server}.celery.pid")]  # fmt: skip
+        table += [
+            Service(server, gunicorn, port=port, port_var="APP_PORTS", env=env, marker=f"127.0.0.1:{port}"),
+            Service(f"worker-{server}", worker, env=env, marker=f"worker@{server}"),
+            Service(f"beat-{server}", beat, env=env, marker=str(schedule)),
+        ]
+    nginx_log = str(cfg.log_dir / "nginx-error.log")
+    nginx = ["nginx", "-e", nginx_log, "-c", str(nginx_conf), "-g", "daemon off;"]
+    table.append(Service("nginx", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",
+                         stop_signal=signal.SIGQUIT, prepare=_prepare_nginx,
+                         marker=str(nginx_conf)))  # fmt: skip
+    return {service.name: service for service in table}
+
+
+APP_TIER_PREFIXES = ("app", "worker-", "beat-", "nginx")
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _ensure_dirs(cfg: Settings) -> None:
+    for folder in (cfg.state_dir, cfg.log_dir, cfg.pid_dir, cfg.run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    _chown_to(cfg.run_dir, PG_USER)  # PostgreSQL's unix socket lives here
+    (cfg.state_dir / "cluster.env").write_text(
+        "".join(f"{key}={value}\n" for key, value in sorted(cfg.app_env().items()))
+    )
+
+
+def _manage(cfg: Settings, *args: str, step: str, env: dict[str, str] | None = None) -> str:
+    return _run(
+        [str(VENV_BIN / "python"), str(REPO / "manage.py"), *args],
+        log=cfg.log_dir / "manage.log",
+        step=step,
+        env={
+            **cfg.app_env(),
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "APP_SERVER_NAME": "setup",
+            **(env or {}),
+        },
+    )
+
+
+def _admin_user(cfg: Settings) -> str:
+    """Create the local admin user once; its password is kept in the state folder."""
+    password_file = cfg.state_dir / "admin-password"
+    if password_file.exists():
+        return password_file.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    _manage(
+        cfg,
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "admin@localhost",
+        step="create admin user",
+        env={"DJANGO_SUPERUSER_PASSWORD": password},
+    )
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    return password
+
+
+def _raise_file_limit() -> None:
+    # PgBouncer with 1,000 clients and NGINX need far more than the default 1,024 descriptors.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
+    cfg = cfg or Settings()
+    _raise_file_limit()
+    _ensure_dirs(cfg)
+    table = services(cfg)
+    infra = [name for name in table if not name.startswith(APP_TIER_PREFIXES)]
+    app_tier = [] if only_infra else [name for name in table if name.startswith(APP_TIER_PREFIXES)]
+    steps: list[tuple[str, Callable[[], object]]] = []
+
+    def start(name: str) -> Callable[[], object]:
+        def run() -> object:
+            was_running = recorded_pid(table[name], cfg) is not None
+            pid = start_service(table[name], cfg)
+            if name in ("pg-primary", "pg-replica"):
+                port = cfg.pg_primary_port if name == "pg-primary" else cfg.pg_replica_port
+                _wait_pg_ready(cfg, port, name)
+            if name == "pg-primary":
+                _bootstrap_primary(cfg)
+            return f"pid {pid}" + (" (already running)" if was_running else "")
+
+        return run
+
+    for name in infra:
+        port = table[name].port
+        steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+    steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
+    if not only_infra:
+        steps.append(("admin user", lambda: f"admin / {_admin_user(cfg)}"))
+    for name in app_tier:
+        port = table[name].port
+        steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+
+    width = max(len(label) for label, _ in steps)
+    for index, (label, action) in enumerate(steps, 1):
+        prefix = f"[{index:2}/{len(steps)}] {label.ljust(width)}"
+        try:
+            result = action()
+        except ClusterError as error:
+            _say(f"{prefix}  FAILED")
+            raise ClusterError(f"step '{label}': {error}") from None
+        _say(f"{prefix}  ok {result if isinstance(result, str) else ''}".rstrip())
+    if not only_infra:
+        _say(
+            "\nThe cluster is up:\n"
+            f"  https://localhost:{cfg.nginx_https_port}/        NGINX (self-signed certificate)\n"
+            f"  https://localhost:{cfg.nginx_https_port}/admin/  user 'admin', "
+            f"password in {cfg.state_dir / 'admin-password'}\n"
+            f"  http://127.0.0.1:{cfg.app_ports[0]}/health       one app server directly\n"
+            f"  logs: {cfg.log_dir}/   stop: make down"
+        )
+
+
+def down(cfg: Settings | None = None) -> list[str]:
+    cfg = cfg or Settings()
+    table = services(cfg)
+    app_tier = [name for name in table if name.startswith(APP_TIER_PREFIXES)]
+    infra = [name for name in table if name not in app_tier]
+    stopped = stop(app_tier, cfg)
+    # The replica before the primary, PgBouncer before both.
+    stopped += stop(["pgbouncer"], cfg)
+    stopped += stop([name for name in infra if name.startswith("redis-")], cfg)
+    stopped += stop(["pg-replica"], cfg)
+    stopped += stop(["pg-primary"], cfg)
+    return stopped
+
+
+def status(cfg: Settings | None = None) -> list[tuple[str, int | None, int | None, str]]:
+    cfg = cfg or Settings()
+    return [
+        (name, recorded_pid(service, cfg), service.port, service.port_var)
+        for name, service in services(cfg).items()
+    ]
+
+
+def main(argv: Sequence[str]) -> int:
+    usage = (
+        "usage: python -m deploy.local.cluster "
+        "up [--infra] | down | status | start NAME | stop NAME | restart NAME"
+    )
+    if not argv:
+        print(usage, file=sys.stderr)
+        return 2
+    command, args = argv[0], list(argv[1:])
+    if os.geteuid() != 0:
+        print(
+            "the local cluster needs root (PostgreSQL and PgBouncer run as the 'postgres' user); "
+            "run it with sudo",
+            file=sys.stderr,
+        )
+        return 1
+    cfg = Settings()
+    try:
+        if command == "up":
+            up(cfg, only_infra="--infra" in args)
+        elif command == "down":
+            stopped = down(cfg)
+            _say(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+        elif command == "status":
+            for name, pid, port, var in status(cfg):
+                where = f":{port} ({var})" if port else ""
+                _say(f"{name:16} {'running pid ' + str(pid) if pid else 'stopped':20} {where}")
+        elif command in ("start", "stop", "restart") and len(args) == 1:
+            table = services(cfg)
+            if args[0] not in table:
+                print(f"unknown process '{args[0]}'; one of: {', '.join(table)}", file=sys.stderr)
+                return 1
+            _raise_file_limit()
+            _ensure_dirs(cfg)
+            if command == "start":
+                _say(f"{args[0]} pid {start_service(table[args[0]], cfg)}")
+            elif command == "stop":
+                _say(f"{args[0]} " + ("stopped" if stop(args, cfg) else "was not running"))
+            else:
+                _say(f"{args[0]} pid {restart(args[0], cfg)}")
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what the project needs and is missing: Debian packages and the virtualenv.
+# Safe to run again; does nothing when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+say() { printf '[install] %s\n' "$*"; }
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v openssl >/dev/null || need+=(openssl)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+
+if [ ${#need[@]} -gt 0 ]; then
+    say "Debian packages: ${need[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        say "installing packages needs root: run 'sudo make install' once"; exit 1
+    fi
+    # Our scripts make their own PostgreSQL cluster; keep the package from starting one on 5432.
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] || echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+    say "virtualenv .venv from requirements.lock"
+    # Debian's interpreter, so the postgres user can run the venv too.
+    [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+    touch "$stamp"
+fi

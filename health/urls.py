@@ -1,0 +1,7 @@
+from django.urls import URLPattern, URLResolver, path
+
+from health import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("health", views.health, name="health"),
+]

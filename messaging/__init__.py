@@ -1,0 +1,1 @@
+"""The workload being scaled: churches, contacts, messages, the JSON API and webhooks."""

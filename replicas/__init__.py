@@ -1,0 +1,1 @@
+"""Database routing: writes to the primary, reads to healthy, caught-up replicas."""

@@ -1,0 +1,81 @@
+"""The local cluster: NGINX spreads over three app servers; replica, Redis and Celery work."""
+
+import contextlib
+import time
+import uuid
+
+import psycopg
+import pytest
+import redis
+from celery import Celery
+
+from deploy.local import cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def test_nginx_reaches_every_app_server(http, nginx_url, cluster_settings):
+    # when
+    served_by = {http.get(f"{nginx_url}/health", timeout=5).headers["X-Served-By"] for _ in range(60)}
+    # then
+    assert served_by == set(cluster_settings.server_names)
+
+
+def test_plain_http_redirects_to_https(http, cluster_settings):
+    response = http.get(
+        f"http://127.0.0.1:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
+    )
+    assert response.status_code == 301
+    assert response.headers["Location"].startswith(f"https://127.0.0.1:{cluster_settings.nginx_https_port}/")
+
+
+def _connect(cfg: cluster.Settings, port: int) -> psycopg.Connection:
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        dbname=cfg.db_name,
+        user=cfg.db_user,
+        password=cfg.db_password,
+        autocommit=True,
+        prepare_threshold=None,
+        connect_timeout=3,
+    )
+
+
+def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_settings):
+    # given
+    marker = uuid.uuid4().hex
+    with _connect(cluster_settings, cluster_settings.pgbouncer_port) as primary:
+        primary.execute("CREATE TABLE IF NOT EXISTS cluster_probe (marker text PRIMARY KEY)")
+        # when
+        primary.execute("INSERT INTO cluster_probe (marker) VALUES (%s)", (marker,))
+    # then
+    with _connect(cluster_settings, cluster_settings.pg_replica_port) as replica:
+        (in_recovery,) = replica.execute("SELECT pg_is_in_recovery()").fetchone() or (None,)
+        assert in_recovery is True
+        deadline = time.monotonic() + 5
+        found = None
+        while found is None and time.monotonic() < deadline:
+            # the CREATE TABLE itself may still be on its way
+            with contextlib.suppress(psycopg.errors.UndefinedTable):
+                found = replica.execute(
+                    "SELECT marker FROM cluster_probe WHERE marker = %s", (marker,)
+                ).fetchone()
+            time.sleep(0.02)
+    assert found == (marker,)
+
+
+def test_every_redis_node_answers(cluster_settings):
+    ports = [*cluster_settings.lock_redis_ports, cluster_settings.broker_redis_port]
+    for port in ports:
+        assert redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping() is True
+
+
+def test_a_celery_worker_runs_a_task(cluster_settings):
+    # given: a client configured exactly like an app server of the cluster
+    broker = cluster_settings.app_env()["BROKER_REDIS_URL"] + "/0"
+    client = Celery(broker=broker, backend=broker)
+    # when
+    result = client.send_task("config.ping").get(timeout=30)
+    # then
+    assert result["server"] in cluster_settings.server_names

@@ -1,0 +1,81 @@
+"""Starting and stopping: a busy port is named, and ``down`` leaves no process behind.
+
+These run a second, small cluster (Redis, one app server with worker and beat, NGINX) on
+other ports in a temporary folder, so the main cluster keeps serving the other tests.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from deploy.local import cluster
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def side_cluster(tmp_path):
+    return cluster.Settings(
+        state_dir=tmp_path / "side",
+        lock_redis_ports=[26479, 26480, 26481],
+        broker_redis_port=26490,
+        app_ports=[28101],
+        nginx_http_port=28180,
+        nginx_https_port=28543,
+    )
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_busy_port_stops_start_up_with_its_variable_named(side_cluster):
+    # given
+    table = cluster.services(side_cluster)
+    side_cluster.pid_dir.mkdir(parents=True)
+    side_cluster.log_dir.mkdir(parents=True)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", side_cluster.broker_redis_port))
+        squatter.listen()
+        # when / then
+        with pytest.raises(cluster.ClusterError, match=r"port 26490 .* set BROKER_REDIS_PORT"):
+            cluster.start_service(table["redis-broker"], side_cluster)
+
+
+def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
+    # given
+    cluster._ensure_dirs(side_cluster)
+    table = cluster.services(side_cluster)
+    names = [n for n in table if n.startswith(("redis-", "app", "worker-", "beat-", "nginx"))]
+    pids = set()
+    try:
+        for name in names:
+            pids.add(cluster.start_service(table[name], side_cluster))
+        for pid in list(pids):
+            pids |= _children(pid)
+        assert len(pids) > len(names)  # gunicorn, Celery and NGINX have children too
+    finally:
+        # when
+        cluster.down(side_cluster)
+    # then
+    assert [pid for pid in pids if _alive(pid)] == []
+    assert not any(os.scandir(side_cluster.pid_dir))
