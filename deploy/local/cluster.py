@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.nginx.render import render_nginx
 from deploy.render import render_file
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -69,9 +70,29 @@ class Settings:
     app_ports: list[int] = field(default_factory=lambda: _ports("APP_PORTS", "28001,28002,28003"))
     nginx_http_port: int = field(default_factory=lambda: _ports("NGINX_HTTP_PORT", "28080")[0])
     nginx_https_port: int = field(default_factory=lambda: _ports("NGINX_HTTPS_PORT", "28443")[0])
+    # NGINX proxies /ws/ and /socket.io/ here; nothing listens unless a test starts a server.
+    websocket_port: int = field(default_factory=lambda: _ports("WEBSOCKET_PORT", "28090")[0])
     db_name: str = field(default_factory=lambda: os.environ.get("DB_NAME", "app"))
     db_user: str = field(default_factory=lambda: os.environ.get("DB_USER", "app"))
     db_password: str = field(default_factory=lambda: os.environ.get("DB_PASSWORD", "app-local-password"))
+
+    def ratelimit_bypass_token(self) -> str:
+        """The token that exempts the test suite and benchmarks from NGINX's rate limits (ADR 0006).
+
+        Random per cluster and kept in the state folder; NGINX_RATELIMIT_BYPASS_TOKEN overrides it.
+        """
+        if os.environ.get("NGINX_RATELIMIT_BYPASS_TOKEN"):
+            return os.environ["NGINX_RATELIMIT_BYPASS_TOKEN"]
+        path = self.state_dir / "ratelimit-bypass-token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"{path.name}.{os.getpid()}")
+            draft.write_text(secrets.token_hex(16) + "\n")
+            draft.chmod(0o600)
+            with contextlib.suppress(FileExistsError):  # another process made one first: use it
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip()
 
     @property
     def log_dir(self) -> Path:
@@ -104,6 +125,7 @@ class Settings:
             "NGINX_HTTP_PORT": str(self.nginx_http_port),
             "NGINX_HTTPS_PORT": str(self.nginx_https_port),
             "APP_PORTS": ",".join(str(port) for port in self.app_ports),
+            "NGINX_RATELIMIT_BYPASS_TOKEN": self.ratelimit_bypass_token(),
         }
 
 
@@ -564,24 +586,22 @@ def _prepare_nginx(cfg: Settings) -> None:
             log=cfg.log_dir / "nginx.log",
             step="self-signed certificate",
         )
-    upstreams = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;" for port in cfg.app_ports
-    )
-    render_file(
-        REPO / "deploy" / "nginx" / "nginx.conf.template",
-        {
-            "state_dir": folder,
-            "log_dir": cfg.log_dir,
-            "client_max_body_size": "1m",
-            "upstream_servers": upstreams,
-            "listen_host": "127.0.0.1",
-            "http_port": cfg.nginx_http_port,
-            "https_port": cfg.nginx_https_port,
-            "server_name": "localhost",
-            "tls_cert": cert,
-            "tls_key": key,
-        },
-        folder / "nginx.conf",
+    render_nginx(
+        folder,
+        environ={},  # the same templates as production, with this cluster's values only
+        server_name="localhost",
+        listen_host="127.0.0.1",
+        http_port=cfg.nginx_http_port,
+        https_port=cfg.nginx_https_port,
+        tls_cert=cert,
+        tls_key=key,
+        app_servers=[f"127.0.0.1:{port}" for port in cfg.app_ports],
+        websocket_servers=[f"127.0.0.1:{cfg.websocket_port}"],
+        # Only 127.0.0.1 is "internal" here, so tests can play an outside client from 127.0.0.2.
+        internal_networks=["127.0.0.1/32", "::1/128"],
+        ratelimit_bypass_token=cfg.ratelimit_bypass_token(),
+        state_dir=folder,
+        log_dir=cfg.log_dir,
     )
     _run(
         ["nginx", "-t", "-q", "-e", str(cfg.log_dir / "nginx-error.log"), "-c", str(folder / "nginx.conf")],

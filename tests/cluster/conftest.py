@@ -4,6 +4,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
+from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +14,13 @@ def nginx_url(cluster_settings: cluster.Settings) -> str:
 
 @pytest.fixture
 def http(cluster_settings: cluster.Settings) -> requests.Session:
-    """HTTP client that trusts the cluster's self-signed certificate and ignores proxy settings."""
+    """HTTP client that trusts the cluster's self-signed certificate and ignores proxy settings.
+
+    It sends the cluster's rate-limit bypass token, so tests that put load through NGINX are not
+    throttled; the rate-limit tests (tests/cluster/edge/) use a client without it (ADR 0006).
+    """
     session = requests.Session()
     session.trust_env = False  # an environment CA bundle would override ``verify``
     session.verify = str(cluster_settings.state_dir / "nginx" / "tls.crt")
+    session.headers[RATELIMIT_BYPASS_HEADER] = cluster_settings.ratelimit_bypass_token()
     return session

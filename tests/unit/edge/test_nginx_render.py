@@ -1,0 +1,91 @@
+"""The NGINX renderer: values from the environment, checked before they reach the file."""
+
+import re
+
+import pytest
+
+from deploy.nginx.render import NginxConfigError, nginx_settings, nginx_values, render_nginx
+
+pytestmark = pytest.mark.unit
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def test_app_servers_from_the_environment_become_upstream_lines_with_passive_health():
+    # given
+    environ = {
+        "NGINX_APP_SERVERS": "10.0.0.1:8000, 10.0.0.2:8000",
+        "NGINX_UPSTREAM_MAX_FAILS": "3",
+        "NGINX_UPSTREAM_FAIL_TIMEOUT": "7s",
+    }
+    # when
+    values = nginx_values(nginx_settings(environ))
+    # then
+    assert values["upstream_servers"].splitlines() == [
+        "        server 10.0.0.1:8000 max_fails=3 fail_timeout=7s;",
+        "        server 10.0.0.2:8000 max_fails=3 fail_timeout=7s;",
+    ]
+
+
+def test_overrides_win_over_the_environment():
+    settings = nginx_settings({"NGINX_HTTPS_PORT": "8443"}, https_port=9443)
+    assert settings.https_port == 9443
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_without_a_token_no_header_value_bypasses_the_rate_limits(token):
+    # when
+    values = nginx_values(nginx_settings({"NGINX_RATELIMIT_BYPASS_TOKEN": token}))
+    # then: the map keeps only its default (every client keyed by address), no '"" ""' entry
+    assert '""' not in values["ratelimit_bypass_entry"]
+    assert not re.search(r'^\s*"', values["ratelimit_bypass_entry"], re.MULTILINE)
+
+
+def test_a_configured_token_maps_to_the_empty_key():
+    values = nginx_values(nginx_settings({}, ratelimit_bypass_token=TOKEN))
+    assert values["ratelimit_bypass_entry"].strip() == f'"{TOKEN}" "";'
+
+
+@pytest.mark.parametrize("token", ["short", TOKEN + '" ""; default ""', "x" * 31])
+def test_a_weak_or_malformed_token_is_refused(token):
+    with pytest.raises(NginxConfigError, match="NGINX_RATELIMIT_BYPASS_TOKEN"):
+        nginx_values(nginx_settings({}, ratelimit_bypass_token=token))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NGINX_APP_SERVERS", "127.0.0.1:8000; } server { listen 81"),
+        ("NGINX_WEBSOCKET_SERVERS", "no-port"),
+        ("NGINX_INTERNAL_NETWORKS", "10.0.0.0/8,everyone"),
+        ("NGINX_CLIENT_MAX_BODY_SIZE", "1m; client_max_body_size 0"),
+        ("NGINX_TLS_CERT", "/etc/x.crt;"),
+        ("NGINX_CONTENT_SECURITY_POLICY", "default-src 'self'\" always; add_header X 1"),
+    ],
+)
+def test_a_value_that_would_change_the_configuration_is_refused_naming_its_variable(variable, value):
+    with pytest.raises(NginxConfigError, match=variable):
+        nginx_values(nginx_settings({variable: value}))
+
+
+def test_internal_networks_become_allow_lines():
+    values = nginx_values(nginx_settings({"NGINX_INTERNAL_NETWORKS": "10.1.2.3/8,::1"}))
+    assert values["internal_allow"].splitlines() == ["allow 10.0.0.0/8;", "allow ::1/128;"]
+
+
+@pytest.mark.parametrize(("port", "suffix"), [(443, ""), (28443, ":28443")])
+def test_the_redirect_names_the_https_port_only_when_it_is_not_443(port, suffix):
+    assert nginx_values(nginx_settings({}, https_port=port))["https_port_suffix"] == suffix
+
+
+def test_rendering_fills_every_placeholder_of_every_file(tmp_path):
+    # when
+    conf = render_nginx(tmp_path, environ={}, ratelimit_bypass_token=TOKEN)
+    # then
+    rendered = sorted(path.name for path in tmp_path.iterdir())
+    assert conf == tmp_path / "nginx.conf"
+    assert "edge_security_headers.conf" in rendered
+    for path in tmp_path.iterdir():
+        assert "${" not in path.read_text(), path.name
+    included = set(re.findall(r"include (\S+);", "".join(p.read_text() for p in tmp_path.iterdir())))
+    assert included <= set(rendered)
