@@ -38,10 +38,13 @@ INSTALLED_APPS = [
     "jobs",
     "replicas",
     "messaging",
+    "deploy",
 ]
 
 MIDDLEWARE = [
     "config.middleware.ServedByMiddleware",
+    # Answers /health* before host validation, sessions, auth and CSRF (health/middleware.py).
+    "health.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -162,6 +165,7 @@ LOGGING = {
 }
 
 # --- Per-integration sections (one file each) -------------------------------------------
+from config.settings.components.deploy import *  # noqa: E402,F403
 from config.settings.components.health import *  # noqa: E402,F403
 from config.settings.components.jobs import *  # noqa: E402,F403
 from config.settings.components.locking import *  # noqa: E402,F403

@@ -34,7 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.nginx.render import render_nginx
-from deploy.render import render_file
+from deploy.pgbouncer.render import (
+    PgBouncerValues,
+    auth_file_query,
+    auth_file_roles,
+    render_pgbouncer_ini,
+)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -513,14 +518,12 @@ def _wait_pg_ready(cfg: Settings, port: int, name: str) -> None:
 
 
 def write_pgbouncer_auth_file(cfg: Settings, out: Path) -> Path:
-    """The SCRAM secrets PgBouncer checks clients against, read from the database itself."""
-    rows = _psql(
-        cfg,
-        f"""SELECT format('"%s" "%s"', rolname, rolpassword) FROM pg_authid
-        WHERE rolname IN ('{cfg.db_user}', 'pgbouncer_admin', 'pgbouncer_stats')
-        AND rolpassword IS NOT NULL ORDER BY rolname""",
-        step="read SCRAM secrets",
-    )
+    """The SCRAM secrets PgBouncer checks clients against, read from the database itself.
+
+    Reading ``pg_authid`` needs a superuser: here that is psql as the ``postgres`` OS user over
+    the unix socket; elsewhere ``manage.py pgbouncer_auth_file --dsn`` does the same.
+    """
+    rows = _psql(cfg, auth_file_query(auth_file_roles(db_user=cfg.db_user)), step="read SCRAM secrets")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(rows)
     _chown_to(out, PG_USER)
@@ -528,29 +531,25 @@ def write_pgbouncer_auth_file(cfg: Settings, out: Path) -> Path:
     return out
 
 
+def pgbouncer_values(cfg: Settings, *, auth_file: Path) -> PgBouncerValues:
+    """The deployment template's values for this cluster: loopback hosts, the cluster's ports."""
+    return PgBouncerValues(
+        db_name=cfg.db_name,
+        primary_host="127.0.0.1",
+        primary_port=cfg.pg_primary_port,
+        replica_host="127.0.0.1",
+        replica_port=cfg.pg_replica_port,
+        listen_addr="127.0.0.1",
+        listen_port=cfg.pgbouncer_port,
+        auth_file=auth_file,
+    )
+
+
 def _prepare_pgbouncer(cfg: Settings) -> None:
     folder = cfg.state_dir / "pgbouncer"
     folder.mkdir(parents=True, exist_ok=True)
     auth_file = write_pgbouncer_auth_file(cfg, folder / "userlist.txt")
-    render_file(
-        REPO / "deploy" / "pgbouncer" / "pgbouncer.ini.template",
-        {
-            "db_name": cfg.db_name,
-            "primary_host": "127.0.0.1",
-            "primary_port": cfg.pg_primary_port,
-            "replica_host": "127.0.0.1",
-            "replica_port": cfg.pg_replica_port,
-            "listen_addr": "127.0.0.1",
-            "listen_port": cfg.pgbouncer_port,
-            "auth_file": auth_file,
-            "admin_user": "pgbouncer_admin",
-            "stats_user": "pgbouncer_stats",
-            "default_pool_size": 30,
-            "max_client_conn": 1000,
-            "max_db_connections": 30,
-        },
-        folder / "pgbouncer.ini",
-    )
+    render_pgbouncer_ini(pgbouncer_values(cfg, auth_file=auth_file), folder / "pgbouncer.ini")
 
 
 # --- NGINX -------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Read the values each deployment template needs from settings (which read the environment)."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from deploy.pgbouncer.render import PgBouncerValues
+
+# When the health app does not say how long it drains, assume this many seconds.
+FALLBACK_DRAIN_SECONDS = 10
+
+
+def drain_seconds() -> int:
+    """How long a stopping web server keeps answering (readiness 503) before gunicorn stops."""
+    return int(getattr(settings, "HEALTH_DRAIN_SECONDS", FALLBACK_DRAIN_SECONDS))
+
+
+def graceful_timeout_seconds() -> int:
+    """gunicorn's ``graceful_timeout``: how long workers get to finish in-flight requests."""
+    return int(getattr(settings, "DEPLOY_GUNICORN_GRACEFUL_TIMEOUT", 30))
+
+
+def web_stop_timeout_seconds() -> int:
+    """What a supervisor (systemd, Kubernetes) waits before SIGKILL: drain, then graceful, then margin."""
+    return drain_seconds() + graceful_timeout_seconds() + 15
+
+
+def pgbouncer_values() -> PgBouncerValues:
+    return PgBouncerValues(
+        db_name=settings.DB_NAME,
+        primary_host=settings.DEPLOY_PG_PRIMARY_HOST,
+        primary_port=settings.DEPLOY_PG_PRIMARY_PORT,
+        replica_host=settings.DEPLOY_PG_REPLICA_HOST,
+        replica_port=settings.DEPLOY_PG_REPLICA_PORT,
+        listen_addr=settings.DEPLOY_PGBOUNCER_LISTEN_ADDR,
+        listen_port=settings.DEPLOY_PGBOUNCER_PORT,
+        auth_file=Path(settings.DEPLOY_PGBOUNCER_AUTH_FILE),
+        default_pool_size=settings.DEPLOY_PGBOUNCER_POOL_SIZE,
+        max_client_conn=settings.DEPLOY_PGBOUNCER_MAX_CLIENT_CONN,
+        max_db_connections=settings.DEPLOY_PGBOUNCER_MAX_DB_CONNECTIONS,
+    )
+
+
+def systemd_values() -> dict[str, object]:
+    return {
+        "app_dir": settings.DEPLOY_APP_DIR,
+        "venv": settings.DEPLOY_VENV,
+        "user": settings.DEPLOY_SERVICE_USER,
+        "env_file": settings.DEPLOY_ENV_FILE,
+        "gunicorn_bind": settings.DEPLOY_GUNICORN_BIND,
+        "celery_concurrency": settings.DEPLOY_CELERY_CONCURRENCY,
+        "web_timeout_stop_sec": web_stop_timeout_seconds(),
+        "worker_timeout_stop_sec": settings.DEPLOY_WORKER_STOP_TIMEOUT,
+    }
+
+
+def k8s_values() -> dict[str, str]:
+    return {"image": settings.DEPLOY_IMAGE, "namespace": settings.DEPLOY_NAMESPACE}

@@ -1,0 +1,70 @@
+"""Render the deployment templates into a folder, one target at a time.
+
+Each ``render_<target>`` writes finished files under ``out`` and returns their paths; the values
+come from ``deploy.selectors`` (settings, so the environment). A template naming a value nobody
+supplied raises ``deploy.render.MissingTemplateValue`` naming it.
+"""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from deploy import selectors
+from deploy.nginx.render import TEMPLATES as NGINX_TEMPLATES
+from deploy.nginx.render import render_nginx as render_nginx_files
+from deploy.pgbouncer.render import render_pgbouncer_ini
+from deploy.render import render_file
+
+DEPLOY_DIR = Path(__file__).resolve().parent
+SYSTEMD_UNITS = ("app-web.service", "app-worker.service", "app-beat.service")
+K8S_OVERLAY = "example"
+
+
+def render_pgbouncer(*, out: Path) -> list[Path]:
+    return [render_pgbouncer_ini(selectors.pgbouncer_values(), out / "pgbouncer.ini")]
+
+
+def render_nginx(*, out: Path) -> list[Path]:
+    """``nginx.conf`` and its includes, from the ``NGINX_*`` variables (deploy/nginx/render.py)."""
+    render_nginx_files(out)
+    return [out / name for name in NGINX_TEMPLATES]
+
+
+def render_systemd(*, out: Path) -> list[Path]:
+    values = selectors.systemd_values()
+    folder = DEPLOY_DIR / "systemd"
+    return [render_file(folder / f"{unit}.template", values, out / unit) for unit in SYSTEMD_UNITS]
+
+
+def render_k8s(*, out: Path) -> list[Path]:
+    """Copy the kustomize base and the example overlay; set the overlay's image and namespace."""
+    source = DEPLOY_DIR / "k8s"
+    shutil.copytree(source / "base", out / "base", dirs_exist_ok=True)
+    overlay = out / "overlays" / K8S_OVERLAY
+    shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
+    kustomization_file = overlay / "kustomization.yaml"
+    kustomization = yaml.safe_load(kustomization_file.read_text())
+    values = selectors.k8s_values()
+    name, _, tag = values["image"].rpartition(":")
+    if not name or "/" in tag:  # no tag given: "registry:5000/app" has a colon that is not one
+        name, tag = values["image"], "latest"
+    kustomization["namespace"] = values["namespace"]
+    kustomization["images"] = [{"name": "app", "newName": name, "newTag": tag}]
+    kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return sorted(path for path in out.rglob("*.yaml"))
+
+
+RENDERERS: dict[str, Callable[..., list[Path]]] = {
+    "nginx": render_nginx,
+    "pgbouncer": render_pgbouncer,
+    "k8s": render_k8s,
+    "systemd": render_systemd,
+}
+
+
+def deploy_render(*, target: str, out: Path) -> list[Path]:
+    """Render one target (a key of ``RENDERERS``) into ``out``; return the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    return RENDERERS[target](out=out)

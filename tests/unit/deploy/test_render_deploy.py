@@ -1,0 +1,81 @@
+"""``manage.py render_deploy`` fills each family of templates from settings into a folder."""
+
+import configparser
+import subprocess
+import sys
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from deploy.local.cluster import REPO
+
+pytestmark = pytest.mark.unit
+
+
+def _ini(path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, comment_prefixes=(";",))
+    parser.read(path)
+    return parser
+
+
+def test_pgbouncer_is_rendered_from_settings(tmp_path):
+    # given
+    with override_settings(
+        DEPLOY_PGBOUNCER_PORT=6432, DEPLOY_PG_PRIMARY_HOST="db-primary.internal", DB_NAME="crm"
+    ):
+        # when
+        call_command("render_deploy", "pgbouncer", "--out", str(tmp_path))
+    # then
+    ini = _ini(tmp_path / "pgbouncer.ini")
+    assert ini["pgbouncer"]["listen_port"] == "6432"
+    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert (ini["pgbouncer"]["default_pool_size"], ini["pgbouncer"]["max_client_conn"]) == ("30", "1000")
+    assert ini["pgbouncer"]["auth_type"] == "scram-sha-256"
+    assert (ini["pgbouncer"]["admin_users"], ini["pgbouncer"]["stats_users"]) == (
+        "pgbouncer_admin",
+        "pgbouncer_stats",
+    )
+    assert ini["databases"]["crm"].startswith("host=db-primary.internal ")
+    assert "dbname=crm" in ini["databases"]["crm_replica"]
+
+
+def test_nginx_is_rendered_by_the_edge_renderer_with_its_includes(tmp_path, monkeypatch):
+    # given
+    monkeypatch.setenv("NGINX_SERVER_NAME", "sms.example.org")
+    monkeypatch.setenv("NGINX_APP_SERVERS", "10.0.0.11:8000,10.0.0.12:8000")
+    # when
+    call_command("render_deploy", "nginx", "--out", str(tmp_path))
+    # then
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "server_name sms.example.org;" in conf
+    assert "server 10.0.0.12:8000" in conf
+    assert "${" not in "".join(path.read_text() for path in tmp_path.iterdir())
+
+
+def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
+    with pytest.raises(
+        CommandError, match=r"unknown target 'apache'; one of: nginx, pgbouncer, k8s, systemd"
+    ):
+        call_command("render_deploy", "apache", "--out", str(tmp_path))
+
+
+def test_a_bad_value_is_an_error_naming_its_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NGINX_HTTPS_PORT", "four-four-three")
+    with pytest.raises(CommandError, match="NGINX_HTTPS_PORT"):
+        call_command("render_deploy", "nginx", "--out", str(tmp_path))
+
+
+def test_bad_arguments_exit_non_zero_with_one_line():
+    # when
+    result = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "render_deploy", "pgbouncer"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # then
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["CommandError: --out FOLDER is required"]
