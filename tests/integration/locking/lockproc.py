@@ -1,0 +1,79 @@
+"""A lock holder in its own process, for the cross-process tests (not a test module).
+
+``lockproc.py hold NAME TTL``: acquire, print ``acquired TOKEN`` (or ``held``), then obey
+commands read line by line from stdin: ``write VALUE`` (a fenced write of an auth Group named
+VALUE; prints ``wrote`` or the exception's class), ``ensure`` (prints ``held`` or ``lost``),
+``release`` (prints ``released True|False``), ``exit``.
+
+``lockproc.py contend NAME ROUNDS LOGFILE``: ROUNDS times, wait for the lock, then append
+``enter`` and ``leave`` lines with monotonic times around a read-modify-write of a counter
+file, and release.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import django
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+django.setup()
+
+from django.contrib.auth.models import Group  # noqa: E402
+
+from locking.errors import LockError  # noqa: E402
+from locking.services import acquire_job_lock, release_job_lock  # noqa: E402
+
+
+def hold(name: str, ttl: float) -> None:
+    lock = acquire_job_lock(name, ttl)
+    if lock is None:
+        print("held", flush=True)
+        return
+    print(f"acquired {lock.token}", flush=True)
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "write":
+            try:
+                with lock.fenced():
+                    Group.objects.using("default").create(name=argument)
+                    Group.objects.using("default").create(name=f"{argument}-second")
+                print("wrote", flush=True)
+            except LockError as exc:
+                print(type(exc).__name__, flush=True)
+        elif command == "ensure":
+            try:
+                lock.ensure_held()
+                print("held", flush=True)
+            except LockError:
+                print("lost", flush=True)
+        elif command == "release":
+            print(f"released {release_job_lock(lock)}", flush=True)
+        elif command == "exit":
+            return
+
+
+def contend(name: str, rounds: int, log: Path) -> None:
+    counter = log.with_suffix(".counter")
+    for _ in range(rounds):
+        while (lock := acquire_job_lock(name, 5, audit=False, fence=False)) is None:
+            time.sleep(0.005)
+        try:
+            with log.open("a") as out:
+                out.write(f"enter {time.monotonic()}\n")
+            value = int(counter.read_text()) if counter.exists() else 0
+            time.sleep(0.01)  # widen the window a missing lock would lose an update in
+            counter.write_text(str(value + 1))
+            with log.open("a") as out:
+                out.write(f"leave {time.monotonic()}\n")
+        finally:
+            release_job_lock(lock)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "hold":
+        hold(sys.argv[2], float(sys.argv[3]))
+    else:
+        contend(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
