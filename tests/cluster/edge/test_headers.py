@@ -1,0 +1,97 @@
+"""Every response through NGINX carries the security headers and a request id, errors included."""
+
+import re
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+def assert_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.status_code, name, response.headers)
+    assert "default-src 'self'" in response.headers.get("Content-Security-Policy", "")
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{8,128}", response.headers.get("X-Request-ID", ""))
+
+
+def test_security_headers_on_success_and_app_errors(http, nginx_url):
+    # when
+    ok = http.get(f"{nginx_url}/health", timeout=5)
+    missing = http.get(f"{nginx_url}/no-such-page-{uuid.uuid4().hex}", timeout=5)
+    # then: one copy of each, even where the app sets its own (Django's X-Frame-Options is DENY)
+    assert (ok.status_code, missing.status_code) == (200, 404)
+    for response in (ok, missing):
+        assert_security_headers(response)
+        assert "," not in response.headers["X-Frame-Options"]
+
+
+def test_security_headers_on_responses_nginx_makes_itself(http, outside_client, nginx_url, cluster_settings):
+    # given
+    outside = outside_client()
+    # when
+    too_large = http.post(f"{nginx_url}/api/upload", data=b"x" * (1024 * 1024 + 1), timeout=10)
+    limited = [outside.get(f"{nginx_url}/auth/probe", timeout=5) for _ in range(40)][-1]
+    forbidden = outside.get(f"{nginx_url}/metrics", timeout=5)
+    no_websocket_server = http.get(f"{nginx_url}/ws/nobody-listens", timeout=5)
+    redirect = http.get(
+        f"http://127.0.0.1:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
+    )
+    # then
+    statuses = [r.status_code for r in (too_large, limited, forbidden, no_websocket_server, redirect)]
+    assert statuses == [413, 429, 403, 502, 301]
+    for response in (too_large, limited, forbidden, no_websocket_server, redirect):
+        assert_security_headers(response)
+
+
+def test_a_body_over_the_limit_gets_413_with_a_json_body(http, nginx_url):
+    # when
+    response = http.post(f"{nginx_url}/webhooks/probe", data=b"x" * (2 * 1024 * 1024), timeout=10)
+    # then
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"error": "request_too_large", "detail": "the request body is larger than 1m"}
+
+
+def test_a_body_under_the_limit_reaches_the_app(http, nginx_url):
+    response = http.post(f"{nginx_url}/no-such-form", data=b"x" * (1024 * 1024 - 1024), timeout=10)
+    assert response.status_code != 413
+    assert response.headers.get("X-Served-By")
+
+
+def _wait_for_line(path, needle, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if needle in line]
+        if lines:
+            return lines[-1]
+        time.sleep(0.1)
+    return None
+
+
+def test_a_client_request_id_is_returned_logged_and_passed_to_the_app(http, nginx_url, cluster_settings):
+    # given
+    request_id = f"edge-{uuid.uuid4().hex}"
+    # when
+    response = http.get(f"{nginx_url}/health", headers={"X-Request-ID": request_id}, timeout=5)
+    # then
+    assert response.headers["X-Request-ID"] == request_id
+    logged = _wait_for_line(cluster_settings.log_dir / "nginx-access.log", request_id)
+    assert logged is not None and '"status":200' in logged
+    app_log = cluster_settings.log_dir / f"{response.headers['X-Served-By']}.log"
+    assert _wait_for_line(app_log, request_id) is not None
+
+
+@pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 200], ids=["absent", "spaces", "long"])
+def test_a_missing_or_malformed_request_id_is_replaced_by_a_generated_one(http, nginx_url, sent):
+    headers = {"X-Request-ID": sent} if sent else {}
+    response = http.get(f"{nginx_url}/health", headers=headers, timeout=5)
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])

@@ -1,0 +1,72 @@
+"""Per-client rate limits at NGINX: auth 10 r/s (burst 20), API 100 r/s (burst 200); 429 beyond.
+
+With ``burst=B nodelay`` and rate R, a client that starts with an empty bucket gets its first
+B + 1 requests through and at most R more per second after that; the rest are refused with 429
+by NGINX itself (no app server answers them, so they carry no X-Served-By).
+"""
+
+import pytest
+
+from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
+from tests.cluster.edge.conftest import outside_address
+
+pytestmark = pytest.mark.cluster
+
+
+def most_allowed(*, rate: int, burst: int, seconds: float) -> int:
+    return burst + 1 + int(rate * seconds) + 1  # +1: NGINX counts in milliseconds
+
+
+@pytest.mark.parametrize(
+    ("path", "rate", "burst_size", "count"),
+    [("/auth/rate-probe", 10, 20, 60), ("/api/rate-probe", 100, 200, 600)],
+    ids=["auth", "api"],
+)
+def test_one_client_over_the_zone_rate_gets_429s(burst, path, rate, burst_size, count):
+    # when: one client sends far more than the zone's rate, as fast as it can
+    got = burst(path, count, source=outside_address())
+    # then
+    allowed = [(status, server) for status, server in got.responses if status != 429]
+    assert burst_size + 1 <= len(allowed) <= most_allowed(rate=rate, burst=burst_size, seconds=got.seconds)
+    assert got.count(429) >= count - most_allowed(rate=rate, burst=burst_size, seconds=got.seconds)
+    assert got.count(429) > 0
+    # the allowed ones were answered by an app server, the refused ones by NGINX
+    assert all(server for _, server in allowed)
+    assert not any(server for status, server in got.responses if status == 429)
+
+
+def test_the_limit_is_per_client(burst):
+    # given: one client has used up its auth bucket
+    first = burst("/auth/rate-probe", 40, source=outside_address())
+    assert first.count(429) > 0
+    # when: another client calls right away
+    second = burst("/auth/rate-probe", 10, source=outside_address())
+    # then
+    assert second.count(429) == 0
+
+
+def test_the_bypass_token_exempts_a_load_generator(burst, cluster_settings):
+    # when: the same flood, with the cluster's token
+    token = cluster_settings.ratelimit_bypass_token()
+    got = burst("/auth/rate-probe", 60, source=outside_address(), headers={RATELIMIT_BYPASS_HEADER: token})
+    # then
+    assert got.count(429) == 0
+
+
+def test_a_wrong_bypass_token_is_limited_like_no_token(burst, cluster_settings):
+    wrong = cluster_settings.ratelimit_bypass_token()[::-1] + "x"
+    got = burst("/auth/rate-probe", 60, source=outside_address(), headers={RATELIMIT_BYPASS_HEADER: wrong})
+    assert got.count(429) > 0
+
+
+def test_a_429_is_json_with_retry_after(outside_client, nginx_url):
+    # given
+    client = outside_client()
+    # when
+    responses = [client.get(f"{nginx_url}/auth/rate-probe", timeout=5) for _ in range(40)]
+    # then
+    refused = [response for response in responses if response.status_code == 429]
+    assert refused
+    assert refused[0].headers["Content-Type"] == "application/json"
+    assert refused[0].json()["error"] == "too_many_requests"
+    assert refused[0].headers["Retry-After"] == "1"
