@@ -1,0 +1,75 @@
+"""``manage.py locks list`` and ``manage.py locks release NAME [--yes] [--by OPERATOR]``."""
+
+import getpass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from locking.errors import InvalidLockName, LockUnavailable
+from locking.selectors import ActiveLock, get_active_job_locks
+from locking.services import force_release_job_lock
+
+COLUMNS = ("NAME", "OWNER", "SERVER", "PID", "TOKEN", "ACQUIRED", "EXPIRES IN", "RENEWALS")
+
+
+def _row(lock: ActiveLock) -> tuple[str, ...]:
+    def text(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    acquired = lock.acquired.strftime("%Y-%m-%d %H:%M:%S") if lock.acquired else None
+    return (
+        lock.name,
+        lock.owner,
+        lock.server,
+        text(lock.pid),
+        text(lock.token),
+        text(acquired),
+        f"{lock.expires_in:.1f}s",
+        text(lock.renewals),
+    )
+
+
+class Command(BaseCommand):
+    help = "List the distributed locks held now, or force-release one."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser("list", help="a table of the locks a quorum of nodes holds")
+        release = actions.add_parser("release", help="force-release one lock (asks first)")
+        release.add_argument("name")
+        release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        release.add_argument("--by", default=getpass.getuser(), help="the operator the audit records")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            if options["action"] == "list":
+                self._list()
+            else:
+                self._release(options["name"], yes=options["yes"], by=options["by"])
+        except (InvalidLockName, LockUnavailable) as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _list(self) -> None:
+        rows = [COLUMNS, *(_row(lock) for lock in get_active_job_locks())]
+        widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            )
+        if len(rows) == 1:
+            self.stdout.write("(no lock is held)")
+
+    def _release(self, name: str, *, yes: bool, by: str) -> None:
+        held = next((lock for lock in get_active_job_locks() if lock.name == name), None)
+        if held is None:
+            raise CommandError(f"no lock named {name!r} is held")
+        if not yes:
+            holder = f"{held.owner} (token {held.token}, {held.expires_in:.1f}s left)"
+            answer = input(f"Force-release {name!r} held by {holder}? [y/N] ")
+            if answer.strip().lower() not in {"y", "yes"}:
+                self.stdout.write("Not released.")
+                return
+        if force_release_job_lock(name, by=by):
+            self.stdout.write(self.style.SUCCESS(f"Released {name!r}; the audit records {by!r}."))
+        else:
+            raise CommandError(f"lock {name!r} was released by its holder meanwhile")

@@ -1,0 +1,86 @@
+"""The lock quorum with lock nodes paused (SIGSTOP: TCP still connects, nothing answers)."""
+
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.conf import settings
+
+from deploy.local import cluster
+from locking.errors import LockUnavailable
+from locking.quorum import get_quorum
+from locking.selectors import is_job_lock_held
+from locking.services import acquire_job_lock, release_job_lock
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def paused(*names: str) -> Iterator[None]:
+    """Pause lock nodes for the block; always resume them and let the quorum see them again."""
+    stopped = []
+    try:
+        for name in names:
+            cluster.signal_service(name, signal.SIGSTOP)
+            stopped.append(name)
+        yield
+    finally:
+        for name in stopped:
+            cluster.signal_service(name, signal.SIGCONT)
+        time.sleep(settings.LOCK_NODE_RETRY_INTERVAL)  # past the nodes' rest, so the next call tries them
+        get_quorum().inspect("after-pause")
+
+
+@pytest.fixture
+def lock_name() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def test_one_paused_node_of_three_leaves_a_working_lock_logged_once(lock_name, caplog):
+    # given
+    caplog.set_level(logging.WARNING, logger="locking.quorum")
+    with paused("redis-lock-2"):
+        # when: twenty acquire/check/release cycles with the node hung
+        started = time.monotonic()
+        results = []
+        for round_ in range(20):
+            lock = acquire_job_lock(f"{lock_name}-{round_}", ttl=2)
+            assert lock is not None
+            results.append(is_job_lock_held(lock.name))
+            results.append(release_job_lock(lock))
+        elapsed = time.monotonic() - started
+    # then: every call worked, the hung node cost about one timeout in all, and it was logged once
+    assert all(results)
+    assert elapsed < 20 * settings.LOCK_SOCKET_TIMEOUT
+    unavailable = [record for record in caplog.records if "unavailable" in record.getMessage()]
+    assert len(unavailable) == 1
+    assert ":26380" in unavailable[0].getMessage()
+
+
+def test_renewal_survives_a_paused_node(lock_name):
+    # given
+    lock = acquire_job_lock(lock_name, ttl=1)
+    assert lock is not None
+    # when
+    with paused("redis-lock-3"):
+        time.sleep(2.5)
+        lock.ensure_held()
+    # then
+    assert lock.renewals >= 5
+    assert release_job_lock(lock) is True
+
+
+def test_two_paused_nodes_of_three_make_acquire_refuse(lock_name):
+    # given
+    with paused("redis-lock-2", "redis-lock-3"):
+        # when / then: "unavailable", not "held by someone else"
+        with pytest.raises(LockUnavailable, match="no quorum"):
+            acquire_job_lock(lock_name, ttl=2)
+    # and the lock is free once the nodes are back
+    lock = acquire_job_lock(lock_name, ttl=2)
+    assert lock is not None
+    release_job_lock(lock)

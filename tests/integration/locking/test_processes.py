@@ -1,0 +1,100 @@
+"""The lock between real processes: exclusion, a killed holder, a paused holder and its fence."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.contrib.auth.models import Group
+
+from locking.models import LockGrant
+from locking.services import acquire_job_lock, release_job_lock
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def acquire_eventually(name: str, ttl: float, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lock = acquire_job_lock(name, ttl)
+        if lock is not None:
+            return lock
+        time.sleep(0.02)
+    return None
+
+
+def test_processes_contending_for_a_lock_never_overlap(lock_name, child_env, tmp_path):
+    # given: three processes, each doing five read-sleep-write increments under the lock
+    log = tmp_path / "holders.log"
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "tests/integration/locking/lockproc.py"),
+                "contend",
+                lock_name,
+                "5",
+                str(log),
+            ],
+            env=child_env,
+            cwd=REPO,
+        )
+        for _ in range(3)
+    ]
+    # when
+    codes = [process.wait(timeout=60) for process in processes]
+    # then: no lost update, and every holding interval ends before the next one starts
+    assert codes == [0, 0, 0]
+    assert log.with_suffix(".counter").read_text() == "15"
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert len(events) == 30
+    assert [kind for kind, _ in events] == ["enter", "leave"] * 15
+    times = [float(at) for _, at in events]
+    assert times == sorted(times)
+
+
+def test_a_killed_holder_frees_the_lock_within_ttl_plus_one_second(lock_name, spawn_holder):
+    # given
+    holder = spawn_holder(lock_name, 1.0)
+    assert holder.read().startswith("acquired")
+    assert acquire_job_lock(lock_name, 1.0) is None
+    # when
+    os.kill(holder.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    lock = acquire_eventually(lock_name, 1.0, timeout=5)
+    waited = time.monotonic() - killed_at
+    # then: the dead holder's row is closed as expired by the next grant
+    assert lock is not None
+    assert waited <= 2.0
+    outcomes = dict(LockGrant.objects.using("default").filter(name=lock_name).values_list("pid", "outcome"))
+    assert outcomes[holder.pid] == LockGrant.Outcome.EXPIRED
+    release_job_lock(lock)
+
+
+def test_a_paused_holder_cannot_commit_after_a_newer_holder_started(lock_name, spawn_holder):
+    # given: a holder that is paused past its TTL
+    holder = spawn_holder(lock_name, 1.0)
+    old_token = int(holder.read().split()[1])
+    os.kill(holder.pid, signal.SIGSTOP)
+    try:
+        # when: another process takes the lock and writes under its fence
+        lock = acquire_eventually(lock_name, 1.0, timeout=5)
+        assert lock is not None
+        assert lock.token is not None
+        assert lock.token > old_token
+        with lock.fenced():
+            Group.objects.using("default").create(name=f"{lock_name}-new")
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+    # then: the old holder wakes up, its fenced writes are refused and nothing of it is committed
+    answer = holder.ask(f"write {lock_name}-old")
+    assert answer in {"StaleLockError", "LockLost"}
+    assert holder.ask("ensure") == "lost"
+    assert Group.objects.using("default").filter(name__startswith=f"{lock_name}-old").count() == 0
+    assert Group.objects.using("default").filter(name=f"{lock_name}-new").exists()
+    assert lock.held
+    release_job_lock(lock)
