@@ -1,0 +1,78 @@
+"""Steady GET load through NGINX from a second process, for the fault tests.
+
+    python -m tests.cluster.edge.load URL OUT_FILE --cert CERT [--header NAME:VALUE] [--threads N]
+
+Runs until its stdin closes, then exits. Writes one JSON line per request to OUT_FILE:
+``{"t": <unix time>, "id": <request id>, "status": 200, "server": "app1"}``, or ``"error"``
+instead of status and server when no response came back at all.
+"""
+
+import argparse
+import itertools
+import json
+import sys
+import threading
+import time
+import uuid
+
+import requests
+
+
+def run(url: str, out: str, cert: str, headers: dict[str, str], threads: int) -> None:
+    stop = threading.Event()
+    lock = threading.Lock()
+    run_id = uuid.uuid4().hex[:8]
+    numbers = itertools.count()
+
+    with open(out, "w") as sink:
+
+        def record(entry: dict[str, object]) -> None:
+            with lock:
+                sink.write(json.dumps(entry) + "\n")
+                sink.flush()
+
+        def loop() -> None:
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = cert
+            session.headers.update(headers)
+            while not stop.is_set():
+                request_id = f"load-{run_id}-{next(numbers)}"
+                started = time.time()
+                try:
+                    response = session.get(url, headers={"X-Request-ID": request_id}, timeout=10)
+                except requests.RequestException as error:
+                    record({"t": started, "id": request_id, "error": repr(error)})
+                    continue
+                record(
+                    {
+                        "t": started,
+                        "id": request_id,
+                        "status": response.status_code,
+                        "server": response.headers.get("X-Served-By", ""),
+                    }
+                )
+
+        workers = [threading.Thread(target=loop) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        sys.stdin.read()  # the parent closes our stdin to stop us
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("out")
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    headers = dict(item.split(":", 1) for item in args.header)
+    run(args.url, args.out, args.cert, {k.strip(): v.strip() for k, v in headers.items()}, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""App servers failing under load: NGINX's passive health checks and retries hide it from clients.
+
+A second process sends GET /health through NGINX continuously (tests/cluster/edge/load.py) while
+the test kills an app server. NGINX retries a refused or broken idempotent request on the next
+server (``proxy_next_upstream``), marks the dead one down after ``max_fails`` and tries it again
+after ``fail_timeout``, so a restarted server gets its share back without a reload.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.local import cluster
+from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
+
+pytestmark = pytest.mark.cluster
+
+
+class SteadyLoad:
+    def __init__(self, url: str, cfg: cluster.Settings, out: Path) -> None:
+        self.out = out
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.cluster.edge.load", url, str(out),
+             "--cert", str(cfg.state_dir / "nginx" / "tls.crt"),
+             "--header", f"{RATELIMIT_BYPASS_HEADER}:{cfg.ratelimit_bypass_token()}"],
+            stdin=subprocess.PIPE, cwd=cluster.REPO,
+        )  # fmt: skip
+
+    def results(self) -> list[dict]:
+        if not self.out.exists():
+            return []
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.endswith("}")]
+
+    def wait_for(self, server: str, *, since: float, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.get("server") == server and r["t"] >= since for r in self.results()):
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> list[dict]:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+        return self.results()
+
+
+@pytest.fixture
+def steady_load(nginx_url, cluster_settings, tmp_path):
+    load = SteadyLoad(f"{nginx_url}/health", cluster_settings, tmp_path / "load.jsonl")
+    try:
+        yield load
+    finally:
+        with contextlib.suppress(Exception):
+            load.stop()
+        if load.process.poll() is None:
+            load.process.kill()
+
+
+def kill_server(name: str, cfg: cluster.Settings) -> None:
+    """SIGKILL the gunicorn master and its workers at once, as a crashed machine would."""
+    service = cluster.services(cfg)[name]
+    pid = cluster.recorded_pid(service, cfg)
+    assert pid is not None, f"{name} is not running"
+    os.killpg(pid, signal.SIGKILL)  # started with start_new_session: its group is just gunicorn
+    deadline = time.monotonic() + 10
+    while cluster.recorded_pid(service, cfg) or cluster.port_open(service.port or 0, timeout=0.2):
+        assert time.monotonic() < deadline, f"{name} still runs after SIGKILL"
+        time.sleep(0.05)
+
+
+def ensure_running(name: str, cfg: cluster.Settings) -> None:
+    service = cluster.services(cfg)[name]
+    if cluster.recorded_pid(service, cfg) is None:
+        cluster.start_service(service, cfg)
+
+
+def new_lines(path: Path, offset: int) -> list[str]:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace").splitlines()
+
+
+def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_back(
+    steady_load, cluster_settings
+):
+    cfg = cluster_settings
+    victim = "app2"
+    victim_address = f"127.0.0.1:{cluster.services(cfg)[victim].port}"
+    error_log, access_log = cfg.log_dir / "nginx-error.log", cfg.log_dir / "nginx-access.log"
+    error_offset, access_offset = error_log.stat().st_size, access_log.stat().st_size
+    # given: steady load reaches every server
+    started = time.time()
+    for name in cfg.server_names:
+        assert steady_load.wait_for(name, since=started, timeout=10), f"{name} never answered"
+    try:
+        # when: one server dies mid-load, stays dead for a while, then comes back
+        killed_at = time.time()
+        kill_server(victim, cfg)
+        time.sleep(2)
+        restarted_at = time.time()
+        cluster.start_service(cluster.services(cfg)[victim], cfg)
+        back = steady_load.wait_for(victim, since=restarted_at, timeout=20)
+        time.sleep(0.5)
+    finally:
+        ensure_running(victim, cfg)
+    results = steady_load.stop()
+    # then: no client saw a failure
+    failures = [r for r in results if r.get("status") != 200]
+    assert failures == []
+    during_outage = [r for r in results if killed_at + 0.2 < r["t"] < restarted_at]
+    assert len(during_outage) > 20
+    assert not any(r["server"] == victim for r in during_outage)
+    # and NGINX took the dead server out instead of trying it for every request
+    assert any(
+        "upstream server temporarily disabled" in line and victim_address in line
+        for line in new_lines(error_log, error_offset)
+    )
+    load_ids = {r["id"] for r in during_outage}
+    tried_dead = [
+        entry
+        for entry in map(json.loads, new_lines(access_log, access_offset))
+        if entry["request_id"] in load_ids and victim_address in entry["upstream"]
+    ]
+    assert len(tried_dead) < len(during_outage) / 4
+    # and, restarted, it was taken back
+    assert back, f"{victim} got no requests within 20 s of its restart"
