@@ -1,23 +1,21 @@
 """Read the values each deployment template needs from settings (which read the environment)."""
 
+import math
 from pathlib import Path
 
 from django.conf import settings
 
 from deploy.pgbouncer.render import PgBouncerValues
 
-# When the health app does not say how long it drains, assume this many seconds.
-FALLBACK_DRAIN_SECONDS = 10
-
 
 def drain_seconds() -> int:
     """How long a stopping web server keeps answering (readiness 503) before gunicorn stops."""
-    return int(getattr(settings, "HEALTH_DRAIN_SECONDS", FALLBACK_DRAIN_SECONDS))
+    return math.ceil(settings.DEPLOY_DRAIN_SECONDS)
 
 
 def graceful_timeout_seconds() -> int:
     """gunicorn's ``graceful_timeout``: how long workers get to finish in-flight requests."""
-    return int(getattr(settings, "DEPLOY_GUNICORN_GRACEFUL_TIMEOUT", 30))
+    return int(settings.DEPLOY_GUNICORN_GRACEFUL_TIMEOUT)
 
 
 def web_stop_timeout_seconds() -> int:
@@ -52,6 +50,20 @@ def systemd_values() -> dict[str, object]:
         "web_timeout_stop_sec": web_stop_timeout_seconds(),
         "worker_timeout_stop_sec": settings.DEPLOY_WORKER_STOP_TIMEOUT,
     }
+
+
+def k8s_pgbouncer_values() -> PgBouncerValues:
+    """PgBouncer in a pod: the database is reached by Service name (the overlay points it anywhere)."""
+    return PgBouncerValues(
+        db_name=settings.DB_NAME,
+        primary_host="postgres-primary",
+        primary_port=5432,
+        replica_host="postgres-replica",
+        replica_port=5432,
+        listen_addr="0.0.0.0",  # noqa: S104 - inside a pod; the NetworkPolicy decides who connects
+        listen_port=6432,
+        auth_file=Path("/etc/pgbouncer-auth/userlist.txt"),
+    )
 
 
 def k8s_values() -> dict[str, str]:

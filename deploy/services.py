@@ -39,21 +39,30 @@ def render_systemd(*, out: Path) -> list[Path]:
 
 
 def render_k8s(*, out: Path) -> list[Path]:
-    """Copy the kustomize base and the example overlay; set the overlay's image and namespace."""
+    """The kustomize base (with PgBouncer's ini rendered from its template) and the example overlay,
+    the overlay's image and namespace set from settings."""
     source = DEPLOY_DIR / "k8s"
     shutil.copytree(source / "base", out / "base", dirs_exist_ok=True)
+    render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
     kustomization_file = overlay / "kustomization.yaml"
     kustomization = yaml.safe_load(kustomization_file.read_text())
     values = selectors.k8s_values()
-    name, _, tag = values["image"].rpartition(":")
-    if not name or "/" in tag:  # no tag given: "registry:5000/app" has a colon that is not one
-        name, tag = values["image"], "latest"
+    name, tag = _image_name_and_tag(values["image"])
     kustomization["namespace"] = values["namespace"]
-    kustomization["images"] = [{"name": "app", "newName": name, "newTag": tag}]
+    kustomization["images"] = [
+        image for image in kustomization.get("images", []) if image["name"] != "app"
+    ] + [{"name": "app", "newName": name, "newTag": tag}]
     kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
-    return sorted(path for path in out.rglob("*.yaml"))
+    return sorted(path for path in out.rglob("*") if path.is_file())
+
+
+def _image_name_and_tag(image: str) -> tuple[str, str]:
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:  # "registry:5000/app" has a colon that is not a tag
+        return image, "latest"
+    return name, tag
 
 
 RENDERERS: dict[str, Callable[..., list[Path]]] = {

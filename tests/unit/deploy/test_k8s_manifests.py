@@ -1,0 +1,165 @@
+"""The Kubernetes manifests validate offline against the API schemas and keep their promises."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from django.core.management import call_command
+from django.test import override_settings
+
+from deploy import selectors
+from deploy.pgbouncer.render import render_pgbouncer_ini
+
+pytestmark = pytest.mark.unit
+
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
+BASE, OVERLAY = K8S / "base", K8S / "overlays" / "example"
+# The oldest Kubernetes these manifests promise to work on (the preStop sleep action is beta there).
+KUBERNETES_VERSION = "1.30"
+MANIFESTS = sorted(path for path in K8S.rglob("*.yaml") if path.name != "kustomization.yaml")
+
+
+def _documents(path: Path) -> list[dict]:
+    return [document for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+def _by_kind_and_name(documents: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(document["kind"], document["metadata"]["name"]): document for document in documents}
+
+
+def _validate(resource: dict) -> None:
+    kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda path: str(path.relative_to(K8S)))
+def test_every_manifest_validates_against_the_kubernetes_schema(path):
+    documents = _documents(path)
+    assert documents
+    for document in documents:
+        _validate(document)
+
+
+def test_a_manifest_with_a_wrong_field_does_not_validate():
+    # given: the web Deployment with a typo a reviewer could miss
+    web = _by_kind_and_name(_documents(BASE / "web-deployment.yaml"))[("Deployment", "web")]
+    web["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/"}}
+    # then
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate(web)
+
+
+@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+def test_the_kustomization_lists_every_file_of_its_folder(folder):
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    listed = {entry for entry in kustomization.get("resources", []) if not entry.startswith("..")}
+    listed |= {patch["path"] for patch in kustomization.get("patches", [])}
+    for generator in kustomization.get("configMapGenerator", []):
+        listed |= set(generator.get("files", []))
+    present = {path.name for path in folder.iterdir() if path.name not in ("kustomization.yaml", "README.md")}
+    assert listed == present
+
+
+@pytest.fixture(scope="module")
+def built_overlay() -> dict[tuple[str, str], dict]:
+    """The example overlay as kustomize builds it (kubectl's built-in kustomize works offline)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed to build the overlay"
+    output = subprocess.run(
+        [kubectl, "kustomize", str(OVERLAY)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return _by_kind_and_name([document for document in yaml.safe_load_all(output) if document])
+
+
+def test_the_built_overlay_validates_and_carries_its_namespace_and_images(built_overlay):
+    for resource in built_overlay.values():
+        _validate(resource)
+        assert resource["metadata"]["namespace"] == "app-example"
+    containers = built_overlay[("Deployment", "web")]["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["image"] == "registry.example.com/app:1.0.0"
+    config = built_overlay[("Deployment", "pgbouncer")]["spec"]["template"]["spec"]["volumes"][0]
+    assert config["configMap"]["name"].startswith("pgbouncer-config-")  # hashed: a change rolls the pods
+
+
+def test_no_secret_value_is_committed(built_overlay):
+    assert not [key for key in built_overlay if key[0] == "Secret"]
+    secret_refs = {
+        source["secretRef"]["name"]
+        for (kind, _), resource in built_overlay.items()
+        if kind == "Deployment"
+        for container in resource["spec"]["template"]["spec"]["containers"]
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+    }
+    assert secret_refs == {"app-secrets"}
+
+
+def test_web_pods_drain_before_they_are_killed(built_overlay):
+    # given
+    config = built_overlay[("ConfigMap", "app-config")]["data"]
+    pod = built_overlay[("Deployment", "web")]["spec"]["template"]["spec"]
+    (web,) = pod["containers"]
+    # then: preStop, the drain and gunicorn's graceful timeout all fit in the grace period
+    pre_stop = web["lifecycle"]["preStop"]["sleep"]["seconds"]
+    drain, graceful = int(config["HEALTH_DRAIN_SECONDS"]), int(config["GUNICORN_GRACEFUL_TIMEOUT"])
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain + graceful
+    assert web["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert web["startupProbe"]["httpGet"]["path"] == "/health/live"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert web["resources"]["requests"] and web["resources"]["limits"]
+
+
+def test_every_pod_runs_as_non_root_on_a_read_only_root_filesystem(built_overlay):
+    deployments = {name: resource for (kind, name), resource in built_overlay.items() if kind == "Deployment"}
+    assert set(deployments) == {"web", "worker", "beat", "pgbouncer"}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+    web_volumes = {
+        volume["name"]: volume for volume in deployments["web"]["spec"]["template"]["spec"]["volumes"]
+    }
+    assert "emptyDir" in web_volumes["tmp"]
+
+
+def test_replicas_budgets_and_autoscaling(built_overlay):
+    assert built_overlay[("Deployment", "web")]["spec"]["replicas"] == 3
+    assert built_overlay[("Deployment", "beat")]["spec"]["replicas"] >= 2  # safe: jobs take locks
+    assert built_overlay[("PodDisruptionBudget", "web")]["spec"]["minAvailable"] == 2
+    hpa = built_overlay[("HorizontalPodAutoscaler", "web")]["spec"]
+    assert (hpa["scaleTargetRef"]["name"], hpa["minReplicas"]) == ("web", 3)
+    assert ("Service", "pgbouncer") in built_overlay
+
+
+def test_only_the_ingress_and_monitoring_reach_the_web_port(built_overlay):
+    deny = built_overlay[("NetworkPolicy", "default-deny-ingress")]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"]
+    (rule,) = built_overlay[("NetworkPolicy", "web-ingress")]["spec"]["ingress"]
+    namespaces = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]
+    }
+    assert namespaces == {"ingress-nginx", "monitoring"}
+
+
+def test_the_committed_pgbouncer_ini_is_the_template_rendered_for_kubernetes(tmp_path):
+    rendered = render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), tmp_path / "pgbouncer.ini")
+    assert (BASE / "pgbouncer.ini").read_text() == rendered.read_text()
+
+
+def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
+    # when
+    with override_settings(DEPLOY_IMAGE="registry.internal:5000/sms/app:2.3.4", DEPLOY_NAMESPACE="sms-prod"):
+        call_command("render_deploy", "k8s", "--out", str(tmp_path))
+    # then
+    kustomization = yaml.safe_load((tmp_path / "overlays" / "example" / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == "sms-prod"
+    images = {image["name"]: image for image in kustomization["images"]}
+    assert (images["app"]["newName"], images["app"]["newTag"]) == ("registry.internal:5000/sms/app", "2.3.4")
+    assert "pgbouncer" in images
+    assert (tmp_path / "base" / "web-deployment.yaml").read_text() == (
+        BASE / "web-deployment.yaml"
+    ).read_text()
