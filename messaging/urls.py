@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+"""The JSON API, its auth endpoints and the provider webhooks (one django-ninja API)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from messaging.api import api
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", api.urls)]

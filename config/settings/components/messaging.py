@@ -3,3 +3,35 @@
 import environ
 
 env = environ.Env()
+
+# --- SMS gateway ------------------------------------------------------------------------
+# The development gateway records what it would send in a table (see the admin); the HTTP
+# gateway talks to a Twilio-style REST API. Production sets the backend and credentials.
+MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.DevelopmentGateway")
+MESSAGING_SMS_API_BASE_URL = env("MESSAGING_SMS_API_BASE_URL", default="https://api.twilio.com")
+MESSAGING_SMS_ACCOUNT_SID = env("MESSAGING_SMS_ACCOUNT_SID", default="")
+MESSAGING_SMS_AUTH_TOKEN = env("MESSAGING_SMS_AUTH_TOKEN", default="")
+MESSAGING_SMS_CONNECT_TIMEOUT = env.float("MESSAGING_SMS_CONNECT_TIMEOUT", default=3.05)
+MESSAGING_SMS_READ_TIMEOUT = env.float("MESSAGING_SMS_READ_TIMEOUT", default=10.0)
+# Attempts in all (first try included) on a 5xx, a timeout or a refused connection.
+MESSAGING_SMS_MAX_ATTEMPTS = env.int("MESSAGING_SMS_MAX_ATTEMPTS", default=3)
+MESSAGING_SMS_BACKOFF_SECONDS = env.float("MESSAGING_SMS_BACKOFF_SECONDS", default=0.5)
+MESSAGING_SMS_BACKOFF_MAX_SECONDS = env.float("MESSAGING_SMS_BACKOFF_MAX_SECONDS", default=5.0)
+# Used when a church has no linked number of its own (+15005550006 is Twilio's test number).
+MESSAGING_SMS_DEFAULT_FROM = env("MESSAGING_SMS_DEFAULT_FROM", default="+15005550006")
+MESSAGING_SMS_STATUS_CALLBACK_URL = env("MESSAGING_SMS_STATUS_CALLBACK_URL", default="")
+
+# --- Webhooks ---------------------------------------------------------------------------
+# Shared with the provider: it signs each callback body with HMAC-SHA256 under this secret.
+MESSAGING_WEBHOOK_SECRET = env("MESSAGING_WEBHOOK_SECRET", default="local-webhook-secret")
+
+# --- API --------------------------------------------------------------------------------
+MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)
+# Phone numbers written without "+" are read as numbers of this region.
+MESSAGING_DEFAULT_PHONE_REGION = env("MESSAGING_DEFAULT_PHONE_REGION", default="US")
+# The largest request body Django reads; larger ones get a JSON 413 from the API.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+
+# --- Demo data (seed_demo, ensure_demo_user) ------------------------------------------------
+MESSAGING_DEMO_USERNAME = env("MESSAGING_DEMO_USERNAME", default="demo")
+MESSAGING_DEMO_PASSWORD = env("MESSAGING_DEMO_PASSWORD", default="demo-local-password")

@@ -1,0 +1,436 @@
+"""The JSON API (django-ninja, see docs/adr/0002-api-framework.md): thin views over services.
+
+Clients log in for a bearer token; every ``/api/`` view serves only the token holder's church.
+Errors are JSON ``{"detail": ..., "field": ...}`` naming the input to fix; no client input
+gets a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, cast
+
+from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, Header, NinjaAPI, Query, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyHeader, HttpBearer
+
+from messaging import selectors, services
+from messaging.errors import Conflict, InvalidInput, MessagingError, NotFound
+from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, RecurringMessage, StaffMember
+from messaging.webhooks import SIGNATURE_HEADER, webhook_signature_valid
+
+# --- authentication -------------------------------------------------------------------------
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> StaffMember | None:
+        return selectors.staff_member_for_token(raw_token=token)
+
+
+class SignatureRefused(Exception):
+    pass
+
+
+class WebhookSignature(APIKeyHeader):
+    """Provider callbacks: the HMAC of the raw body, checked before the body is parsed."""
+
+    param_name = SIGNATURE_HEADER
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> bool:
+        if not webhook_signature_valid(body=request.body, signature=key):
+            raise SignatureRefused
+        return True
+
+
+api = NinjaAPI(
+    title="Church messaging API",
+    version="1",
+    description="Contacts, messages and recurring messages of one church; SMS provider callbacks.",
+    urls_namespace="messaging-api",
+    openapi_url="/api/openapi.json",
+    docs_url="/api/docs",
+    auth=BearerToken(),
+)
+
+
+def _staff(request: HttpRequest) -> StaffMember:
+    return cast(StaffMember, getattr(request, "auth"))  # noqa: B009 (set by ninja's auth)
+
+
+def _church(request: HttpRequest) -> Church:
+    return _staff(request).church
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def _error(request: HttpRequest, status: int, detail: str, field: str | None) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "field": field}, status=status)
+
+
+_STATUS_OF = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+_LOCATIONS = {"body", "query", "header", "path", "payload", "filters"}
+
+
+@api.exception_handler(MessagingError)
+def _messaging_error(request: HttpRequest, exc: MessagingError) -> HttpResponse:
+    return _error(request, _STATUS_OF.get(type(exc), 400), exc.message, exc.field)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = []
+    for error in exc.errors:
+        location = [part for part in error.get("loc", ()) if isinstance(part, str)]
+        field = next((part for part in reversed(location) if part not in _LOCATIONS), "body")
+        errors.append({"field": field, "message": str(error.get("msg", "invalid"))})
+    first = errors[0] if errors else {"field": "body", "message": "invalid input"}
+    return api.create_response(
+        request,
+        {"detail": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors},
+        status=400,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _error(request, 401, "a valid bearer token is required", "Authorization")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(SignatureRefused)
+def _signature_refused(request: HttpRequest, exc: SignatureRefused) -> HttpResponse:
+    return _error(request, 403, "missing or wrong signature", SIGNATURE_HEADER)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "the request body is too large", "body")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    detail = str(exc)
+    field = "body" if detail.startswith("Cannot parse request body") else None
+    return _error(request, exc.status_code, "the body is not valid JSON" if field else detail, field)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not found", None)
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str
+    field: str | None
+
+
+class LoginIn(Schema):
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=200)
+
+
+class ChurchOut(Schema):
+    id: int
+    name: str
+    time_zone: str
+
+
+class LoginOut(Schema):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
+    church: ChurchOut
+
+
+class ContactIn(Schema):
+    phone: str = Field(max_length=40, description="E.164, e.g. +12025550123")
+    name: str = Field("", max_length=200)
+    groups: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ContactOut(Schema):
+    id: int
+    phone: str
+    name: str
+    opted_out: bool
+    groups: list[str]
+    created_at: datetime
+
+    @staticmethod
+    def resolve_groups(contact: Contact) -> list[str]:
+        return sorted(group.name for group in contact.groups.all())
+
+
+class ContactPage(Schema):
+    items: list[ContactOut]
+    next_after: int | None
+
+
+class MessageIn(Schema):
+    contact_id: int | None = Field(None, description="one recipient")
+    contact_ids: list[int] | None = Field(None, description="several recipients", max_length=1000)
+    body: str = Field(max_length=BODY_MAX_LENGTH)
+
+
+class MessageOut(Schema):
+    id: int
+    contact_id: int
+    direction: str
+    body: str
+    status: str
+    provider_message_id: str | None
+    error: str
+    recurring_message_id: int | None
+    occurrence: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_after: int | None
+
+
+class MessagesSent(Schema):
+    messages: list[MessageOut]
+    replayed: bool
+
+
+class MessageFilters(Schema):
+    after: int | None = Field(None, description="the last id of the previous page")
+    limit: int = Field(50, ge=1, le=200)
+    contact: int | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+
+
+class PageFilters(Schema):
+    after: int | None = Field(None, description="the last id of the previous page")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class RecurringMessageIn(Schema):
+    body: str = Field(max_length=BODY_MAX_LENGTH)
+    cron: str = Field(max_length=100, description="five fields, in the church's time zone")
+    group: str | None = Field(None, description="a group name; none means every contact")
+    active: bool = True
+
+
+class RecurringMessagePatch(Schema):
+    active: bool
+
+
+class RecurringMessageOut(Schema):
+    id: int
+    body: str
+    cron: str
+    group: str | None
+    active: bool
+    next_run_at: datetime | None
+
+    @staticmethod
+    def resolve_group(recurring_message: RecurringMessage) -> str | None:
+        return recurring_message.group.name if recurring_message.group else None
+
+
+class RecurringMessagePage(Schema):
+    items: list[RecurringMessageOut]
+    next_after: int | None
+
+
+class InboundSmsIn(Schema):
+    message_id: str = Field(min_length=1, max_length=64, description="the provider's id")
+    from_: str = Field(alias="from", max_length=40)
+    to: str = Field(max_length=40)
+    body: str = Field("", max_length=BODY_MAX_LENGTH)
+
+
+class SmsStatusIn(Schema):
+    message_id: str = Field(min_length=1, max_length=64)
+    status: Literal["sent", "delivered", "failed", "undelivered"]
+    error: str = Field("", max_length=2000)
+
+
+class WebhookOut(Schema):
+    message_id: int
+    duplicate: bool
+    status: str
+
+
+def _page(items: list[Contact] | list[Message] | list[RecurringMessage], limit: int) -> dict[str, object]:
+    """One page of a keyset listing; the selector was asked for ``limit + 1`` rows to see if more follow."""
+    page = items[:limit]
+    return {"items": page, "next_after": page[-1].id if len(items) > limit else None}
+
+
+_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut}
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+@api.post("/auth/login", auth=None, response={200: LoginOut, 400: ErrorOut, 401: ErrorOut}, tags=["auth"])
+def login(request: HttpRequest, payload: LoginIn) -> Status[dict[str, object]]:
+    """Exchange a staff user's username and password for a bearer token."""
+    user = authenticate(request, username=payload.username, password=payload.password)
+    staff = getattr(user, "staff", None) if user is not None else None
+    if user is None or staff is None:
+        return Status(
+            401, {"detail": "wrong username or password, or not a church staff member", "field": "password"}
+        )
+    token = services.api_token_create(user=user)
+    return Status(200, {"token": token, "church": staff.church})
+
+
+@api.post("/auth/logout", response={204: None, 401: ErrorOut}, tags=["auth"])
+def logout(request: HttpRequest) -> Status[None]:
+    """Revoke the bearer token the request was made with."""
+    _, _, token = request.headers.get("Authorization", "").partition(" ")
+    services.api_token_revoke(raw_token=token.strip())
+    return Status(204, None)
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+@api.get("/api/contacts", response={200: ContactPage, **_ERRORS}, tags=["contacts"])
+def contacts_list(request: HttpRequest, filters: Query[PageFilters]) -> dict[str, object]:
+    """The church's contacts, by id; pass the last id as ``after`` for the next page."""
+    items = selectors.contact_list(church=_church(request), after=filters.after, limit=filters.limit + 1)
+    return _page(items, filters.limit)
+
+
+@api.post("/api/contacts", response={201: ContactOut, **_ERRORS}, tags=["contacts"])
+def contacts_create(request: HttpRequest, payload: ContactIn) -> Status[Contact]:
+    """Add a contact; the phone number is stored in E.164 form, once per church."""
+    contact = services.contact_create(
+        church=_church(request), phone=payload.phone, name=payload.name, groups=payload.groups
+    )
+    return Status(201, selectors.contact_get(church=_church(request), contact_id=contact.id))
+
+
+@api.get("/api/contacts/{contact_id}", response={200: ContactOut, **_ERRORS}, tags=["contacts"])
+def contacts_get(request: HttpRequest, contact_id: int) -> Contact:
+    return selectors.contact_get(church=_church(request), contact_id=contact_id)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+@api.get("/api/messages", response={200: MessagePage, **_ERRORS}, tags=["messages"])
+def messages_list(request: HttpRequest, filters: Query[MessageFilters]) -> dict[str, object]:
+    """The church's messages by id (keyset pagination), optionally for one contact or direction."""
+    items = selectors.message_list(
+        church=_church(request),
+        after=filters.after,
+        limit=filters.limit + 1,
+        contact_id=filters.contact,
+        direction=filters.direction,
+    )
+    return _page(items, filters.limit)
+
+
+@api.post("/api/messages", response={201: MessagesSent, **_ERRORS}, tags=["messages"])
+def messages_send(
+    request: HttpRequest,
+    payload: MessageIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+) -> Status[dict[str, object]]:
+    """Queue a message to one contact (``contact_id``) or several (``contact_ids``).
+
+    With an ``Idempotency-Key`` header a retried request creates nothing new and gets the
+    first request's messages back (``replayed`` is true).
+    """
+    contact_ids = list(payload.contact_ids or [])
+    if payload.contact_id is not None:
+        contact_ids.append(payload.contact_id)
+    result = services.message_send(
+        church=_church(request), contact_ids=contact_ids, body=payload.body, idempotency_key=idempotency_key
+    )
+    return Status(201, {"messages": result.messages, "replayed": result.replayed})
+
+
+@api.get("/api/messages/{message_id}", response={200: MessageOut, **_ERRORS}, tags=["messages"])
+def messages_get(request: HttpRequest, message_id: int) -> Message:
+    return selectors.message_get(church=_church(request), message_id=message_id)
+
+
+# --- recurring messages ---------------------------------------------------------------------
+
+
+@api.get("/api/recurring-messages", response={200: RecurringMessagePage, **_ERRORS}, tags=["recurring"])
+def recurring_messages_list(request: HttpRequest, filters: Query[PageFilters]) -> dict[str, object]:
+    items = selectors.recurring_message_list(
+        church=_church(request), after=filters.after, limit=filters.limit + 1
+    )
+    return _page(items, filters.limit)
+
+
+@api.post("/api/recurring-messages", response={201: RecurringMessageOut, **_ERRORS}, tags=["recurring"])
+def recurring_messages_create(request: HttpRequest, payload: RecurringMessageIn) -> Status[RecurringMessage]:
+    """Schedule a message by cron expression, read in the church's time zone."""
+    recurring_message = services.recurring_message_create(
+        church=_church(request),
+        body=payload.body,
+        cron=payload.cron,
+        group_name=payload.group,
+        active=payload.active,
+    )
+    return Status(201, recurring_message)
+
+
+@api.patch(
+    "/api/recurring-messages/{recurring_message_id}",
+    response={200: RecurringMessageOut, **_ERRORS},
+    tags=["recurring"],
+)
+def recurring_messages_patch(
+    request: HttpRequest, recurring_message_id: int, payload: RecurringMessagePatch
+) -> RecurringMessage:
+    """Pause (``active: false``) or resume; a resumed schedule skips the runs it missed."""
+    services.recurring_message_set_active(
+        church=_church(request), recurring_message_id=recurring_message_id, active=payload.active
+    )
+    return selectors.recurring_message_get(church=_church(request), recurring_message_id=recurring_message_id)
+
+
+# --- provider webhooks ----------------------------------------------------------------------
+
+_WEBHOOK_ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
+
+
+@api.post(
+    "/webhooks/sms/inbound",
+    auth=WebhookSignature(),
+    response={200: WebhookOut, **_WEBHOOK_ERRORS},
+    tags=["webhooks"],
+)
+def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, object]:
+    """A contact's SMS to a church's linked number; a repeat of the same message id is a no-op."""
+    message, created = services.inbound_message_receive(
+        provider_message_id=payload.message_id,
+        from_phone=payload.from_,
+        to_phone=payload.to,
+        body=payload.body,
+    )
+    return {"message_id": message.id, "duplicate": not created, "status": message.status}
+
+
+@api.post(
+    "/webhooks/sms/status",
+    auth=WebhookSignature(),
+    response={200: WebhookOut, **_WEBHOOK_ERRORS},
+    tags=["webhooks"],
+)
+def webhook_status(request: HttpRequest, payload: SmsStatusIn) -> dict[str, object]:
+    """A delivery report for a message we sent; the status only moves forward."""
+    status = Message.Status.FAILED if payload.status == "undelivered" else payload.status
+    message, changed = services.message_status_update(
+        provider_message_id=payload.message_id, status=status, error=payload.error
+    )
+    return {"message_id": message.id, "duplicate": not changed, "status": message.status}

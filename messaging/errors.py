@@ -1,0 +1,22 @@
+"""What the messaging services raise when a request cannot be served; the API maps each to a status."""
+
+
+class MessagingError(Exception):
+    """Carries the name of the offending field, so a client can tell which input to fix."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(MessagingError):
+    """The input is malformed or breaks a rule (400)."""
+
+
+class NotFound(MessagingError):
+    """No such object in the caller's church (404): another church's object is not found either."""
+
+
+class Conflict(MessagingError):
+    """The input clashes with what is stored (409), e.g. a contact's number already exists."""

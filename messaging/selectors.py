@@ -1,0 +1,118 @@
+"""Reads. Every selector takes the caller's church: another church's row is simply not found.
+
+Plain reads may be served by a replica (see the router); reads that decide a write live in
+services, inside ``transaction.atomic()``, where they go to the primary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from messaging.errors import NotFound
+from messaging.models import Church, Contact, Message, RecurringMessage, StaffMember
+
+PRIMARY_DB = "default"
+
+
+def api_token_hash(*, raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def staff_member_for_token(*, raw_token: str) -> StaffMember | None:
+    """The staff member a live bearer token belongs to, or None.
+
+    A token created a moment ago on another server may not have reached the replica yet,
+    so a miss is asked again of the primary before the request is refused.
+    """
+    key_hash = api_token_hash(raw_token=raw_token)
+    queryset = StaffMember.objects.select_related("church", "user").filter(
+        user__api_tokens__key_hash=key_hash,
+        user__api_tokens__expires_at__gt=timezone.now(),
+        user__is_active=True,
+    )
+    staff_member = queryset.first()
+    if staff_member is None:
+        staff_member = queryset.using(PRIMARY_DB).first()
+    return staff_member
+
+
+def contact_list(*, church: Church, after: int | None = None, limit: int = 50) -> list[Contact]:
+    queryset = Contact.objects.filter(church=church).prefetch_related("groups").order_by("id")
+    if after is not None:
+        queryset = queryset.filter(id__gt=after)
+    return list(queryset[:limit])
+
+
+def contact_get(*, church: Church, contact_id: int) -> Contact:
+    contact = Contact.objects.filter(church=church, id=contact_id).prefetch_related("groups").first()
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found", field="contact_id")
+    return contact
+
+
+def message_list(
+    *,
+    church: Church,
+    after: int | None = None,
+    limit: int = 50,
+    contact_id: int | None = None,
+    direction: str | None = None,
+) -> list[Message]:
+    """Keyset pagination by id: ``after`` is the last id of the previous page."""
+    queryset = Message.objects.filter(church=church).order_by("id")
+    if contact_id is not None:
+        contact_get(church=church, contact_id=contact_id)  # another church's contact is a 404
+        queryset = queryset.filter(contact_id=contact_id)
+    if direction is not None:
+        queryset = queryset.filter(direction=direction)
+    if after is not None:
+        queryset = queryset.filter(id__gt=after)
+    return list(queryset[:limit])
+
+
+def message_get(*, church: Church, message_id: int) -> Message:
+    message = Message.objects.filter(church=church, id=message_id).first()
+    if message is None:
+        raise NotFound(f"message {message_id} not found", field="message_id")
+    return message
+
+
+def recurring_message_list(
+    *, church: Church, after: int | None = None, limit: int = 50
+) -> list[RecurringMessage]:
+    queryset = RecurringMessage.objects.filter(church=church).select_related("group").order_by("id")
+    if after is not None:
+        queryset = queryset.filter(id__gt=after)
+    return list(queryset[:limit])
+
+
+def recurring_message_get(*, church: Church, recurring_message_id: int) -> RecurringMessage:
+    recurring_message = (
+        RecurringMessage.objects.filter(church=church, id=recurring_message_id)
+        .select_related("group")
+        .first()
+    )
+    if recurring_message is None:
+        raise NotFound(f"recurring message {recurring_message_id} not found", field="recurring_message_id")
+    return recurring_message
+
+
+def recurring_messages_due(*, now: datetime, limit: int = 100) -> QuerySet[RecurringMessage]:
+    """Active recurring messages whose next run is at or before ``now``, oldest first."""
+    return (
+        RecurringMessage.objects.filter(active=True, next_run_at__lte=now)
+        .select_related("church", "group")
+        .order_by("next_run_at", "id")[:limit]
+    )
+
+
+def recurring_message_audience(*, recurring_message: RecurringMessage) -> QuerySet[Contact]:
+    """Who an occurrence goes to: the named group, or every contact; never an opted-out one."""
+    queryset = Contact.objects.filter(church_id=recurring_message.church_id, opted_out=False)
+    if recurring_message.group_id is not None:
+        queryset = queryset.filter(groups=recurring_message.group_id)
+    return queryset

@@ -1,0 +1,530 @@
+"""Writes. Reads that decide a write run inside ``transaction.atomic()`` so they go to the primary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from croniter import croniter  # type: ignore[import-untyped]
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
+
+from messaging import selectors
+from messaging.errors import Conflict, InvalidInput, NotFound
+from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
+from messaging.models import (
+    BODY_MAX_LENGTH,
+    ApiToken,
+    Church,
+    Contact,
+    ContactGroup,
+    IdempotentRequest,
+    Message,
+    PhoneLink,
+    RecurringMessage,
+    StaffMember,
+    validate_time_zone,
+)
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_DB = selectors.PRIMARY_DB
+MAX_RECIPIENTS_PER_SEND = 1000
+SEND_TASK_BATCH = 100  # messages per Celery task
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+STATUS_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENT: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.FAILED: 2,
+}
+
+
+# --- phone numbers and bodies ---------------------------------------------------------------
+
+
+def phone_normalize(*, phone: str, field: str = "phone") -> str:
+    """E.164 form of a valid number (``+12025550123``); anything else is InvalidInput."""
+    try:
+        parsed = phonenumbers.parse(phone, settings.MESSAGING_DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidInput(f"'{phone}' is not a phone number: {error}", field=field) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(f"'{phone}' is not a valid phone number", field=field)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _body_check(body: str) -> str:
+    if not body.strip():
+        raise InvalidInput("the message body is empty", field="body")
+    if len(body) > BODY_MAX_LENGTH:
+        raise InvalidInput(
+            f"the message body has {len(body)} characters; at most {BODY_MAX_LENGTH} are allowed",
+            field="body",
+        )
+    return body
+
+
+# --- churches, staff, tokens ----------------------------------------------------------------
+
+
+def church_create(*, name: str, time_zone: str = "UTC") -> Church:
+    try:
+        validate_time_zone(time_zone)
+    except Exception:
+        raise InvalidInput(f"'{time_zone}' is not an IANA time zone name", field="time_zone") from None
+    return Church.objects.create(name=name, time_zone=time_zone)
+
+
+def staff_member_ensure(
+    *, church_name: str, username: str, password: str, time_zone: str = "UTC"
+) -> StaffMember:
+    """The user ``username`` on the staff of the church named ``church_name``, created if missing.
+
+    Safe to run again: the password is set to ``password`` each time.
+    """
+    user_model = get_user_model()
+    with transaction.atomic():
+        church = Church.objects.filter(name=church_name).order_by("id").first()
+        if church is None:
+            church = church_create(name=church_name, time_zone=time_zone)
+        user, _ = user_model.objects.get_or_create(username=username)
+        user.set_password(password)
+        user.save()
+        staff_member, _ = StaffMember.objects.get_or_create(user=user, defaults={"church": church})
+        if staff_member.church_id != church.id:
+            staff_member.church = church
+            staff_member.save(update_fields=["church"])
+    return staff_member
+
+
+def api_token_create(*, user: User) -> str:
+    """A new bearer token for ``user``; only its hash is stored, the raw value is returned once."""
+    raw_token = secrets.token_urlsafe(32)
+    ApiToken.objects.create(
+        user=user,
+        key_hash=selectors.api_token_hash(raw_token=raw_token),
+        expires_at=timezone.now() + timedelta(hours=settings.MESSAGING_API_TOKEN_TTL_HOURS),
+    )
+    return raw_token
+
+
+def api_token_revoke(*, raw_token: str) -> None:
+    ApiToken.objects.filter(key_hash=selectors.api_token_hash(raw_token=raw_token)).delete()
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+def contact_create(*, church: Church, phone: str, name: str = "", groups: Iterable[str] = ()) -> Contact:
+    normalized = phone_normalize(phone=phone)
+    group_names = sorted({group.strip() for group in groups if group.strip()})
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(church=church, phone=normalized, name=name)
+            if group_names:
+                contact.groups.set(_groups_ensure(church=church, names=group_names))
+    except IntegrityError:
+        raise Conflict(f"a contact with phone {normalized} already exists", field="phone") from None
+    return contact
+
+
+def _groups_ensure(*, church: Church, names: Sequence[str]) -> list[ContactGroup]:
+    ContactGroup.objects.bulk_create(
+        [ContactGroup(church=church, name=name) for name in names], ignore_conflicts=True
+    )
+    return list(ContactGroup.objects.filter(church=church, name__in=names))
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendResult:
+    messages: list[Message]
+    replayed: bool  # True when an earlier request with the same Idempotency-Key is answered again
+
+
+def message_send(
+    *,
+    church: Church,
+    contact_ids: Sequence[int],
+    body: str,
+    idempotency_key: str | None = None,
+) -> SendResult:
+    """Queue one outbound message per contact and have them sent after the commit.
+
+    With an ``idempotency_key`` a retried request creates nothing and gets the first
+    request's messages back; the same key with a different request is a Conflict.
+    """
+    _body_check(body)
+    unique_ids = sorted(set(contact_ids))
+    if not unique_ids:
+        raise InvalidInput("name at least one contact", field="contact_ids")
+    if len(unique_ids) > MAX_RECIPIENTS_PER_SEND:
+        raise InvalidInput(f"at most {MAX_RECIPIENTS_PER_SEND} contacts per request", field="contact_ids")
+    with transaction.atomic():
+        if idempotency_key is not None:
+            fingerprint = hashlib.sha256(
+                json.dumps({"contact_ids": unique_ids, "body": body}).encode()
+            ).hexdigest()
+            record, claimed = _idempotent_request_claim(
+                church=church, key=idempotency_key, fingerprint=fingerprint
+            )
+            if not claimed:
+                if record.request_fingerprint != fingerprint:
+                    raise Conflict(
+                        "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+                    )
+                replay = list(Message.objects.filter(church=church, id__in=record.message_ids).order_by("id"))
+                return SendResult(messages=replay, replayed=True)
+        contacts = list(Contact.objects.filter(church=church, id__in=unique_ids).order_by("id"))
+        missing = sorted(set(unique_ids) - {contact.id for contact in contacts})
+        if missing:
+            raise NotFound(f"contact {missing[0]} not found", field="contact_ids")
+        opted_out = [contact.id for contact in contacts if contact.opted_out]
+        if opted_out:
+            raise InvalidInput(f"contact {opted_out[0]} has opted out of messages", field="contact_ids")
+        messages = Message.objects.bulk_create(
+            [
+                Message(
+                    church=church,
+                    contact=contact,
+                    direction=Message.Direction.OUTBOUND,
+                    body=body,
+                    status=Message.Status.QUEUED,
+                    idempotency_key=f"{idempotency_key}:{contact.id}" if idempotency_key else None,
+                )
+                for contact in contacts
+            ]
+        )
+        if idempotency_key is not None:
+            record.message_ids = [message.id for message in messages]
+            record.save(update_fields=["message_ids"])
+        messages_enqueue(message_ids=[message.id for message in messages])
+    return SendResult(messages=messages, replayed=False)
+
+
+def _idempotent_request_claim(
+    *, church: Church, key: str, fingerprint: str
+) -> tuple[IdempotentRequest, bool]:
+    """Insert the key's row, or get the one a concurrent or earlier request inserted.
+
+    A concurrent insert of the same key waits on the unique index until the first
+    transaction ends, then fails here and reads the committed row.
+    """
+    try:
+        with transaction.atomic():
+            record = IdempotentRequest.objects.create(church=church, key=key, request_fingerprint=fingerprint)
+        return record, True
+    except IntegrityError:
+        return IdempotentRequest.objects.get(church=church, key=key), False
+
+
+def messages_enqueue(*, message_ids: Sequence[int]) -> None:
+    """Send the messages from a Celery worker once the current transaction commits.
+
+    If the broker is down the messages stay ``queued`` (logged, not lost) for a later sweep.
+    """
+    from messaging.tasks import send_messages
+
+    ids = list(message_ids)
+    for start in range(0, len(ids), SEND_TASK_BATCH):
+        chunk = ids[start : start + SEND_TASK_BATCH]
+        transaction.on_commit(partial(send_messages.delay, message_ids=chunk), robust=True)
+
+
+def _sending_number(*, church_id: int) -> str:
+    link = (
+        PhoneLink.objects.using(PRIMARY_DB)
+        .filter(church_id=church_id, state=PhoneLink.State.LINKED)
+        .order_by("id")
+        .first()
+    )
+    return link.phone if link else settings.MESSAGING_SMS_DEFAULT_FROM
+
+
+def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Message | None:
+    """Hand one queued message to the provider; it ends ``sent``, or ``failed`` with the error.
+
+    A message that is no longer queued is left alone, so a redelivered task sends nothing twice
+    in the common case. The status is only moved on from ``queued``, never back.
+    """
+    message = Message.objects.using(PRIMARY_DB).select_related("contact").filter(pk=message_id).first()
+    if message is None or message.status != Message.Status.QUEUED:
+        return message
+    pending = Message.objects.using(PRIMARY_DB).filter(pk=message.pk, status=Message.Status.QUEUED)
+    if message.contact.opted_out:
+        pending.update(status=Message.Status.FAILED, error="contact opted out", updated_at=timezone.now())
+    else:
+        sms = OutboundSms(
+            to=message.contact.phone,
+            from_number=_sending_number(church_id=message.church_id),
+            body=message.body,
+        )
+        try:
+            provider_message_id = (gateway or get_gateway()).send(sms)
+        except GatewayError as error:
+            logger.warning("message %s failed: %s", message.pk, error)
+            pending.update(status=Message.Status.FAILED, error=str(error)[:2000], updated_at=timezone.now())
+        else:
+            now = timezone.now()
+            pending.update(
+                status=Message.Status.SENT,
+                provider_message_id=provider_message_id,
+                error="",
+                sent_at=now,
+                updated_at=now,
+            )
+    message.refresh_from_db(using=PRIMARY_DB)
+    return message
+
+
+# --- recurring messages ---------------------------------------------------------------------
+
+
+def recurring_message_next_run(*, cron: str, time_zone: str, after: datetime) -> datetime:
+    """The first occurrence of ``cron`` strictly after ``after``, as an aware UTC datetime.
+
+    The cron expression is read as wall-clock time in ``time_zone``: "0 9 * * *" is 9:00 local
+    every day, 13:00 UTC in New York summer time and 14:00 UTC in winter. A wall-clock time
+    that does not exist (spring forward) runs at the same offset as before the jump, i.e. an
+    hour later; one that happens twice (fall back) runs once, the first time.
+    """
+    if after.tzinfo is None:
+        raise ValueError("after must be an aware datetime")
+    zone = ZoneInfo(time_zone)
+    # Iterate in naive local wall time, where croniter has no DST arithmetic to get wrong.
+    iterator = croniter(cron, after.astimezone(zone).replace(tzinfo=None))
+    for _ in range(1000):  # a fall-back hour can yield a few local times that are not after `after`
+        local: datetime = iterator.get_next(datetime)
+        candidate = local.replace(tzinfo=zone).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise ValueError(f"no occurrence of '{cron}' after {after.isoformat()}")
+
+
+def recurring_message_create(
+    *,
+    church: Church,
+    body: str,
+    cron: str,
+    group_name: str | None = None,
+    active: bool = True,
+    now: datetime | None = None,
+) -> RecurringMessage:
+    _body_check(body)
+    cron = " ".join(cron.split())
+    if not croniter.is_valid(cron) or len(cron.split()) != 5:
+        raise InvalidInput(f"'{cron}' is not a five-field cron expression", field="cron")
+    group = None
+    if group_name is not None:
+        group = ContactGroup.objects.filter(church=church, name=group_name).first()
+        if group is None:
+            raise NotFound(f"group '{group_name}' not found", field="group")
+    next_run_at = (
+        recurring_message_next_run(cron=cron, time_zone=church.time_zone, after=now or timezone.now())
+        if active
+        else None
+    )
+    return RecurringMessage.objects.create(
+        church=church, body=body, cron=cron, group=group, active=active, next_run_at=next_run_at
+    )
+
+
+def recurring_message_set_active(
+    *, church: Church, recurring_message_id: int, active: bool, now: datetime | None = None
+) -> RecurringMessage:
+    """Pause (no next run) or resume (next run computed from now: missed runs are not sent)."""
+    with transaction.atomic():
+        recurring_message = (
+            RecurringMessage.objects.select_for_update()
+            .filter(church=church, id=recurring_message_id)
+            .select_related("church")
+            .first()
+        )
+        if recurring_message is None:
+            raise NotFound(
+                f"recurring message {recurring_message_id} not found", field="recurring_message_id"
+            )
+        if recurring_message.active != active:
+            recurring_message.active = active
+            recurring_message.next_run_at = (
+                recurring_message_next_run(
+                    cron=recurring_message.cron, time_zone=church.time_zone, after=now or timezone.now()
+                )
+                if active
+                else None
+            )
+            recurring_message.save(update_fields=["active", "next_run_at", "updated_at"])
+    return recurring_message
+
+
+def recurring_message_advance(*, recurring_message: RecurringMessage, after: datetime) -> datetime:
+    """Move ``next_run_at`` to the first occurrence after ``after`` (usually the one just sent)."""
+    next_run_at = recurring_message_next_run(
+        cron=recurring_message.cron, time_zone=recurring_message.church.time_zone, after=after
+    )
+    RecurringMessage.objects.filter(pk=recurring_message.pk).update(
+        next_run_at=next_run_at, updated_at=timezone.now()
+    )
+    recurring_message.next_run_at = next_run_at
+    return next_run_at
+
+
+@dataclass(frozen=True)
+class OccurrenceResult:
+    created: int  # messages queued by this call
+    existing: int  # audience members who already had this occurrence's message
+
+
+def recurring_message_create_occurrence(
+    *, recurring_message: RecurringMessage, occurrence: datetime, batch_size: int = 1000
+) -> OccurrenceResult:
+    """Queue one outbound message per audience member for one occurrence, in batches.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact)
+    constraint makes a re-run after a crash, or a run by a second server, add only what is
+    missing. Each batch commits on its own, and its new messages are enqueued on commit.
+    """
+    if occurrence.tzinfo is None:
+        raise ValueError("occurrence must be an aware datetime")
+    table = Message._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (church_id, contact_id, direction, body, status, error,"
+        " recurring_message_id, occurrence, created_at, updated_at)"
+        " SELECT %s, contact_id, %s, %s, %s, '', %s, %s, now(), now()"
+        " FROM unnest(%s::bigint[]) AS contact_id"
+        " ON CONFLICT DO NOTHING RETURNING id"
+    )
+    audience = selectors.recurring_message_audience(recurring_message=recurring_message)
+    created = existing = 0
+    last_contact_id = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                audience.filter(id__gt=last_contact_id)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if not batch:
+                break
+            with connections[PRIMARY_DB].cursor() as cursor:
+                cursor.execute(
+                    sql,
+                    [
+                        recurring_message.church_id,
+                        Message.Direction.OUTBOUND,
+                        recurring_message.body,
+                        Message.Status.QUEUED,
+                        recurring_message.pk,
+                        occurrence,
+                        batch,
+                    ],
+                )
+                new_ids = [row[0] for row in cursor.fetchall()]
+            messages_enqueue(message_ids=new_ids)
+        created += len(new_ids)
+        existing += len(batch) - len(new_ids)
+        last_contact_id = batch[-1]
+    return OccurrenceResult(created=created, existing=existing)
+
+
+# --- provider callbacks ---------------------------------------------------------------------
+
+
+def inbound_message_receive(
+    *, provider_message_id: str, from_phone: str, to_phone: str, body: str
+) -> tuple[Message, bool]:
+    """Store a message a contact sent to a church's linked number; returns (message, created).
+
+    The provider may call more than once: the provider message id makes a repeat a no-op.
+    STOP-like words opt the contact out, START opts them back in.
+    """
+    sender = phone_normalize(phone=from_phone, field="from")
+    receiver = phone_normalize(phone=to_phone, field="to")
+    if len(body) > BODY_MAX_LENGTH:  # an empty body is fine: a picture message has none
+        raise InvalidInput(f"the message body is over {BODY_MAX_LENGTH} characters", field="body")
+    with transaction.atomic():
+        existing = Message.objects.filter(provider_message_id=provider_message_id).first()
+        if existing is not None:
+            return existing, False
+        link = PhoneLink.objects.filter(phone=receiver, state=PhoneLink.State.LINKED).first()
+        if link is None:
+            raise NotFound(f"{receiver} is not linked to any church", field="to")
+        contact, _ = Contact.objects.get_or_create(church_id=link.church_id, phone=sender)
+        keyword = body.strip().upper()
+        if keyword in OPT_OUT_WORDS or keyword in OPT_IN_WORDS:
+            contact.opted_out = keyword in OPT_OUT_WORDS
+            contact.save(update_fields=["opted_out"])
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    church_id=link.church_id,
+                    contact=contact,
+                    direction=Message.Direction.INBOUND,
+                    body=body,
+                    status=Message.Status.DELIVERED,
+                    provider_message_id=provider_message_id,
+                )
+        except IntegrityError:
+            return Message.objects.get(provider_message_id=provider_message_id), False
+    return message, True
+
+
+def message_status_update(*, provider_message_id: str, status: str, error: str = "") -> tuple[Message, bool]:
+    """Apply a provider's delivery report; returns (message, changed).
+
+    The status only moves forward (queued, sent, delivered or failed), so a repeated or
+    late report changes nothing.
+    """
+    if status not in {Message.Status.SENT, Message.Status.DELIVERED, Message.Status.FAILED}:
+        raise InvalidInput(f"'{status}' is not one of sent, delivered, failed", field="status")
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(provider_message_id=provider_message_id, direction=Message.Direction.OUTBOUND)
+            .first()
+        )
+        if message is None:
+            raise NotFound(f"no outbound message {provider_message_id}", field="message_id")
+        changed = STATUS_RANK[Message.Status(status)] > STATUS_RANK[Message.Status(message.status)]
+        if changed:
+            message.status = status
+            message.error = error[:2000] if status == Message.Status.FAILED else message.error
+            message.save(update_fields=["status", "error", "updated_at"])
+    return message, changed
+
+
+# --- phone links ----------------------------------------------------------------------------
+
+
+def phone_link_create(*, church: Church, phone: str) -> PhoneLink:
+    normalized = phone_normalize(phone=phone)
+    try:
+        with transaction.atomic():
+            return PhoneLink.objects.create(church=church, phone=normalized)
+    except IntegrityError:
+        raise Conflict(f"{normalized} is already linked or being linked", field="phone") from None
+
+
+def phone_link_record_attempt(*, phone_link: PhoneLink, error: str | None = None) -> PhoneLink:
+    """Record one linking attempt: no error means linked; an error leaves it failed, with why."""
+    phone_link.attempts += 1
+    phone_link.last_attempt_at = timezone.now()
+    phone_link.state = PhoneLink.State.FAILED if error else PhoneLink.State.LINKED
+    phone_link.last_error = error or ""
+    phone_link.save(update_fields=["attempts", "last_attempt_at", "state", "last_error"])
+    return phone_link

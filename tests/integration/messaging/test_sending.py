@@ -1,0 +1,119 @@
+"""Queued messages are sent by a Celery task after the commit; recurring occurrences go out once."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from messaging import services
+from messaging.models import DevelopmentSms, Message
+from tests.integration.messaging.factories import (
+    ContactFactory,
+    ContactGroupFactory,
+    MessageFactory,
+    PhoneLinkFactory,
+    RecurringMessageFactory,
+)
+
+pytestmark = pytest.mark.integration
+
+OCCURRENCE = datetime(2026, 3, 8, 13, 0, tzinfo=UTC)
+
+
+def test_a_posted_message_is_sent_by_the_task_after_commit(
+    api, church, eager_celery, django_capture_on_commit_callbacks
+):
+    # given
+    contact = ContactFactory.create(church=church)
+    PhoneLinkFactory.create(church=church, phone="+16465550111")
+    # when
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api.post(
+            "/api/messages",
+            data=json.dumps({"contact_id": contact.id, "body": "Welcome"}),
+            content_type="application/json",
+        )
+    # then
+    assert len(callbacks) == 1
+    message = Message.objects.get(id=response.json()["messages"][0]["id"])
+    assert message.status == Message.Status.SENT
+    sms = DevelopmentSms.objects.get(provider_message_id=message.provider_message_id)
+    assert (sms.to, sms.from_number, sms.body) == (contact.phone, "+16465550111", "Welcome")
+
+
+def test_nothing_is_enqueued_when_the_transaction_rolls_back(church, django_capture_on_commit_callbacks):
+    # given
+    contact = ContactFactory.create(church=church)
+    # when
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        services.message_send(church=church, contact_ids=[contact.id], body="hi")
+        raise RuntimeError("rolled back")
+    # then
+    assert callbacks == []
+    assert not Message.objects.exists()
+
+
+def test_a_message_already_sent_is_not_sent_again(church):
+    # given
+    message = MessageFactory.create(church=church, status=Message.Status.SENT, provider_message_id="SM1")
+    # when
+    services.message_deliver(message_id=message.id)
+    # then
+    assert not DevelopmentSms.objects.exists()
+
+
+def test_the_database_refuses_a_second_message_for_one_occurrence_and_contact(church):
+    # given
+    recurring = RecurringMessageFactory.create(church=church)
+    contact = ContactFactory.create(church=church)
+    MessageFactory.create(church=church, contact=contact, recurring_message=recurring, occurrence=OCCURRENCE)
+    # when / then
+    with pytest.raises(IntegrityError, match="message_once_per_occurrence_and_contact"), transaction.atomic():
+        MessageFactory.create(
+            church=church, contact=contact, recurring_message=recurring, occurrence=OCCURRENCE
+        )
+
+
+def test_an_occurrence_queues_one_message_per_opted_in_contact_and_a_rerun_adds_nothing(
+    church, django_capture_on_commit_callbacks
+):
+    # given
+    recurring = RecurringMessageFactory.create(church=church)
+    subscribed = ContactFactory.create_batch(5, church=church)
+    ContactFactory.create(church=church, opted_out=True)
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = services.recurring_message_create_occurrence(
+            recurring_message=recurring, occurrence=OCCURRENCE, batch_size=2
+        )
+    second = services.recurring_message_create_occurrence(recurring_message=recurring, occurrence=OCCURRENCE)
+    # then
+    assert (first.created, first.existing) == (5, 0)
+    assert (second.created, second.existing) == (0, 5)
+    sent_to = Message.objects.filter(recurring_message=recurring, occurrence=OCCURRENCE)
+    assert sorted(sent_to.values_list("contact_id", flat=True)) == [c.id for c in subscribed]
+    assert len(callbacks) == 3  # one enqueue per batch of two
+
+
+def test_an_occurrence_for_a_group_reaches_only_its_members(church):
+    # given
+    choir = ContactGroupFactory.create(church=church, name="choir")
+    singer, _other = ContactFactory.create_batch(2, church=church)
+    singer.groups.add(choir)
+    recurring = RecurringMessageFactory.create(church=church, group=choir)
+    # when
+    result = services.recurring_message_create_occurrence(recurring_message=recurring, occurrence=OCCURRENCE)
+    # then
+    assert result.created == 1
+    assert Message.objects.get(recurring_message=recurring).contact == singer
+
+
+def test_advancing_a_recurring_message_sets_the_next_local_nine(church):
+    # given: New York, daily at 09:00 local
+    recurring = RecurringMessageFactory.create(church=church, cron="0 9 * * *")
+    # when: the 8 March (first EDT day) occurrence was just sent
+    next_run = services.recurring_message_advance(recurring_message=recurring, after=OCCURRENCE)
+    # then
+    recurring.refresh_from_db()
+    assert next_run == recurring.next_run_at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
