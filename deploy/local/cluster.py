@@ -85,6 +85,8 @@ class Settings:
         """The token that exempts the test suite and benchmarks from NGINX's rate limits (ADR 0006).
 
         Random per cluster and kept in the state folder; NGINX_RATELIMIT_BYPASS_TOKEN overrides it.
+        Deliberately not in ``app_env``/``cluster.env``: local settings load that file, and a
+        production rendering made on a developer machine must not inherit the local token.
         """
         if os.environ.get("NGINX_RATELIMIT_BYPASS_TOKEN"):
             return os.environ["NGINX_RATELIMIT_BYPASS_TOKEN"]
@@ -130,7 +132,6 @@ class Settings:
             "NGINX_HTTP_PORT": str(self.nginx_http_port),
             "NGINX_HTTPS_PORT": str(self.nginx_https_port),
             "APP_PORTS": ",".join(str(port) for port in self.app_ports),
-            "NGINX_RATELIMIT_BYPASS_TOKEN": self.ratelimit_bypass_token(),
         }
 
 
