@@ -1,9 +1,65 @@
-"""Settings for the ``jobs`` app: the Celery beat schedule. Every value comes from the environment."""
+"""Settings for the ``jobs`` app: the Celery beat schedule. Every value comes from the environment.
+
+Beat runs on EVERY app server, all of them active. Each sends every tick; the job's lock and
+its ledger row (``jobs.JobRun``, unique on job and tick) make exactly one of the deliveries
+run it (docs/adr/0008-exactly-once-jobs.md). The intervals are overridable so the cluster
+tests can run the jobs every second or two.
+"""
 
 import environ
 
+from jobs.schedules import TickSchedule
+
 env = environ.Env()
 
-# One plain dict; the jobs issue fills it. Beat runs on every server, so every entry must be
-# a job that takes its lock (see jobs/).
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS = env.float("JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS", default=60.0)
+JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
+    "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", default=300.0
+)
+
+# The beat scheduler that stamps each send with its epoch-aligned tick, so the three beats'
+# sends of one slot name the same tick. It keeps beat's schedule file (``--schedule``).
+CELERY_BEAT_SCHEDULER = "jobs.schedules:TickScheduler"
+
+# `expires` below one interval: a delivery that waited longer than that (workers down, a
+# backlog) is dropped instead of piling up; the next tick's catch-up runs what it missed,
+# each tick once.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "recurring-messages": {
+        "task": "jobs.recurring_messages",
+        "schedule": TickSchedule(JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS),
+        "options": {"expires": max(1.0, JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS * 0.9)},
+    },
+    "phone-linking-recovery": {
+        "task": "jobs.phone_linking_recovery",
+        "schedule": TickSchedule(JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS),
+        "options": {"expires": max(1.0, JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS * 0.9)},
+    },
+}
+
+# --- the guarantee --------------------------------------------------------------------------
+# Lock TTL: renewed at a third of it while the job runs, so it only bounds how long a dead or
+# paused worker keeps the job from running.
+JOBS_LOCK_TTL_SECONDS = env.float("JOBS_LOCK_TTL_SECONDS", default=60.0)
+# Ticks missed while no beat (or no worker) ran are run on recovery if they are at most this
+# old, oldest first; older ones are recorded as `skipped-missed`.
+JOBS_CATCH_UP_WINDOW_SECONDS = env.float("JOBS_CATCH_UP_WINDOW_SECONDS", default=600.0)
+# At most this many `skipped-missed` rows are written per recovery (the newest ones).
+JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", default=1000)
+# A tick whose run failed (or lost its lock) is tried again, in all at most this many times,
+# waiting RETRY_BACKOFF * 2**(attempt-1) seconds (at most RETRY_BACKOFF_MAX) between tries.
+JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=3)
+JOBS_RETRY_BACKOFF_SECONDS = env.float("JOBS_RETRY_BACKOFF_SECONDS", default=5.0)
+JOBS_RETRY_BACKOFF_MAX_SECONDS = env.float("JOBS_RETRY_BACKOFF_MAX_SECONDS", default=120.0)
+
+# --- recurring-messages ---------------------------------------------------------------------
+# Contacts per batch; each batch is one transaction behind the lock's fence check.
+JOBS_RECURRING_MESSAGES_BATCH_SIZE = env.int("JOBS_RECURRING_MESSAGES_BATCH_SIZE", default=500)
+
+# --- phone-linking-recovery -----------------------------------------------------------------
+# A link still pending this long after its creation (or its last attempt) is retried.
+JOBS_PHONE_LINK_STUCK_AFTER_SECONDS = env.float("JOBS_PHONE_LINK_STUCK_AFTER_SECONDS", default=600.0)
+JOBS_PHONE_LINK_MAX_ATTEMPTS = env.int("JOBS_PHONE_LINK_MAX_ATTEMPTS", default=5)
+JOBS_PHONE_LINK_BACKOFF_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_SECONDS", default=60.0)
+JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS", default=3600.0)
+JOBS_PHONE_LINK_BATCH = env.int("JOBS_PHONE_LINK_BATCH", default=100)

@@ -1,0 +1,74 @@
+"""Ticks: epoch-aligned slots that every beat names the same way.
+
+A job with an interval of N seconds has one tick per slot ``[k*N, (k+1)*N)`` of Unix time; the
+tick is the slot's start. Beat's own bookkeeping (``last_run_at``) differs per beat process,
+so it cannot name a tick. ``TickSchedule`` is due once per slot, at the slot's start, and
+``TickScheduler`` stamps every send with the slot it belongs to (``tick`` kwarg, ISO 8601),
+computed on the beat from its wall clock. Three beats sending the same slot therefore send
+the same tick, and the ledger's unique (job, tick) lets only one of those deliveries run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from celery.beat import PersistentScheduler, ScheduleEntry
+from celery.schedules import schedstate, schedule
+
+
+def tick_of(when: datetime, interval: float) -> datetime:
+    """The start of the ``interval``-second slot of Unix time that ``when`` falls in."""
+    if when.tzinfo is None:
+        raise ValueError("when must be an aware datetime")
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, got {interval}")
+    index = math.floor(when.timestamp() / interval)
+    return datetime.fromtimestamp(index * interval, tz=UTC)
+
+
+def ticks_between(first: datetime, last: datetime, interval: float) -> list[datetime]:
+    """Every tick from the slot of ``first`` through the slot of ``last``, oldest first."""
+    start = math.floor(first.timestamp() / interval)
+    stop = math.floor(last.timestamp() / interval)
+    return [datetime.fromtimestamp(index * interval, tz=UTC) for index in range(start, stop + 1)]
+
+
+class TickSchedule(schedule):
+    """Due once per epoch-aligned slot of ``run_every`` seconds, as soon as the slot starts."""
+
+    @property
+    def interval(self) -> float:
+        return float(self.seconds)
+
+    def current_tick(self) -> datetime:
+        return tick_of(self.now().astimezone(UTC), self.interval)
+
+    def is_due(self, last_run_at: datetime) -> schedstate:
+        now = self.now().astimezone(UTC)
+        if last_run_at.tzinfo is None:
+            last_run_at = last_run_at.replace(tzinfo=UTC)
+        current = tick_of(now, self.interval)
+        until_next = (current.timestamp() + self.interval) - now.timestamp()
+        due = tick_of(last_run_at.astimezone(UTC), self.interval) < current
+        return schedstate(is_due=due, next=max(0.01, until_next))
+
+    def __repr__(self) -> str:
+        return f"<tick every {self.interval:g}s, epoch-aligned>"
+
+
+class TickScheduler(PersistentScheduler):
+    """Beat's file-backed scheduler, plus the tick stamped on every ``TickSchedule`` send."""
+
+    def apply_async(
+        self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
+        if not isinstance(entry.schedule, TickSchedule):
+            return super().apply_async(entry, producer, advance, **kwargs)
+        tick = entry.schedule.current_tick()
+        reserved: ScheduleEntry = self.reserve(entry) if advance else entry  # type: ignore[assignment]
+        stamped = copy.copy(reserved)
+        stamped.kwargs = {**(reserved.kwargs or {}), "tick": tick.isoformat()}
+        return super().apply_async(stamped, producer, False, **kwargs)

@@ -1,0 +1,92 @@
+"""Reads of the ledger and of the jobs' inputs. Always the primary: these decide writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+
+from jobs.models import RUN_OUTCOMES, JobRun, Outcome
+from messaging.models import PhoneLink, RecurringMessage
+
+DB = "default"
+RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
+
+
+def retry_backoff(*, attempt: int) -> float:
+    """Seconds to wait after the ``attempt``-th failed try of a tick before the next one."""
+    base = settings.JOBS_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempt - 1)
+    return float(min(base, settings.JOBS_RETRY_BACKOFF_MAX_SECONDS))
+
+
+def job_live_run(*, job: str, tick: datetime) -> JobRun | None:
+    """The tick's current run row (the one not superseded), if any."""
+    return (
+        JobRun.objects.using(DB)
+        .filter(job=job, tick=tick, superseded=False, outcome__in=RUN_OUTCOME_VALUES)
+        .first()
+    )
+
+
+def job_live_runs(*, job: str, first: datetime, last: datetime) -> dict[datetime, JobRun]:
+    rows = JobRun.objects.using(DB).filter(
+        job=job, tick__gte=first, tick__lte=last, superseded=False, outcome__in=RUN_OUTCOME_VALUES
+    )
+    return {row.tick: row for row in rows}
+
+
+def job_last_run_tick(*, job: str, before: datetime) -> datetime | None:
+    """The newest tick before ``before`` that has a run row of any outcome."""
+    return (
+        JobRun.objects.using(DB)
+        .filter(job=job, tick__lt=before, outcome__in=RUN_OUTCOME_VALUES)
+        .aggregate(last=Max("tick"))["last"]
+    )
+
+
+def job_run_settled(*, run: JobRun) -> bool:
+    """Whether nothing will ever run this tick again: it succeeded, was missed, or is out of attempts."""
+    if run.outcome in (Outcome.SUCCESS, Outcome.SKIPPED_MISSED):
+        return True
+    if run.outcome in (Outcome.FAILED, Outcome.LOST_LOCK):
+        return run.attempt >= settings.JOBS_MAX_ATTEMPTS
+    return False
+
+
+def job_tick_runnable(*, run: JobRun | None, token: int | None, now: datetime) -> bool:
+    """Whether the holder of lock ``token`` should run this tick now.
+
+    No row: never ran. ``running`` under an older token: its worker lost the lock (it was
+    killed or paused; we hold the lock now), so the run was abandoned. ``failed`` or
+    ``lost-lock``: retried with backoff while attempts remain.
+    """
+    if run is None:
+        return True
+    if run.outcome == Outcome.RUNNING:
+        return token is not None and run.lock_token is not None and run.lock_token < token
+    if run.outcome in (Outcome.FAILED, Outcome.LOST_LOCK):
+        if run.attempt >= settings.JOBS_MAX_ATTEMPTS:
+            return False
+        ended = run.finished or run.started
+        return now >= ended + timedelta(seconds=retry_backoff(attempt=run.attempt))
+    return False
+
+
+def recurring_messages_due_at(*, tick: datetime, after_id: int, limit: int = 100) -> list[RecurringMessage]:
+    """Active recurring messages due at or before ``tick``, by id, after ``after_id``."""
+    return list(
+        RecurringMessage.objects.using(DB)
+        .filter(active=True, next_run_at__lte=tick, id__gt=after_id)
+        .select_related("church")
+        .order_by("id")[:limit]
+    )
+
+
+def phone_links_stuck(*, stuck_before: datetime, limit: int) -> list[PhoneLink]:
+    """Pending links created before ``stuck_before``, least recently tried first."""
+    return list(
+        PhoneLink.objects.using(DB)
+        .filter(state=PhoneLink.State.PENDING, created_at__lte=stuck_before)
+        .order_by("last_attempt_at", "id")[:limit]
+    )

@@ -1,0 +1,447 @@
+"""Running a job's tick exactly once, and the two jobs' bodies.
+
+``job_execute`` is the one code path of every delivery (docs/adr/0008-exactly-once-jobs.md):
+
+1. a tick whose run already settled (success, missed, out of attempts) is a duplicate: a
+   ``skipped-duplicate`` row, nothing runs;
+2. take the job's lock: held elsewhere -> ``skipped-held``; no quorum (or no database for
+   the fencing token) -> ``skipped-unavailable``: fail closed, the job does not run;
+3. under the lock, record the ticks older than the catch-up window that never ran as
+   ``skipped-missed``, then run every tick of the window up to this one that still needs a
+   run, oldest first: claim its ledger row (unique on job and tick) in a fenced transaction,
+   run the body, whose batches commit through the fence, and record the outcome;
+4. release the lock.
+
+Everything here reads and writes the primary (``using("default")``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.utils import timezone
+
+from jobs import selectors
+from jobs.metrics import JOB_DELIVERIES, JOB_TICKS
+from jobs.models import JobRun, Outcome
+from jobs.registry import DB, Job, JobContext
+from jobs.schedules import tick_of, ticks_between
+from locking.errors import LockLost, LockUnavailable
+from locking.services import JobLock, acquire_job_lock, release_job_lock
+from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
+from messaging.models import Message, PhoneLink, RecurringMessage
+from messaging.selectors import recurring_message_audience
+from messaging.services import messages_enqueue, recurring_message_next_run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JobReport:
+    """What one delivery did: the outcome for its own tick and every tick it ran."""
+
+    job: str
+    tick: datetime
+    outcome: str
+    ran: list[tuple[datetime, str]] = field(default_factory=list)
+    retry_in: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "tick": self.tick.isoformat(),
+            "outcome": self.outcome,
+            "ran": [[tick.isoformat(), outcome] for tick, outcome in self.ran],
+        }
+
+
+def _identity() -> dict[str, Any]:
+    return {"server": settings.APP_SERVER_NAME, "pid": os.getpid()}
+
+
+def _record_skip(*, job: Job, tick: datetime, outcome: Outcome, task_id: str, detail: str) -> None:
+    JOB_DELIVERIES.labels(job=job.name, outcome=outcome.value).inc()
+    now = timezone.now()
+    try:
+        JobRun.objects.using(DB).create(
+            job=job.name,
+            tick=tick,
+            outcome=outcome,
+            task_id=task_id,
+            started=now,
+            finished=now,
+            error=detail[:2000],
+            **_identity(),
+        )
+    except DatabaseError as exc:  # the skip stands; only its record is lost (and logged)
+        logger.warning(
+            "job %s tick %s: %s, and the ledger could not record it: %s", job.name, tick, outcome, exc
+        )
+
+
+def job_execute(
+    *, job: Job, tick: datetime | None = None, task_id: str = "", now: datetime | None = None
+) -> JobReport:
+    """Run ``tick`` of ``job`` (and the ticks it missed) unless it ran already; see the module doc."""
+    now = now or timezone.now()
+    interval = job.interval
+    tick = tick_of(tick or now, interval)
+    live = selectors.job_live_run(job=job.name, tick=tick)
+    if live is not None and selectors.job_run_settled(run=live):
+        detail = f"tick already has run #{live.pk} ({live.outcome})"
+        _record_skip(job=job, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE, task_id=task_id, detail=detail)
+        return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE)
+    try:
+        lock = acquire_job_lock(job.lock_name, ttl=settings.JOBS_LOCK_TTL_SECONDS)
+    except LockUnavailable as exc:
+        logger.warning("job %s tick %s not run, failing closed: %s", job.name, tick.isoformat(), exc)
+        _record_skip(
+            job=job, tick=tick, outcome=Outcome.SKIPPED_UNAVAILABLE, task_id=task_id, detail=str(exc)
+        )
+        return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_UNAVAILABLE)
+    if lock is None:
+        _record_skip(
+            job=job,
+            tick=tick,
+            outcome=Outcome.SKIPPED_HELD,
+            task_id=task_id,
+            detail="lock held by another run",
+        )
+        return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_HELD)
+    try:
+        return _run_pending(job=job, tick=tick, lock=lock, task_id=task_id)
+    finally:
+        release_job_lock(lock)
+
+
+def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> JobReport:
+    interval = job.interval
+    window_start = tick - timedelta(seconds=settings.JOBS_CATCH_UP_WINDOW_SECONDS)
+    missed = _record_missed(job=job, lock=lock, before=window_start, interval=interval)
+    if missed:
+        logger.warning(
+            "job %s: %d ticks before %s were missed; recorded as skipped", job.name, missed, window_start
+        )
+    candidates = [t for t in ticks_between(window_start, tick, interval) if t >= window_start]
+    live = selectors.job_live_runs(job=job.name, first=candidates[0], last=tick)
+    now = timezone.now()
+    pending = [
+        t for t in candidates if selectors.job_tick_runnable(run=live.get(t), token=lock.token, now=now)
+    ]
+    report = JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE)
+    for pending_tick in pending:
+        run = _claim(job=job, tick=pending_tick, lock=lock, task_id=task_id, caught_up=pending_tick != tick)
+        if run is None:
+            continue
+        outcome = _run_one(job=job, run=run, lock=lock)
+        report.ran.append((pending_tick, outcome))
+        if pending_tick == tick:
+            report.outcome = outcome
+            if outcome == Outcome.FAILED and run.attempt < settings.JOBS_MAX_ATTEMPTS:
+                report.retry_in = selectors.retry_backoff(attempt=run.attempt)
+        if outcome == Outcome.LOST_LOCK:
+            break  # the lock is someone else's now; they run what is left
+    if report.outcome == Outcome.SKIPPED_DUPLICATE:
+        current = selectors.job_live_run(job=job.name, tick=tick)
+        detail = f"tick already has run #{current.pk} ({current.outcome})" if current else "tick not runnable"
+        _record_skip(job=job, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE, task_id=task_id, detail=detail)
+    return report
+
+
+def _record_missed(*, job: Job, lock: JobLock, before: datetime, interval: float) -> int:
+    """Write ``skipped-missed`` for the ticks between the last run and ``before`` that never ran."""
+    last = selectors.job_last_run_tick(job=job.name, before=before)
+    if last is None:
+        return 0  # a job's first run ever: there is no history to call missed
+    ticks = [
+        t for t in ticks_between(last + timedelta(seconds=interval), before, interval) if last < t < before
+    ]
+    ticks = ticks[-settings.JOBS_MISSED_RECORD_LIMIT :]
+    if not ticks:
+        return 0
+    now = timezone.now()
+    rows = [
+        JobRun(
+            job=job.name,
+            tick=t,
+            outcome=Outcome.SKIPPED_MISSED,
+            started=now,
+            finished=now,
+            lock_token=lock.token,
+            error=f"no run within the {settings.JOBS_CATCH_UP_WINDOW_SECONDS:g}s catch-up window",
+            **_identity(),
+        )
+        for t in ticks
+    ]
+    with lock.fenced():
+        JobRun.objects.using(DB).bulk_create(rows, ignore_conflicts=True)
+    JOB_TICKS.labels(job=job.name, outcome=Outcome.SKIPPED_MISSED.value).inc(len(rows))
+    return len(rows)
+
+
+def _claim(*, job: Job, tick: datetime, lock: JobLock, task_id: str, caught_up: bool) -> JobRun | None:
+    """Insert the tick's live run row (superseding a retryable one); ``None`` if it is not ours to run."""
+    try:
+        with lock.fenced():
+            previous = (
+                JobRun.objects.using(DB)
+                .select_for_update()
+                .filter(job=job.name, tick=tick, superseded=False, outcome__in=selectors.RUN_OUTCOME_VALUES)
+                .first()
+            )
+            now = timezone.now()
+            if previous is not None:
+                if not selectors.job_tick_runnable(run=previous, token=lock.token, now=now):
+                    return None
+                if previous.outcome == Outcome.RUNNING:
+                    previous.outcome = Outcome.LOST_LOCK
+                    previous.finished = now
+                    previous.error = (
+                        f"abandoned: its worker stopped holding lock token {previous.lock_token} "
+                        f"(killed or paused); token {lock.token} took over"
+                    )
+                if previous.attempt >= settings.JOBS_MAX_ATTEMPTS:
+                    previous.save(using=DB, update_fields=["outcome", "finished", "error"])
+                    logger.error("job %s tick %s: out of attempts (%s)", job.name, tick, previous.outcome)
+                    return None
+                previous.superseded = True
+                previous.save(using=DB, update_fields=["outcome", "finished", "error", "superseded"])
+            with transaction.atomic(using=DB):
+                return JobRun.objects.using(DB).create(
+                    job=job.name,
+                    tick=tick,
+                    outcome=Outcome.RUNNING,
+                    attempt=1 if previous is None else previous.attempt + 1,
+                    caught_up=caught_up,
+                    task_id=task_id,
+                    lock_token=lock.token,
+                    started=timezone.now(),
+                    **_identity(),
+                )
+    except IntegrityError:
+        return None  # another delivery claimed it first: the unique constraint decided
+
+
+def _finish(*, run: JobRun, outcome: Outcome, error: str = "", counts: dict[str, int] | None = None) -> None:
+    """Record how the run ended, unless a newer holder already took its row over."""
+    fields: dict[str, Any] = {"outcome": outcome, "finished": timezone.now(), "error": error[:4000]}
+    if counts is not None:
+        fields["counts"] = counts
+    try:
+        JobRun.objects.using(DB).filter(pk=run.pk, outcome=Outcome.RUNNING, superseded=False).update(**fields)
+    except DatabaseError as exc:
+        logger.warning("job %s tick %s: could not record %s: %s", run.job, run.tick, outcome, exc)
+
+
+def _run_one(*, job: Job, run: JobRun, lock: JobLock) -> str:
+    ctx = JobContext(job=job, tick=run.tick, lock=lock, run=run)
+    try:
+        lock.ensure_held()
+        job.body(ctx)
+        with lock.fenced():
+            settled = (
+                JobRun.objects.using(DB)
+                .filter(pk=run.pk, outcome=Outcome.RUNNING, superseded=False)
+                .update(outcome=Outcome.SUCCESS, finished=timezone.now(), counts=dict(ctx.counts))
+            )
+        outcome = Outcome.SUCCESS if settled else Outcome.LOST_LOCK
+    except LockLost as exc:
+        logger.warning("job %s tick %s lost its lock: %s", job.name, run.tick, exc)
+        _finish(run=run, outcome=Outcome.LOST_LOCK, error=str(exc), counts=dict(ctx.counts))
+        outcome = Outcome.LOST_LOCK
+    except Exception as exc:
+        logger.exception("job %s tick %s failed (attempt %d)", job.name, run.tick, run.attempt)
+        _finish(
+            run=run, outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}", counts=dict(ctx.counts)
+        )
+        outcome = Outcome.FAILED
+    JOB_TICKS.labels(job=job.name, outcome=str(outcome)).inc()
+    JOB_DELIVERIES.labels(job=job.name, outcome=str(outcome)).inc()
+    return str(outcome)
+
+
+# --- recurring-messages -------------------------------------------------------------------------
+
+_OCCURRENCE_INSERT = (
+    f"INSERT INTO {Message._meta.db_table} (church_id, contact_id, direction, body, status, error,"
+    " recurring_message_id, occurrence, created_at, updated_at)"
+    " SELECT %s, contact_id, %s, %s, %s, '', %s, %s, now(), now()"
+    " FROM unnest(%s::bigint[]) AS contact_id"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+MAX_OCCURRENCES_PER_RUN = 1000  # per recurring message, a guard against a runaway schedule
+
+
+def recurring_messages_run(*, ctx: JobContext, batch_size: int) -> None:
+    """Queue every active recurring message due at the tick, each occurrence once, then advance it.
+
+    Occurrences older than the catch-up window are not sent (the schedule moves past them,
+    counted as ``occurrences_skipped``): a message for last week's service is noise.
+    """
+    oldest = ctx.tick - timedelta(seconds=settings.JOBS_CATCH_UP_WINDOW_SECONDS)
+    last_id = 0
+    while True:
+        ctx.lock.ensure_held()
+        due = selectors.recurring_messages_due_at(tick=ctx.tick, after_id=last_id)
+        if not due:
+            return
+        for recurring_message in due:
+            _recurring_message_catch_up(
+                ctx=ctx, recurring_message=recurring_message, oldest=oldest, batch_size=batch_size
+            )
+        last_id = due[-1].pk
+
+
+def _recurring_message_catch_up(
+    *, ctx: JobContext, recurring_message: RecurringMessage, oldest: datetime, batch_size: int
+) -> None:
+    cron, time_zone = recurring_message.cron, recurring_message.church.time_zone
+    for _ in range(MAX_OCCURRENCES_PER_RUN):
+        occurrence = recurring_message.next_run_at
+        if occurrence is None or occurrence > ctx.tick:
+            return
+        if occurrence < oldest:
+            following = recurring_message_next_run(cron=cron, time_zone=time_zone, after=oldest)
+            if not _recurring_message_advance(ctx=ctx, recurring_message=recurring_message, to=following):
+                return
+            ctx.counts["occurrences_skipped"] += 1
+            continue
+        recurring_message_occurrence_create(
+            ctx=ctx, recurring_message=recurring_message, occurrence=occurrence, batch_size=batch_size
+        )
+        following = recurring_message_next_run(cron=cron, time_zone=time_zone, after=occurrence)
+        if not _recurring_message_advance(ctx=ctx, recurring_message=recurring_message, to=following):
+            return
+    logger.error(
+        "recurring message %s: more than %d occurrences due", recurring_message.pk, MAX_OCCURRENCES_PER_RUN
+    )
+
+
+def recurring_message_occurrence_create(
+    *, ctx: JobContext, recurring_message: RecurringMessage, occurrence: datetime, batch_size: int
+) -> None:
+    """Queue one message per audience member, one fenced transaction per batch of contacts.
+
+    ``ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact) constraint makes
+    a re-run add only what is missing; new messages are handed to the sender on commit.
+    """
+    audience = recurring_message_audience(recurring_message=recurring_message).using(DB)
+    last_contact_id = 0
+    while True:
+        with ctx.fenced() as batch_counts:
+            batch = list(
+                audience.filter(id__gt=last_contact_id)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if batch:
+                with connections[DB].cursor() as cursor:
+                    cursor.execute(
+                        _OCCURRENCE_INSERT,
+                        [
+                            recurring_message.church_id,
+                            Message.Direction.OUTBOUND,
+                            recurring_message.body,
+                            Message.Status.QUEUED,
+                            recurring_message.pk,
+                            occurrence,
+                            batch,
+                        ],
+                    )
+                    new_ids = [row[0] for row in cursor.fetchall()]
+                messages_enqueue(message_ids=new_ids)
+                batch_counts["messages_created"] += len(new_ids)
+                batch_counts["messages_existing"] += len(batch) - len(new_ids)
+        if not batch:
+            ctx.counts["occurrences"] += 1
+            return
+        last_contact_id = batch[-1]
+
+
+def _recurring_message_advance(*, ctx: JobContext, recurring_message: RecurringMessage, to: datetime) -> bool:
+    """Move ``next_run_at`` on, only from the value this run read (a stale run moves nothing)."""
+    with ctx.fenced():
+        moved = (
+            RecurringMessage.objects.using(DB)
+            .filter(pk=recurring_message.pk, active=True, next_run_at=recurring_message.next_run_at)
+            .update(next_run_at=to, updated_at=timezone.now())
+        )
+    recurring_message.next_run_at = to
+    return bool(moved)
+
+
+# --- phone-linking-recovery ---------------------------------------------------------------------
+
+
+def phone_link_backoff(*, attempts: int) -> float:
+    """Seconds to wait after ``attempts`` failed attempts before the next one."""
+    base = settings.JOBS_PHONE_LINK_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)
+    return float(min(base, settings.JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS))
+
+
+def phone_link_attempt(*, gateway: SmsGateway, phone: str) -> str | None:
+    """Try to link ``phone`` at the provider; the error text, or ``None`` when linked.
+
+    A gateway with a ``link_number(phone)`` operation is asked to link it; otherwise the
+    number is verified by sending it a message through the gateway.
+    """
+    link_number = getattr(gateway, "link_number", None)
+    try:
+        if callable(link_number):
+            link_number(phone)
+        else:
+            gateway.send(
+                OutboundSms(
+                    to=phone,
+                    from_number=settings.MESSAGING_SMS_DEFAULT_FROM,
+                    body="This number is being linked to your church's messaging account.",
+                )
+            )
+    except GatewayError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def phone_links_recover(
+    *, ctx: JobContext, gateway: SmsGateway | None = None, now: datetime | None = None
+) -> None:
+    """Retry links stuck in ``pending``; after ``JOBS_PHONE_LINK_MAX_ATTEMPTS`` mark them ``failed``.
+
+    A link is retried when it was created more than ``JOBS_PHONE_LINK_STUCK_AFTER_SECONDS`` ago
+    and its backoff since the last attempt has passed. Each result is written only if the link
+    is still as this run read it (pending, same attempt count), behind the fence, so a second
+    run or a stale holder changes nothing.
+    """
+    now = now or timezone.now()
+    gateway = gateway or get_gateway()
+    stuck_before = now - timedelta(seconds=settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS)
+    for link in selectors.phone_links_stuck(stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH):
+        if link.last_attempt_at is not None and (
+            now - link.last_attempt_at
+        ).total_seconds() < phone_link_backoff(attempts=link.attempts):
+            ctx.counts["waiting"] += 1
+            continue
+        ctx.lock.ensure_held()  # the gateway call itself cannot be fenced: check right before it
+        error = phone_link_attempt(gateway=gateway, phone=link.phone)
+        attempts = link.attempts + 1
+        if error is None:
+            state = PhoneLink.State.LINKED
+        elif attempts >= settings.JOBS_PHONE_LINK_MAX_ATTEMPTS:
+            state = PhoneLink.State.FAILED
+        else:
+            state = PhoneLink.State.PENDING
+        with ctx.fenced() as batch_counts:
+            updated = (
+                PhoneLink.objects.using(DB)
+                .filter(pk=link.pk, state=PhoneLink.State.PENDING, attempts=link.attempts)
+                .update(
+                    state=state, attempts=attempts, last_attempt_at=timezone.now(), last_error=error or ""
+                )
+            )
+            batch_counts[str(state) if updated else "changed_meanwhile"] += 1
