@@ -12,6 +12,12 @@ from locking.services import acquire_job_lock, release_job_lock
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def primary_only(settings):
+    """These tests are about the lock admin, not replica routing: every read on the primary."""
+    settings.REPLICA_DATABASES = []
+
+
 def staff_client(username: str, *codenames: str) -> Client:
     user = User.objects.create_user(username, password="pw-for-tests", is_staff=True)
     user.user_permissions.set(
