@@ -1,8 +1,53 @@
-"""Probe views. Placeholder until the health app lands: answers without touching a dependency."""
+"""Probe views: thin. What each probe checks is in ``health.selectors``.
+
+``health.middleware.HealthProbeMiddleware`` calls these before host validation and the session,
+auth and CSRF middleware; the URL patterns point at the same functions for ``reverse()`` and for
+a project that leaves the middleware out.
+"""
+
+import time
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
+
+from health import access, selectors
+from health.report import CONTENT_TYPE, Report
+
+
+def render(report: Report) -> JsonResponse:
+    response = JsonResponse(report.as_json(), status=report.http_status, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    # A 503 from a probe is an answer, not a server error: Django would log one at ERROR on every
+    # poll of every balancer. health.selectors logs each change of state once instead.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "pass", "server": settings.APP_SERVER_NAME})
+    return render(selectors.lb_report())
+
+
+def live(request: HttpRequest) -> JsonResponse:
+    return render(selectors.live_report())
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    return render(selectors.ready_report())
+
+
+def detailed(request: HttpRequest) -> HttpResponse:
+    if not access.may_read_detailed(request):
+        return HttpResponseNotFound(b"Not Found", content_type="text/plain")
+    return render(selectors.detailed_report())
+
+
+def debug_slow(request: HttpRequest) -> HttpResponse:
+    """Sleep ``?seconds=N`` (at most 30): lets the drain tests hold a request across a SIGTERM."""
+    if not settings.HEALTH_DEBUG_SLOW_ENDPOINT:
+        raise Http404
+    try:
+        seconds = min(max(float(request.GET.get("seconds", "1")), 0.0), 30.0)
+    except ValueError:
+        seconds = 1.0
+    time.sleep(seconds)
+    return JsonResponse({"slept": seconds, "server": settings.APP_SERVER_NAME})

@@ -22,3 +22,17 @@ control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+
+# --- Draining (health/drain.py, docs/adr/0005-health-and-draining.md) -------------------------
+# On SIGTERM the master first flips /health and /health/ready to 503 on every worker and keeps
+# serving for this long, so a balancer polling every 10 s (or a readiness probe) takes the
+# server out before it stops; then gunicorn's graceful stop runs, finishing in-flight requests
+# within graceful_timeout. Kubernetes: terminationGracePeriodSeconds > drain + graceful_timeout.
+# Imported here, in the master, so the shared drain flag exists before any worker is forked.
+from health import drain  # noqa: E402
+
+health_drain_seconds = float(os.environ.get("HEALTH_DRAIN_SECONDS", drain.DEFAULT_DRAIN_SECONDS))
+
+
+def when_ready(server: object) -> None:
+    drain.install_in_arbiter(server, drain_seconds=health_drain_seconds)

@@ -1,0 +1,216 @@
+"""One function per dependency: return what was observed, or raise a ``HealthProblem``.
+
+Every call here is bounded by a driver-level timeout (see ``health.postgres`` for PostgreSQL;
+Redis clients get ``socket_connect_timeout`` and ``socket_timeout`` and no retries), so a stopped
+dependency and a paused one both end the check within the budget, and the worker is freed.
+Messages are fixed sentences: a driver's exception text can name hosts, users or DSNs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import psutil
+import psycopg
+import redis
+from django.db import connections
+from django.db.migrations.loader import MigrationLoader
+from health_check import exceptions as library
+from health_check.base import HealthCheck
+from health_check.contrib.psutil import Disk, Memory
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from health import postgres
+from health.exceptions import HealthProblem, ServiceUnavailable, ServiceWarning
+from health.report import Observation
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_ALIAS = "default"
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ServiceUnavailable("timed out")
+    return remaining
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)
+
+
+@contextmanager
+def _database(alias: str, *, deadline: float) -> Iterator[psycopg.Connection[Any]]:
+    connection = postgres.connect(connections.settings[alias], timeout=_remaining(deadline))
+    try:
+        yield connection
+    finally:
+        postgres.close_quietly(connection)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def database_response_time(*, alias: str = PRIMARY_ALIAS, deadline: float) -> Observation:
+    """Connect (through PgBouncer for the primary) and run ``SELECT 1``."""
+    started = time.monotonic()
+    with _database(alias, deadline=deadline) as connection:
+        postgres.fetch_one(connection, "SELECT 1", deadline=deadline)
+    return Observation(_elapsed_ms(started), "ms")
+
+
+def replica_lag(*, alias: str, max_lag_ms: float, deadline: float) -> Observation:
+    """Replication lag in ms, measured from WAL positions, never from replay timestamps.
+
+    Read the primary's flushed WAL position (what a standby can receive at all), then poll the
+    replica until it has replayed that position: the time that took is an upper bound of the
+    lag (about a millisecond on a healthy pair). ``now() - pg_last_xact_replay_timestamp()``
+    is not used: on an idle primary it grows by a second every second while the replica is
+    fully caught up.
+    """
+    with _database(alias, deadline=deadline) as replica:
+        (in_recovery,) = postgres.fetch_one(replica, "SELECT pg_is_in_recovery()", deadline=deadline)
+        if in_recovery != "t":
+            raise ServiceWarning("not a standby")
+        try:
+            with _database(PRIMARY_ALIAS, deadline=deadline) as primary:
+                started = time.monotonic()
+                (current,) = postgres.fetch_one(
+                    primary, "SELECT pg_current_wal_flush_lsn()", deadline=deadline
+                )
+        except HealthProblem:
+            raise ServiceWarning("lag unknown: primary unreachable") from None
+        target = postgres.parse_lsn(current) or 0
+        # Stop polling well before the deadline, and soon after the lag is known to be too high.
+        give_up = min(deadline - 0.1, started + max(2 * max_lag_ms / 1000, 0.25))
+        while True:
+            (replayed_text,) = postgres.fetch_one(
+                replica, "SELECT pg_last_wal_replay_lsn()", deadline=deadline
+            )
+            replayed = postgres.parse_lsn(replayed_text) or 0
+            lag = Observation(_elapsed_ms(started), "ms")
+            if replayed >= target:
+                if lag.value is not None and lag.value > max_lag_ms:
+                    raise ServiceWarning("lagging", observed=lag)
+                return lag
+            if time.monotonic() >= give_up:
+                raise ServiceWarning(f"lagging: {target - replayed} bytes of WAL not replayed", observed=lag)
+            time.sleep(0.005)
+
+
+@cache
+def _migration_leaves() -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
+    """The newest migration of every app (from disk, once per process), with what it replaces."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return {
+        leaf: frozenset((leaf[0], name) for name in getattr(loader.disk_migrations[leaf], "replaces", ()))
+        if leaf in loader.disk_migrations
+        else frozenset()
+        for leaf in loader.graph.leaf_nodes()
+    }
+
+
+def migrations_pending(*, deadline: float) -> Observation:
+    leaves = _migration_leaves()
+    with _database(PRIMARY_ALIAS, deadline=deadline) as connection:
+        rows = postgres.fetch_rows(connection, "SELECT app, name FROM django_migrations", deadline=deadline)
+    applied = {(app, name) for app, name in rows}
+    pending = sum(
+        1
+        for leaf, replaced in leaves.items()
+        if leaf not in applied and not (replaced and replaced <= applied)
+    )
+    observed = Observation(pending, "migrations")
+    if pending:
+        raise ServiceUnavailable("migrations not applied", observed=observed)
+    return observed
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+_clients: dict[tuple[int, str, float], redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def _redis_client(url: str, *, timeout: float) -> redis.Redis:
+    key = (os.getpid(), url, timeout)  # never reuse a pool across a fork
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),  # redis-py retries 3 times by default
+                health_check_interval=0,
+            )
+            _clients[key] = client
+        return client
+
+
+def redis_response_time(*, url: str, timeout: float, deadline: float) -> Observation:
+    _remaining(deadline)
+    started = time.monotonic()
+    try:
+        _redis_client(url, timeout=timeout).ping()
+    except redis.TimeoutError:
+        raise ServiceUnavailable("timed out") from None
+    except redis.ConnectionError:
+        raise ServiceUnavailable("unreachable") from None
+    except redis.RedisError:
+        raise ServiceUnavailable("error") from None
+    return Observation(_elapsed_ms(started), "ms")
+
+
+# --- Celery -----------------------------------------------------------------------------------
+
+
+def celery_workers(*, timeout: float, deadline: float) -> Observation:
+    """How many workers answer a broadcast ping within ``timeout``."""
+    from config.celery import app
+
+    wait = min(timeout, _remaining(deadline) - 0.1)
+    transport = {"socket_connect_timeout": wait, "socket_timeout": wait, "max_retries": 0}
+    try:
+        with app.connection_for_write(connect_timeout=wait, transport_options=transport) as connection:
+            replies = app.control.ping(timeout=wait, connection=connection)
+    except Exception:  # kombu raises many types; the broker's own check says which way it is down
+        logger.warning("Celery ping failed", exc_info=True)
+        raise ServiceUnavailable("broker unreachable") from None
+    observed = Observation(len(replies or []), "workers")
+    if not replies:
+        raise ServiceWarning("no worker answered", observed=observed)
+    return observed
+
+
+# --- the host: django-health-check's psutil checks, wrapped -----------------------------------
+
+
+def _run_library_check(check: HealthCheck, observed: Observation) -> Observation:
+    """Run a django-health-check check synchronously and translate its verdict."""
+    try:
+        check.run()  # Disk and Memory are synchronous
+    except library.ServiceWarning:
+        raise ServiceWarning("over threshold", observed=observed) from None
+    except library.HealthCheckException:
+        raise ServiceUnavailable("unavailable", observed=observed) from None
+    return observed
+
+
+def disk_utilization(*, path: str, max_percent: float, deadline: float) -> Observation:
+    observed = Observation(psutil.disk_usage(path).percent, "percent")
+    return _run_library_check(Disk(path=path, max_disk_usage_percent=max_percent), observed)
+
+
+def memory_utilization(*, max_percent: float, deadline: float) -> Observation:
+    observed = Observation(psutil.virtual_memory().percent, "percent")
+    return _run_library_check(Memory(max_memory_usage_percent=max_percent), observed)

@@ -1,0 +1,44 @@
+"""``python manage.py health live|ready|detailed``: the probe's checks, one aligned line each.
+
+Exits 0 on pass or warn and 1 on fail, so it works as a Kubernetes exec probe.
+"""
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from health.report import Report
+from health.selectors import PROBES
+
+
+class Command(BaseCommand):
+    help = "Run the checks of a probe (live, ready or detailed); exit 1 when it fails."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("probe", nargs="?", help="live, ready or detailed")
+
+    def handle(self, *args: Any, probe: str | None = None, **options: Any) -> None:
+        if probe not in PROBES:
+            raise CommandError(f"unknown probe {probe!r}: use one of {', '.join(PROBES)}")
+        report = PROBES[probe]()
+        self.stdout.write(format_report(report))
+        if report.http_status >= 500:
+            sys.exit(1)
+
+
+def format_report(report: Report) -> str:
+    rows = []
+    for result in report.results:
+        label = f"{result.key} {result.component_id}".rstrip()
+        observed = ""
+        if result.observed is not None and result.observed.value is not None:
+            observed = f"{result.observed.value} {result.observed.unit}".rstrip()
+        rows.append((label, result.status.value, observed, result.output))
+    rows.append(("overall", report.status.value, "", ""))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)).rstrip()
+        + (f"  {row[3]}" if row[3] else "")
+        for row in rows
+    )

@@ -1,0 +1,32 @@
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from health import selectors
+
+
+@pytest.fixture(autouse=True)
+def _fresh_probe_results() -> Iterator[None]:
+    """Each test sees its own checks run, not a result cached by the previous test."""
+    selectors.clear_cache()
+    yield
+    selectors.clear_cache()
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A port that accepts TCP connections (the kernel's backlog) and never answers: what a
+    paused (SIGSTOP) server looks like from the outside."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nobody listens on: what a stopped server looks like."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,76 @@
+"""``manage.py health``: the same checks as the endpoints, one aligned line each, exit codes."""
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _status_column(lines: list[str]) -> set[int]:
+    return {line.index(status) for line in lines for status in (" pass", " warn", " fail") if status in line}
+
+
+def test_ready_prints_one_aligned_line_per_check_and_returns_normally():
+    # given
+    out = StringIO()
+
+    # when
+    call_command("health", "ready", stdout=out)
+
+    # then
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("database:responseTime primary")
+    assert any(line.startswith("lock-redis:quorum") for line in lines)
+    assert lines[-1].split() == ["overall", "pass"]
+    assert len(_status_column(lines)) == 1
+
+
+def test_ready_exits_1_when_the_lock_quorum_is_lost(settings, closed_port):
+    # given: two of three lock nodes where nothing listens
+    settings.LOCK_REDIS_URLS = [
+        settings.LOCK_REDIS_URLS[0],
+        f"redis://127.0.0.1:{closed_port}/0",
+        f"redis://127.0.0.1:{closed_port}/1",
+    ]
+    out = StringIO()
+
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        call_command("health", "ready", stdout=out)
+
+    # then
+    assert exit_.value.code == 1
+    assert "lock-redis:quorum" in out.getvalue()
+    assert out.getvalue().splitlines()[-1].split() == ["overall", "fail"]
+
+
+def test_live_checks_no_dependency():
+    out = StringIO()
+    call_command("health", "live", stdout=out)
+    assert out.getvalue().splitlines()[-1].split() == ["overall", "pass"]
+
+
+def test_a_bad_argument_exits_non_zero_with_one_line():
+    # when
+    result = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "health", "everything"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        check=False,
+    )
+
+    # then
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "live, ready, detailed" in result.stderr
