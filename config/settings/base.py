@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -45,6 +47,10 @@ MIDDLEWARE = [
     "config.middleware.ServedByMiddleware",
     # Answers /health* before host validation, sessions, auth and CSRF (health/middleware.py).
     "health.middleware.HealthProbeMiddleware",
+    # Request id, one JSON log line and the HTTP metrics per request (config/observability.py).
+    "config.observability.RequestObservabilityMiddleware",
+    # One routing unit per request; read-your-writes by WAL position (replicas/middleware.py).
+    "replicas.middleware.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,7 +95,8 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 
 def _database(*, host: str, port: int) -> dict[str, object]:
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's PostgreSQL backend (psycopg 3) plus query/connection counters (ADR 0009).
+        "ENGINE": "django_prometheus.db.backends.postgresql",
         "NAME": DB_NAME,
         "USER": DB_USER,
         "PASSWORD": DB_PASSWORD,
@@ -130,7 +137,8 @@ LOCK_REDIS_URLS = env.list(
 # Cache and probe results only (DESIGN decision 7): never IGNORE_EXCEPTIONS here.
 CACHES = {
     "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
+        # django-redis plus get/hit/miss counters (ADR 0009).
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": f"{BROKER_REDIS_URL}/1",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="app"),
@@ -152,17 +160,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # The schedule itself lives in components/jobs.py.
 
 # --- Logging ----------------------------------------------------------------------------
+# One JSON object per line with the server, the request id or Celery task id (config/logging.py).
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [" + APP_SERVER_NAME + "] %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+LOGGING = logging_config(
+    server_name=APP_SERVER_NAME, level=LOG_LEVEL, json=env.bool("DJANGO_LOG_JSON", default=True)
+)
+# Celery keeps the LOGGING above (JSON, task ids) instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Per-integration sections (one file each) -------------------------------------------
 from config.settings.components.deploy import *  # noqa: E402,F403
@@ -170,4 +174,5 @@ from config.settings.components.health import *  # noqa: E402,F403
 from config.settings.components.jobs import *  # noqa: E402,F403
 from config.settings.components.locking import *  # noqa: E402,F403
 from config.settings.components.messaging import *  # noqa: E402,F403
+from config.settings.components.observability import *  # noqa: E402,F403
 from config.settings.components.replicas import *  # noqa: E402,F403

@@ -24,6 +24,7 @@ import contextlib
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -622,6 +623,16 @@ def _make_folder(folder: Path) -> Callable[[Settings], None]:
     return make
 
 
+def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
+    # prometheus-client's multiprocess files are per PID: a restarted process group starts empty
+    # so a reused PID never adds to an old process's counters.
+    def make(_cfg: Settings) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+
+    return make
+
+
 def services(cfg: Settings) -> dict[str, Service]:
     """Every process, in start order."""
     primary, replica = _pg_data(cfg, "primary"), _pg_data(cfg, "replica")
@@ -664,11 +675,20 @@ def services(cfg: Settings) -> dict[str, Service]:
         schedule = cfg.state_dir / f"beat-{server}.schedule"
         beat = [celery, "-A", "config", "beat", "--loglevel", "INFO", "--schedule", str(schedule),
                 "--pidfile", str(cfg.run_dir / f"beat-{server}.celery.pid")]  # fmt: skip
+        # One metrics folder per process group; the server's /metrics reads all three.
+        metrics = cfg.state_dir / "metrics" / server
+        env["METRICS_SERVER_DIR"] = str(metrics)
+        gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "gunicorn")}
+        worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "worker")}
+        beat_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "beat")}
         table += [
-            Service(server, gunicorn, port=port, port_var="APP_PORTS", env=env, marker=f"127.0.0.1:{port}"),
-            Service(f"worker-{server}", worker, env=env, marker=f"worker@{server}"),
-            Service(f"beat-{server}", beat, env=env, marker=str(schedule)),
-        ]
+            Service(server, gunicorn, port=port, port_var="APP_PORTS", env=gunicorn_env,
+                    marker=f"127.0.0.1:{port}", prepare=_fresh_metrics_folder(metrics / "gunicorn")),
+            Service(f"worker-{server}", worker, env=worker_env, marker=f"worker@{server}",
+                    prepare=_fresh_metrics_folder(metrics / "worker")),
+            Service(f"beat-{server}", beat, env=beat_env, marker=str(schedule),
+                    prepare=_fresh_metrics_folder(metrics / "beat")),
+        ]  # fmt: skip
     nginx_log = str(cfg.log_dir / "nginx-error.log")
     nginx = ["nginx", "-e", nginx_log, "-c", str(nginx_conf), "-g", "daemon off;"]
     table.append(Service("nginx", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",

@@ -1,0 +1,153 @@
+"""Per-request observability, and the ``/metrics`` endpoint.
+
+:class:`RequestObservabilityMiddleware` gives each request the id NGINX assigned
+(``X-Request-ID``; made here when a request reaches the server directly), logs one JSON line
+when the response is ready (method, path, view, status, duration, user and church ids when
+known) and counts it in ``app_http_requests_total``. It echoes the id back in the response so a
+client can quote it.
+
+``/metrics`` is internal: it answers only clients on ``METRICS_ALLOWED_NETWORKS`` (loopback and
+private networks: the scraper, NGINX) and a 404 to anyone else, like ``/health/detailed``.
+"""
+
+import ipaddress
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY as PROCESS_REGISTRY
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from config import metrics
+from config.logging import request_id_var
+
+request_logger = logging.getLogger("app.request")
+
+REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+# Label values must stay few: any other method a client invents is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_REQUEST_ID_LENGTH = 128
+
+
+def _request_id(request: HttpRequest) -> str:
+    given = request.META.get(REQUEST_ID_HEADER, "")
+    if 8 <= len(given) <= MAX_REQUEST_ID_LENGTH and given.replace("-", "").replace(".", "").isalnum():
+        return given
+    return uuid.uuid4().hex
+
+
+def _view_name(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "<unresolved>"  # 404s: one label value, not one per probed path
+    return match.view_name or match._func_path
+
+
+def _user_and_church(request: HttpRequest) -> tuple[int | None, int | None]:
+    # The API's bearer auth leaves its staff member on ``request.auth`` (user and church);
+    # a session user is read only if something already loaded it (no extra query here).
+    auth = getattr(request, "auth", None)
+    if auth is not None and hasattr(auth, "church_id"):
+        return getattr(auth, "user_id", None), auth.church_id
+    user = getattr(request, "_cached_user", None)
+    if user is not None and user.is_authenticated:
+        return user.pk, None
+    return None, None
+
+
+class RequestObservabilityMiddleware:
+    """Request id, one JSON log line and the HTTP metrics for every request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        request_id = _request_id(request)
+        token = request_id_var.set(request_id)
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            response["X-Request-ID"] = request_id
+            return response
+        finally:
+            seconds = time.perf_counter() - started
+            view = _view_name(request)
+            user_id, church_id = _user_and_church(request)
+            method = request.method if request.method and request.method in KNOWN_METHODS else "other"
+            metrics.record_request(method=method, view=view, status=status, seconds=seconds)
+            request_logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "view": view,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "user_id": user_id,
+                    "church_id": church_id,
+                    "remote_addr": request.META.get("REMOTE_ADDR"),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def client_is_internal(request: HttpRequest) -> bool:
+    """Whether the client is on a network ``METRICS_ALLOWED_NETWORKS`` lists (the cluster)."""
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
+
+
+class ServerCollector(MultiProcessCollector):
+    """prometheus-client's multiprocess collector over several folders, merged into one answer."""
+
+    def __init__(self, registry: CollectorRegistry, folders: list[Path]) -> None:
+        self.folders = folders
+        registry.register(self)
+
+    def collect(self) -> Iterable[Metric]:
+        files = sorted(str(file) for folder in self.folders for file in folder.glob("*.db"))
+        return self.merge(files, accumulate=True)
+
+
+def metrics_folders() -> list[Path]:
+    """The folders that hold this server's metrics, or none outside multiprocess mode.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` is the folder this process group writes. When
+    ``METRICS_SERVER_DIR`` names a folder, every sub-folder of it is read: one per process group
+    of the same server (gunicorn, the Celery worker, beat; see ``deploy/local/cluster.py``), so a
+    job run in the Celery worker is counted in the scrape of the server's ``/metrics``.
+    """
+    own = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not own:
+        return []
+    server_dir = settings.METRICS_SERVER_DIR
+    if server_dir:
+        return sorted(path for path in Path(server_dir).iterdir() if path.is_dir())
+    return [Path(own)]
+
+
+def metrics_registry() -> CollectorRegistry:
+    folders = metrics_folders()
+    if not folders:
+        return PROCESS_REGISTRY
+    registry = CollectorRegistry()
+    ServerCollector(registry, folders)
+    return registry
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not client_is_internal(request):
+        raise Http404
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)

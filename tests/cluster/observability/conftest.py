@@ -1,0 +1,54 @@
+"""Helpers for the observability cluster tests: reading /metrics and the cluster's logs."""
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploy.local import cluster
+
+
+def scrape(port: int) -> str:
+    response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    response.raise_for_status()
+    return response.text
+
+
+def sample_value(text: str, name: str, labels: dict[str, str]) -> float:
+    """One sample's value in an exposition, 0 when it is not there yet."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def json_lines_with(path: Path, needle: str) -> list[dict]:
+    lines = path.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if needle in line and line.startswith("{")]
+
+
+@pytest.fixture
+def wait_for_log_lines() -> Callable[[Path, str, int], list[dict]]:
+    """Poll a log until ``count`` JSON lines mention ``needle`` (logs are written as served)."""
+
+    def wait(path: Path, needle: str, count: int = 1) -> list[dict]:
+        deadline = time.monotonic() + 10
+        found: list[dict] = []
+        while time.monotonic() < deadline:
+            found = json_lines_with(path, needle)
+            if len(found) >= count:
+                return found
+            time.sleep(0.2)
+        return found
+
+    return wait
+
+
+@pytest.fixture
+def app_port(cluster_settings: cluster.Settings) -> int:
+    return cluster_settings.app_ports[0]
