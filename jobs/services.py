@@ -128,7 +128,10 @@ def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> Jo
         logger.warning(
             "job %s: %d ticks before %s were missed; recorded as skipped", job.name, missed, window_start
         )
-    candidates = [t for t in ticks_between(window_start, tick, interval) if t >= window_start]
+    if selectors.job_last_run_tick(job=job.name, before=tick) is None:
+        candidates = [tick]  # a job's first tick ever: nothing before it was "missed"
+    else:
+        candidates = [t for t in ticks_between(window_start, tick, interval) if t >= window_start]
     live = selectors.job_live_runs(job=job.name, first=candidates[0], last=tick)
     now = timezone.now()
     pending = [
@@ -307,7 +310,10 @@ def _recurring_message_catch_up(
         if occurrence is None or occurrence > ctx.tick:
             return
         if occurrence < oldest:
-            following = recurring_message_next_run(cron=cron, time_zone=time_zone, after=oldest)
+            # the first occurrence at or after ``oldest``: the window includes its start
+            following = recurring_message_next_run(
+                cron=cron, time_zone=time_zone, after=oldest - timedelta(microseconds=1)
+            )
             if not _recurring_message_advance(ctx=ctx, recurring_message=recurring_message, to=following):
                 return
             ctx.counts["occurrences_skipped"] += 1

@@ -1,0 +1,48 @@
+"""The beat schedule: one dict, kebab-case keys, tick schedules, expiry below one interval."""
+
+import pytest
+from django.conf import settings
+
+from jobs.schedules import TickSchedule
+
+pytestmark = pytest.mark.unit
+
+
+def test_both_jobs_are_scheduled_with_epoch_aligned_ticks_and_expire_within_an_interval():
+    # given the schedule from settings
+    schedule = settings.CELERY_BEAT_SCHEDULE
+
+    # then both jobs are there, every minute and every 5 minutes by default
+    assert set(schedule) == {"recurring-messages", "phone-linking-recovery"}
+    assert schedule["recurring-messages"]["task"] == "jobs.recurring_messages"
+    assert schedule["phone-linking-recovery"]["task"] == "jobs.phone_linking_recovery"
+    intervals = {name: entry["schedule"].interval for name, entry in schedule.items()}
+    assert intervals == {
+        "recurring-messages": settings.JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS,
+        "phone-linking-recovery": settings.JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS,
+    }
+    for entry in schedule.values():
+        assert isinstance(entry["schedule"], TickSchedule)
+        # and a delivery older than one interval is dropped: catch-up runs its tick instead
+        assert 0 < entry["options"]["expires"] < entry["schedule"].interval
+    assert settings.CELERY_BEAT_SCHEDULER == "jobs.schedules:TickScheduler"
+
+
+def test_intervals_come_from_the_environment(monkeypatch):
+    import importlib
+
+    import config.settings.components.jobs as component
+
+    # given short intervals in the environment, as the cluster tests set them
+    monkeypatch.setenv("JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS", "1.5")
+    monkeypatch.setenv("JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", "2")
+    try:
+        # when the component is read again
+        reloaded = importlib.reload(component)
+
+        # then the schedule uses them
+        assert reloaded.CELERY_BEAT_SCHEDULE["recurring-messages"]["schedule"].interval == 1.5
+        assert reloaded.CELERY_BEAT_SCHEDULE["phone-linking-recovery"]["schedule"].interval == 2.0
+    finally:
+        monkeypatch.undo()
+        importlib.reload(component)
