@@ -1,0 +1,290 @@
+"""Which gunicorn workers serve this app best on this machine: sync vs gthread, measured.
+
+    .venv/bin/python -m bench.gunicorn.run            # full run, a few seconds per cell
+    .venv/bin/python -m bench.gunicorn.run --quick    # one short cell per worker class (the test)
+
+Each worker setup is a real gunicorn started from ``deploy/gunicorn/gunicorn.conf.py`` (the same
+file every server runs) with ``GUNICORN_WORKER_CLASS``, ``GUNICORN_WORKERS`` and
+``GUNICORN_THREADS`` overridden, on a free port below 32768. ``wrk`` drives it from a second
+process on loopback. Two requests: ``/health/live`` (Django with no I/O: CPU-bound) and
+``/health/debug/slow?seconds=0.01`` (a view that waits 10 ms, the way a view waits on a few
+database queries or an HTTP call: I/O-bound). ``/health/ready`` is not used for the second: its
+checks run under a per-process lock, which would hide what threads can do.
+
+Other work on the machine skews any single measurement, so every server runs for the whole
+benchmark and the cells are measured in interleaved rounds; the report gives the median per cell
+and the load average. Results go to ``bench/out/gunicorn.md`` with req/s, p99 and the ratio to
+the first setup. Only ratios mean anything across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+OUT = REPO / "bench" / "out"
+GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
+WRK = "/usr/bin/wrk"
+
+
+@dataclass(frozen=True)
+class Setup:
+    worker_class: str
+    workers: int
+    threads: int = 1
+
+    @property
+    def label(self) -> str:
+        if self.worker_class == "gthread":
+            return f"gthread x{self.workers} x{self.threads} threads"
+        return f"{self.worker_class} x{self.workers}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Result:
+    setup: Setup
+    scenario: Scenario
+    requests_per_second: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx/3xx answers plus socket errors
+
+
+SCENARIOS = (
+    Scenario("cpu: /health/live", "/health/live"),
+    Scenario("io: 10 ms wait", "/health/debug/slow?seconds=0.01"),
+)
+
+
+def default_setups(cores: int) -> list[Setup]:
+    # sync at 2 workers per core + 1 (gunicorn's rule of thumb) and at one per core, against
+    # gthread with one process per core and 4 threads each.
+    return [
+        Setup("sync", cores),
+        Setup("sync", 2 * cores + 1),
+        Setup("gthread", cores, 4),
+        Setup("gthread", 2 * cores, 4),
+    ]
+
+
+def free_port() -> int:
+    for port in range(24500, 24999):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 24500-24999")
+
+
+def _wait_serving(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode} at start (log: {log})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not listen on {port} within {timeout:.0f}s (log: {log})")
+
+
+def start_gunicorn(setup: Setup, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "APP_SERVER_NAME": "bench",
+        "GUNICORN_WORKER_CLASS": setup.worker_class,
+        "GUNICORN_WORKERS": str(setup.workers),
+        "GUNICORN_THREADS": str(setup.threads),
+        "GUNICORN_ACCESS_LOG": str(log.with_suffix(".access.log")),
+        "HEALTH_DEBUG_SLOW_ENDPOINT": "true",
+        # Nothing balances to this server: stop at once instead of draining.
+        "HEALTH_DRAIN_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    argv = [gunicorn, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", "config.wsgi"]
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _wait_serving(port, process, log)
+    return process
+
+
+def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> tuple[float, float, int, int]:
+    """(req/s, p99 in ms, requests, errors) from ``wrk --latency`` output."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
+    if not (rps and p99 and total):
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if sockets:
+        errors += sum(int(value) for value in sockets.groups())
+    return float(rps.group(1)), float(p99.group(1)) * _UNITS_MS[p99.group(2)], int(total.group(1)), errors
+
+
+def drive(
+    port: int, scenario: Scenario, *, seconds: float, connections: int
+) -> tuple[float, float, int, int]:
+    output = subprocess.run(
+        [
+            WRK,
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds:g}s",
+            "--latency",
+            f"http://127.0.0.1:{port}{scenario.path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    return parse_wrk(output)
+
+
+def measure(
+    setups: list[Setup], scenarios: tuple[Scenario, ...], *, seconds: float, connections: int, rounds: int
+) -> list[Result]:
+    """Every setup's server runs throughout; each round drives every cell once; medians per cell."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    servers: dict[Setup, tuple[int, subprocess.Popen[bytes]]] = {}
+    samples: dict[tuple[Setup, Scenario], list[tuple[float, float, int, int]]] = {}
+    try:
+        for setup in setups:
+            port = free_port()
+            log = OUT / f"gunicorn-{setup.worker_class}-{setup.workers}x{setup.threads}.log"
+            servers[setup] = (port, start_gunicorn(setup, port, log))
+            for scenario in scenarios:  # warm up: imports, connections, first requests
+                drive(port, scenario, seconds=1.0, connections=connections)
+        for _ in range(rounds):
+            for scenario in scenarios:
+                for setup in setups:
+                    port = servers[setup][0]
+                    sample = drive(port, scenario, seconds=seconds, connections=connections)
+                    samples.setdefault((setup, scenario), []).append(sample)
+    finally:
+        for _, process in servers.values():
+            stop_gunicorn(process)
+    results = []
+    for setup in setups:
+        for scenario in scenarios:
+            cell = samples[(setup, scenario)]
+            results.append(
+                Result(
+                    setup,
+                    scenario,
+                    statistics.median(sample[0] for sample in cell),
+                    statistics.median(sample[1] for sample in cell),
+                    sum(sample[2] for sample in cell),
+                    sum(sample[3] for sample in cell),
+                )
+            )
+    return results
+
+
+def best(results: list[Result]) -> Setup:
+    """The setup with the highest geometric mean of req/s over the scenarios, errors disqualifying."""
+    scores: dict[Setup, float] = {}
+    for result in results:
+        if result.errors:
+            scores[result.setup] = 0.0
+        elif scores.get(result.setup, 1.0) > 0:
+            scores[result.setup] = scores.get(result.setup, 1.0) * result.requests_per_second
+    return max(scores, key=lambda setup: scores[setup])
+
+
+def report(results: list[Result], *, seconds: float, connections: int, cores: int, rounds: int) -> str:
+    baseline = {result.scenario: result for result in results if result.setup == results[0].setup}
+    lines = [
+        "# gunicorn worker benchmark",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cores} cores; load average "
+        f"{os.getloadavg()[0]:.1f} at the end; wrk -t2 -c{connections}, {seconds:g}s per cell, "
+        f"median of {rounds} interleaved rounds after a warm-up; config deploy/gunicorn/gunicorn.conf.py. "
+        f"Ratios are to `{results[0].setup.label}`; errors are non-2xx answers and socket errors, "
+        "summed over the rounds.",
+        "",
+        "| workers | request | req/s | ratio | p99 ms | p99 ratio | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        base = baseline[result.scenario]
+        lines.append(
+            f"| {result.setup.label} | {result.scenario.name} | {result.requests_per_second:,.0f} | "
+            f"{result.requests_per_second / base.requests_per_second:.2f} | {result.p99_ms:.1f} | "
+            f"{result.p99_ms / base.p99_ms:.2f} | {result.errors} |"
+        )
+    lines += ["", f"Best (geometric mean of req/s, no errors): **{best(results).label}**", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="one short cell per worker class")
+    parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per cell")
+    parser.add_argument("--connections", type=int, default=32, help="wrk concurrent connections")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median per cell)")
+    parser.add_argument("--out", type=Path, default=OUT / "gunicorn.md", help="report file")
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    scenarios: tuple[Scenario, ...]
+    if args.quick:
+        setups = [Setup("sync", 1), Setup("gthread", 1, 2)]
+        scenarios, seconds, connections, rounds = SCENARIOS[:1], 1.0, 8, 1
+    else:
+        setups, scenarios = default_setups(cores), SCENARIOS
+        seconds, connections, rounds = args.seconds, args.connections, args.rounds
+    results = measure(setups, scenarios, seconds=seconds, connections=connections, rounds=rounds)
+    text = report(results, seconds=seconds, connections=connections, cores=cores, rounds=rounds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
