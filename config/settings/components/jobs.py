@@ -6,6 +6,8 @@ run it (docs/adr/0008-exactly-once-jobs.md). The intervals are overridable so th
 tests can run the jobs every second or two.
 """
 
+from typing import Any
+
 import environ
 
 from jobs.schedules import TickSchedule
@@ -24,7 +26,7 @@ CELERY_BEAT_SCHEDULER = "jobs.schedules:TickScheduler"
 # `expires` below one interval: a delivery that waited longer than that (workers down, a
 # backlog) is dropped instead of piling up; the next tick's catch-up runs what it missed,
 # each tick once.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "recurring-messages": {
         "task": "jobs.recurring_messages",
         "schedule": TickSchedule(JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS),
