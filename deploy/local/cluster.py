@@ -790,6 +790,13 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
     if not only_infra:
         steps.append(("admin user", lambda: f"admin / {_admin_user(cfg)}"))
+        # A small demo set (and the API's demo user) once; later runs leave the data alone.
+        steps.append(
+            (
+                "demo data",
+                lambda: _manage(cfg, "seed_demo", "--if-empty", step="seed demo data").splitlines()[-1],
+            )
+        )
     for name in app_tier:
         port = table[name].port
         steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
