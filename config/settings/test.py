@@ -7,9 +7,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast use
 
 # Each parallel test run can use its own database (through the same PgBouncer).
 DATABASES["default"]["TEST"] = {"NAME": env("DJANGO_TEST_DB_NAME", default="test_app")}  # noqa: F405
-# The replica streams the whole primary cluster, so the test database appears there by
-# itself; it is never created or flushed through the replica alias.
+# The replica streams the whole primary cluster, so the test database appears there by itself.
+# MIRROR keeps Django from creating or flushing anything through the replica alias (flushes and
+# sequence resets skip mirrors); tests/conftest.py's django_db_setup then points the alias at the
+# test database on the real replica instead of at the primary, as a mirror would.
 DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # noqa: F405
+
+# The diagnostic endpoints the replica tests call (/replicas/debug/...).
+REPLICAS_DEBUG_ENDPOINTS = True
 
 CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
 # Tasks sent by tests go to their own broker database, never to the cluster's workers.

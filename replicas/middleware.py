@@ -1,0 +1,101 @@
+"""Read-your-writes for HTTP: one routing unit per request, the primary's WAL position in a cookie."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.core.signing import BadSignature
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+
+from replicas.conf import replica_settings
+from replicas.context import RoutingState, unit_of_work, use_primary_db
+from replicas.lsn import format_lsn, parse_lsn
+from replicas.monitor import monitor
+from replicas.writes import primary_lsn_after_writes
+
+logger = logging.getLogger(__name__)
+
+COOKIE_SALT = "replicas.read-your-writes"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def position_from_cookie(request: HttpRequest) -> int | None:
+    """The WAL position in the request's signed cookie, if present, intact and young enough."""
+    conf = replica_settings()
+    try:
+        value = request.get_signed_cookie(
+            conf.cookie_name,
+            default=None,
+            salt=COOKIE_SALT,
+            max_age=timedelta(seconds=conf.read_your_writes_seconds),
+        )
+    except BadSignature:
+        return None
+    if not value:
+        return None
+    try:
+        return parse_lsn(value)
+    except ValueError:
+        return None
+
+
+class ReadYourWritesMiddleware:
+    """Each request is a routing unit of work (nothing leaks to the next request on this thread).
+
+    - In: a signed cookie holding the primary's WAL position after this user's last write; for
+      ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a replica only if it has replayed it.
+    - Out: if the request wrote, the primary's position now goes into that cookie.
+    - A safe-method request whose replica read failed (the replica died mid-request) runs once
+      more with every read on the primary, and that replica is skipped until it answers again.
+
+    Put it before any middleware that reads the database (sessions, auth).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        conf = replica_settings()
+        min_lsn = position_from_cookie(request)
+        with unit_of_work(min_lsn=min_lsn, window_seconds=conf.read_your_writes_seconds) as state:
+            request.replica_routing = state  # type: ignore[attr-defined]
+            response = self.get_response(request)
+            if getattr(request, "replica_retry_on_primary", False):
+                with use_primary_db:
+                    response = self.get_response(request)
+            if state.wrote_at is not None:
+                self._remember_position(request, response, state)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        state: RoutingState | None = getattr(request, "replica_routing", None)
+        if (
+            state is None
+            or request.method not in SAFE_METHODS
+            or not isinstance(exception, OperationalError | InterfaceError)
+            or not state.replicas_read
+            or getattr(request, "replica_retry_on_primary", False)
+        ):
+            return
+        for alias in state.replicas_read:
+            monitor.mark_unreachable(alias, f"{type(exception).__name__}: {exception}")
+        logger.warning("a replica read failed (%s); retrying %s on the primary", exception, request.path)
+        request.replica_retry_on_primary = True  # type: ignore[attr-defined]
+
+    def _remember_position(self, request: HttpRequest, response: HttpResponse, state: RoutingState) -> None:
+        lsn = primary_lsn_after_writes(state)
+        if lsn is None:
+            return
+        conf = replica_settings()
+        response.set_signed_cookie(
+            conf.cookie_name,
+            format_lsn(lsn),
+            salt=COOKIE_SALT,
+            max_age=int(conf.read_your_writes_seconds) or 1,
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )

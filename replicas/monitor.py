@@ -1,0 +1,315 @@
+"""Replica health and lag, measured from WAL positions, cached per process.
+
+A daemon thread per process re-measures every ``REPLICA_LAG_REFRESH_SECONDS`` while the router
+is in use (it sleeps after a minute without routing decisions), so a routing decision only reads
+the cached :class:`Snapshot`. When the snapshot is missing or older than two intervals (a fresh
+process, or one waking from idle), the first decision measures inline; the others use what is
+cached. So a refresh adds round trips to at most one query per interval.
+
+How lag is measured (never ``now() - pg_last_xact_replay_timestamp()``, which reads an idle
+primary's quiet time as lag): every refresh reads the primary's ``pg_current_wal_flush_lsn()``
+first and keeps the samples. (The flush position: WAL written but not flushed cannot have been
+streamed yet.) A replica whose ``pg_last_wal_replay_lsn()`` has reached the newest sample has
+lag 0. Otherwise its lag is the time since the oldest sample it has not replayed was taken: the
+WAL it lacks existed on the primary at least that long ago (a lower bound, sharp to one
+interval, which is what a 100 ms threshold against a 1 s refresh needs: a stalled replica
+crosses it at the next refresh). See :func:`replayable_position` for a half-flushed record.
+
+The monitor talks to the servers over its own psycopg connections (autocommit, short connect
+timeout), never through Django's per-thread connections.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+from django.conf import settings
+
+from replicas.conf import PRIMARY, replica_settings
+from replicas.lsn import format_lsn, parse_lsn
+
+logger = logging.getLogger(__name__)
+
+HEALTHY = "healthy"
+LAGGING = "lagging"
+UNREACHABLE = "unreachable"
+NOT_A_REPLICA = "not-a-replica"
+UNKNOWN = "unknown"
+
+HISTORY_SAMPLES = 600
+IDLE_AFTER_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """One replica as last measured."""
+
+    alias: str
+    status: str
+    lag_ms: float | None = None
+    replay_lsn: int | None = None
+    receive_lsn: int | None = None
+    measured_at: float = 0.0  # time.monotonic()
+    error: str = ""
+    replay_paused: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == HEALTHY
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "alias": self.alias,
+            "status": self.status,
+            "lag_ms": None if self.lag_ms is None else round(self.lag_ms, 1),
+            "replay_lsn": None if self.replay_lsn is None else format_lsn(self.replay_lsn),
+            "receive_lsn": None if self.receive_lsn is None else format_lsn(self.receive_lsn),
+            "replay_paused": self.replay_paused,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every replica's state and the primary's position, from one refresh."""
+
+    taken_at: float  # time.monotonic()
+    primary_lsn: int | None
+    primary_error: str
+    replicas: dict[str, ReplicaState]
+
+    def healthy_aliases(self, aliases: Iterable[str]) -> list[str]:
+        return [alias for alias in aliases if (s := self.replicas.get(alias)) is not None and s.healthy]
+
+
+# The WAL page size: a record straddling a page boundary is flushed (and streamed) in parts.
+WAL_PAGE_BYTES = 8192
+
+
+def replayable_position(*, replay_lsn: int, receive_lsn: int | None, paused: bool) -> int:
+    """How far a replica has got, counting an unreplayed tail shorter than a WAL page as replayed.
+
+    The primary's flush position may end inside a record whose rest is not flushed yet (with
+    ``synchronous_commit = off`` for up to a few ``wal_writer_delay``); the replica cannot replay
+    that half record, so its replay position trails a position it holds all the WAL for. A
+    paused replica gets no such credit.
+    """
+    if not paused and receive_lsn is not None and 0 < receive_lsn - replay_lsn < WAL_PAGE_BYTES:
+        return receive_lsn
+    return replay_lsn
+
+
+def estimate_lag_ms(*, history: Sequence[tuple[float, int]], replay_lsn: int, now: float) -> float:
+    """Lag of a replica at ``replay_lsn`` given ``(monotonic time, primary LSN)`` samples, oldest first.
+
+    0 when it has replayed the newest sample; else the age of the oldest sample it lacks.
+    """
+    if not history or replay_lsn >= history[-1][1]:
+        return 0.0
+    for taken_at, primary_lsn in history:
+        if primary_lsn > replay_lsn:
+            return max(0.0, (now - taken_at) * 1000.0)
+    return 0.0  # unreachable: the newest sample is ahead
+
+
+def classify(*, in_recovery: bool, lag_ms: float | None, max_lag_ms: float) -> str:
+    if not in_recovery:
+        return NOT_A_REPLICA  # promoted, or pointed at a primary: not a copy of ``default``
+    if lag_ms is None:
+        return UNKNOWN
+    return HEALTHY if lag_ms <= max_lag_ms else LAGGING
+
+
+class ReplicaMonitor:
+    """Per-process cache of replica states; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._refresh_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._snapshot: Snapshot | None = None
+        self._history: collections.deque[tuple[float, int]] = collections.deque(maxlen=HISTORY_SAMPLES)
+        self._connections: dict[str, psycopg.Connection[Any]] = {}
+        self._thread: threading.Thread | None = None
+        self._last_used = 0.0
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot | None:
+        """The cached measurements, refreshed inline only when missing or stale (see above)."""
+        now = time.monotonic()
+        self._last_used = now
+        if self._thread is None:
+            self._start_thread()
+        snapshot = self._snapshot
+        if snapshot is None or now - snapshot.taken_at > 2 * replica_settings().refresh_seconds:
+            self._wake.set()
+            if self._refresh_lock.acquire(blocking=False):
+                try:
+                    current = self._snapshot
+                    if current is None or current is snapshot:
+                        self._refresh_locked()
+                finally:
+                    self._refresh_lock.release()
+            snapshot = self._snapshot
+        return snapshot
+
+    # --- corrections from the routing path ------------------------------------------------
+
+    def note_replayed(self, alias: str, replay_lsn: int) -> None:
+        """A fresh replay position read by the router (read-your-writes check)."""
+        snapshot = self._snapshot
+        if snapshot is None or alias not in snapshot.replicas:
+            return
+        state = snapshot.replicas[alias]
+        if state.replay_lsn is None or replay_lsn > state.replay_lsn:
+            self._replace_state(snapshot, replace(state, replay_lsn=replay_lsn))
+
+    def mark_unreachable(self, alias: str, error: str) -> None:
+        """A query on the replica failed: skip it until the next refresh reaches it."""
+        snapshot = self._snapshot
+        if snapshot is None or alias not in snapshot.replicas:
+            return
+        self._replace_state(
+            snapshot, ReplicaState(alias=alias, status=UNREACHABLE, measured_at=time.monotonic(), error=error)
+        )
+
+    def _replace_state(self, snapshot: Snapshot, state: ReplicaState) -> None:
+        self._snapshot = replace(snapshot, replicas={**snapshot.replicas, state.alias: state})
+
+    # --- measuring ------------------------------------------------------------------------
+
+    def refresh(self) -> Snapshot:
+        """Measure now (management command, tests). Waits for a refresh under way."""
+        with self._refresh_lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> Snapshot:
+        conf = replica_settings()
+        primary_lsn, primary_error = None, ""
+        try:
+            primary_lsn = self._primary_lsn()
+            self._history.append((time.monotonic(), primary_lsn))
+        except (psycopg.Error, OSError, ValueError) as exc:
+            primary_error = _short(exc)
+            self._drop_connection(PRIMARY)
+        states = {alias: self._measure(alias, conf.max_lag_ms) for alias in conf.replicas}
+        snapshot = Snapshot(
+            taken_at=time.monotonic(), primary_lsn=primary_lsn, primary_error=primary_error, replicas=states
+        )
+        self._snapshot = snapshot
+        return snapshot
+
+    def _primary_lsn(self) -> int:
+        row = self._connection(PRIMARY).execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        if row is None:
+            raise ValueError("pg_current_wal_flush_lsn() returned no row")
+        return parse_lsn(row[0])
+
+    def _measure(self, alias: str, max_lag_ms: float) -> ReplicaState:
+        try:
+            row = (
+                self._connection(alias)
+                .execute(
+                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+                    " pg_last_wal_receive_lsn()::text,"
+                    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END"
+                )
+                .fetchone()
+            )
+        except (psycopg.Error, OSError) as exc:
+            self._drop_connection(alias)
+            return ReplicaState(
+                alias=alias, status=UNREACHABLE, measured_at=time.monotonic(), error=_short(exc)
+            )
+        assert row is not None  # a SELECT without FROM returns one row
+        in_recovery, replay_text, receive_text, paused = row
+        now = time.monotonic()
+        replay = parse_lsn(replay_text) if replay_text else None
+        receive = parse_lsn(receive_text) if receive_text else None
+        lag_ms = None
+        if in_recovery and replay is not None and self._history:
+            position = replayable_position(replay_lsn=replay, receive_lsn=receive, paused=bool(paused))
+            lag_ms = estimate_lag_ms(history=self._history, replay_lsn=position, now=now)
+        status = classify(in_recovery=bool(in_recovery), lag_ms=lag_ms, max_lag_ms=max_lag_ms)
+        return ReplicaState(
+            alias=alias,
+            status=status,
+            lag_ms=lag_ms,
+            replay_lsn=replay,
+            receive_lsn=receive,
+            measured_at=now,
+            replay_paused=bool(paused),
+        )
+
+    def _connection(self, alias: str) -> psycopg.Connection[Any]:
+        conn = self._connections.get(alias)
+        if conn is None or conn.closed:
+            db: dict[str, Any] = settings.DATABASES[alias]
+            options: dict[str, Any] = db.get("OPTIONS", {})
+            conn = psycopg.connect(
+                host=str(db["HOST"]),
+                port=int(db["PORT"]),
+                dbname=str(db["NAME"]),
+                user=str(db["USER"]),
+                password=str(db["PASSWORD"]),
+                connect_timeout=replica_settings().connect_timeout_seconds,
+                application_name=f"{options.get('application_name', 'app')}:replica-monitor",
+                autocommit=True,
+                prepare_threshold=None,  # PgBouncer in transaction mode (DESIGN decision 8)
+            )
+            self._connections[alias] = conn
+        return conn
+
+    def _drop_connection(self, alias: str) -> None:
+        conn = self._connections.pop(alias, None)
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):  # already broken
+                conn.close()
+
+    # --- the background thread ------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="replica-monitor", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            if time.monotonic() - self._last_used > IDLE_AFTER_SECONDS:
+                self._wake.clear()
+                self._wake.wait()  # a routing decision wakes us
+            try:
+                with self._refresh_lock:
+                    self._refresh_locked()
+            except Exception:  # the thread must outlive any surprise
+                logger.exception("replica monitor refresh failed")
+            time.sleep(replica_settings().refresh_seconds)
+
+    def _after_fork_in_child(self) -> None:
+        # Threads and sockets do not survive fork(): start over in the child.
+        self._refresh_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._connections = {}
+        self._thread = None
+        self._snapshot = None
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+
+
+monitor = ReplicaMonitor()
+os.register_at_fork(after_in_child=monitor._after_fork_in_child)

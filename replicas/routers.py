@@ -1,0 +1,32 @@
+"""The database router: writes and migrations to the primary, reads to a healthy, caught-up replica.
+
+Built on ``multidb.ReplicaRouter`` (django-multidb-router) for its write and migration rules;
+replica choice and pinning are ours (lag-aware, per-context, nesting): docs/adr/0004-read-replicas.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import multidb
+
+from replicas.conf import PRIMARY, replica_settings
+from replicas.routing import choose_read_alias
+
+
+class ReplicaRouter(multidb.ReplicaRouter):
+    def db_for_read(self, model: type[Any], **hints: Any) -> str:
+        return choose_read_alias()
+
+    def db_for_write(self, model: type[Any], **hints: Any) -> str:
+        return PRIMARY
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
+        """Objects read from the primary and from its replicas are the same data."""
+        same_data = {PRIMARY, *replica_settings().replicas}
+        if obj1._state.db in same_data and obj2._state.db in same_data:
+            return True
+        return None
+
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+        return db == PRIMARY
