@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from health.drain import DEFAULT_DRAIN_SECONDS
+
 env = environ.Env()
 
 _REPO = Path(__file__).resolve().parent.parent.parent.parent
@@ -37,7 +39,7 @@ DEPLOY_GUNICORN_BIND = env("DEPLOY_GUNICORN_BIND", default="127.0.0.1:8000")
 DEPLOY_CELERY_CONCURRENCY = env.int("DEPLOY_CELERY_CONCURRENCY", default=2)
 # The same variables gunicorn.conf.py reads (the drain's default is health/drain.py's), so a
 # unit's stop timeout covers the drain and then the graceful stop.
-DEPLOY_DRAIN_SECONDS = env.float("HEALTH_DRAIN_SECONDS", default=15.0)
+DEPLOY_DRAIN_SECONDS = env.float("HEALTH_DRAIN_SECONDS", default=DEFAULT_DRAIN_SECONDS)
 DEPLOY_GUNICORN_GRACEFUL_TIMEOUT = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=30)
 # A Celery worker's warm shutdown finishes the tasks it holds; give the longest one this long.
 DEPLOY_WORKER_STOP_TIMEOUT = env.int("DEPLOY_WORKER_STOP_TIMEOUT", default=120)

@@ -8,7 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from deploy.local import cluster
 from deploy.local.cluster import REPO
+from deploy.pgbouncer.render import render_pgbouncer_ini
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +40,20 @@ def test_pgbouncer_is_rendered_from_settings(tmp_path):
     )
     assert ini["databases"]["crm"].startswith("host=db-primary.internal ")
     assert "dbname=crm" in ini["databases"]["crm_replica"]
+
+
+def test_with_no_environment_render_deploy_reproduces_the_local_clusters_pgbouncer(tmp_path):
+    # given: the local cluster's rendering of the same template
+    cfg = cluster.Settings()
+    auth_file = tmp_path / "userlist.txt"
+    cluster_ini = render_pgbouncer_ini(
+        cluster.pgbouncer_values(cfg, auth_file=auth_file), tmp_path / "cluster.ini"
+    )
+    # when
+    with override_settings(DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file)):
+        call_command("render_deploy", "pgbouncer", "--out", str(tmp_path / "rendered"))
+    # then
+    assert (tmp_path / "rendered" / "pgbouncer.ini").read_text() == cluster_ini.read_text()
 
 
 def test_nginx_is_rendered_by_the_edge_renderer_with_its_includes(tmp_path, monkeypatch):
