@@ -311,7 +311,7 @@ def contacts_create(request: HttpRequest, payload: ContactIn) -> Status[Contact]
     contact = services.contact_create(
         church=_church(request), phone=payload.phone, name=payload.name, groups=payload.groups
     )
-    return Status(201, selectors.contact_get(church=_church(request), contact_id=contact.id))
+    return Status(201, contact)
 
 
 @api.get("/api/contacts/{contact_id}", response={200: ContactOut, **_ERRORS}, tags=["contacts"])
@@ -393,10 +393,9 @@ def recurring_messages_patch(
     request: HttpRequest, recurring_message_id: int, payload: RecurringMessagePatch
 ) -> RecurringMessage:
     """Pause (``active: false``) or resume; a resumed schedule skips the runs it missed."""
-    services.recurring_message_set_active(
+    return services.recurring_message_set_active(
         church=_church(request), recurring_message_id=recurring_message_id, active=payload.active
     )
-    return selectors.recurring_message_get(church=_church(request), recurring_message_id=recurring_message_id)
 
 
 # --- provider webhooks ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connections, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from messaging import selectors
@@ -136,6 +137,8 @@ def contact_create(*, church: Church, phone: str, name: str = "", groups: Iterab
             contact = Contact.objects.create(church=church, phone=normalized, name=name)
             if group_names:
                 contact.groups.set(_groups_ensure(church=church, names=group_names))
+            # Loaded here, on the primary: a replica may not have the new rows yet.
+            prefetch_related_objects([contact], "groups")
     except IntegrityError:
         raise Conflict(f"a contact with phone {normalized} already exists", field="phone") from None
     return contact
@@ -329,19 +332,20 @@ def recurring_message_create(
     cron = " ".join(cron.split())
     if not croniter.is_valid(cron) or len(cron.split()) != 5:
         raise InvalidInput(f"'{cron}' is not a five-field cron expression", field="cron")
-    group = None
-    if group_name is not None:
-        group = ContactGroup.objects.filter(church=church, name=group_name).first()
-        if group is None:
-            raise NotFound(f"group '{group_name}' not found", field="group")
     next_run_at = (
         recurring_message_next_run(cron=cron, time_zone=church.time_zone, after=now or timezone.now())
         if active
         else None
     )
-    return RecurringMessage.objects.create(
-        church=church, body=body, cron=cron, group=group, active=active, next_run_at=next_run_at
-    )
+    with transaction.atomic():  # the group may have been created a moment ago: ask the primary
+        group = None
+        if group_name is not None:
+            group = ContactGroup.objects.filter(church=church, name=group_name).first()
+            if group is None:
+                raise NotFound(f"group '{group_name}' not found", field="group")
+        return RecurringMessage.objects.create(
+            church=church, body=body, cron=cron, group=group, active=active, next_run_at=next_run_at
+        )
 
 
 def recurring_message_set_active(
@@ -350,9 +354,9 @@ def recurring_message_set_active(
     """Pause (no next run) or resume (next run computed from now: missed runs are not sent)."""
     with transaction.atomic():
         recurring_message = (
-            RecurringMessage.objects.select_for_update()
+            RecurringMessage.objects.select_for_update(of=("self",))
             .filter(church=church, id=recurring_message_id)
-            .select_related("church")
+            .select_related("church", "group")
             .first()
         )
         if recurring_message is None:
