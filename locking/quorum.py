@@ -11,23 +11,26 @@ whole seconds (``EXPIRE``), pushes to a second "signal" list on every release, a
 renewal thread per node; a quorum needs millisecond TTLs, one round trip per node and one
 renewal thread per lock (ADR 0003).
 
-The nodes are contacted concurrently, each call bounded by a connect and a read timeout
-without retries, so one hung node (TCP connects, nothing answers) costs at most one timeout
-per call, and a node that failed rests for ``LOCK_NODE_RETRY_INTERVAL`` before it is tried
-again, so it costs nothing while it stays down. A node going down or coming back is logged
-once, not once per call.
+The nodes are contacted concurrently without threads: the command is written to every
+node's socket first, then the answers are read as they arrive (``select``) until a common
+deadline (connect + read timeout, no retries) or until the outcome is decided. So one hung
+node (TCP connects, nothing answers) costs at most one timeout per call, never one per node,
+and a node that failed rests for ``LOCK_NODE_RETRY_INTERVAL`` before it is tried again, so it
+costs nothing while it stays down. A node going down or coming back is logged once, not once
+per call.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import os
+import select
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +80,24 @@ class NodeReply:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class Command:
+    """One command for a node, and how to turn its answer into a value."""
+
+    args: tuple[Any, ...]
+    parse: Callable[[Any], Any]
+    body: str | None = None  # the script, to fall back to EVAL when a node lost its script cache
+
+    @classmethod
+    def script(cls, body: str, key: str, *args: Any, parse: Callable[[Any], Any]) -> Command:
+        sha = hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+        return cls(("EVALSHA", sha, 1, key, *args), parse, body=body)
+
+    def fallback(self) -> tuple[Any, ...]:
+        assert self.body is not None
+        return ("EVAL", self.body, *self.args[2:])
+
+
 class LockNode:
     """One Redis node of the quorum, with its own short timeouts and outage state."""
 
@@ -91,27 +112,29 @@ class LockNode:
         )
         kwargs = self.client.connection_pool.connection_kwargs
         self.label = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        self._release = self.client.register_script(RELEASE_SCRIPT)
-        self._extend = self.client.register_script(EXTEND_SCRIPT)
-        self._inspect = self.client.register_script(INSPECT_SCRIPT)
         self._retry_interval = retry_interval
         self._state = threading.Lock()
         self._down_since: float | None = None
         self._retry_at = 0.0
 
     # --- the operations (each one round trip) ---------------------------------------------
-    def grant(self, key: str, owner: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(key, owner, nx=True, px=ttl_ms))
+    # Each returns the command to send and how to read its answer, so that the quorum can send
+    # it to every node before reading any answer.
+    @staticmethod
+    def grant(key: str, owner: str, ttl_ms: int) -> Command:
+        return Command(("SET", key, owner, "NX", "PX", ttl_ms), lambda answer: answer is not None)
 
-    def release(self, key: str, owner: str) -> bool:
-        return bool(self._release(keys=[key], args=[owner]))
+    @staticmethod
+    def release(key: str, owner: str) -> Command:
+        return Command.script(RELEASE_SCRIPT, key, owner, parse=bool)
 
-    def extend(self, key: str, owner: str, ttl_ms: int) -> bool:
-        return bool(self._extend(keys=[key], args=[owner, ttl_ms]))
+    @staticmethod
+    def extend(key: str, owner: str, ttl_ms: int) -> Command:
+        return Command.script(EXTEND_SCRIPT, key, owner, ttl_ms, parse=bool)
 
-    def inspect(self, key: str) -> tuple[str | None, int]:
-        value, pttl = self._inspect(keys=[key])
-        return value, int(pttl)
+    @staticmethod
+    def inspect(key: str) -> Command:
+        return Command.script(INSPECT_SCRIPT, key, parse=lambda answer: (answer[0], int(answer[1])))
 
     def scan(self, pattern: str) -> dict[str, tuple[str, int]]:
         """Every key matching ``pattern`` with its value and remaining ms (SCAN, never KEYS)."""
@@ -140,6 +163,7 @@ class LockNode:
         return self._down_since is not None
 
     def call(self, op: Callable[[LockNode], Any]) -> NodeReply:
+        """Run ``op`` against this node's client (for the rare multi-round calls: SCAN)."""
         if self.resting:
             return NodeReply(self, error=NodeResting(self.label))
         try:
@@ -149,6 +173,46 @@ class LockNode:
             return NodeReply(self, error=exc)
         self._answered()
         return NodeReply(self, value=value)
+
+    def send(self, command: Command) -> Any:
+        """Take a pooled connection and write ``command`` to it; raises on a dead node."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command(*command.args)
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        return connection
+
+    def receive(self, connection: Any, command: Command) -> NodeReply:
+        """Read the answer (it has arrived) and give the connection back to the pool."""
+        pool = self.client.connection_pool
+        try:
+            try:
+                answer = connection.read_response()
+            except redis.exceptions.NoScriptError:
+                # The node restarted and lost its script cache: EVAL once, which reloads it.
+                connection.send_command(*command.fallback())
+                answer = connection.read_response()
+        except (redis.RedisError, OSError) as exc:
+            connection.disconnect()
+            pool.release(connection)
+            self._failed(exc)
+            return NodeReply(self, error=exc)
+        pool.release(connection)
+        self._answered()
+        return NodeReply(self, value=command.parse(answer))
+
+    def abandon(self, connection: Any) -> NodeReply:
+        """The answer did not come in time: drop the connection (a late answer must not be
+        read by the next command) and count the node as failed."""
+        connection.disconnect()
+        self.client.connection_pool.release(connection)
+        error = NodeTimedOut(self.label)
+        self._failed(error)
+        return NodeReply(self, error=error)
 
     def _failed(self, exc: BaseException) -> None:
         with self._state:
@@ -227,45 +291,43 @@ class LockQuorum:
         self.majority = len(self.nodes) // 2 + 1
         self.key_prefix = key_prefix
         self.drift_factor = drift_factor
-        # A node call takes at most connect + read timeout; the margin covers thread hand-offs.
-        self.call_timeout = connect_timeout + socket_timeout + 0.05
-        self._executor = (
-            ThreadPoolExecutor(max_workers=4 * len(self.nodes), thread_name_prefix="lock-node-io")
-            if len(self.nodes) > 1
-            else None
-        )
+        # Answers are awaited for one read timeout after the last command was sent.
+        self.answer_timeout = socket_timeout
 
     def key(self, name: str) -> str:
         return f"{self.key_prefix}{name}"
 
     def each(
-        self,
-        op: Callable[[LockNode], Any],
-        *,
-        enough: Callable[[list[NodeReply]], bool] | None = None,
+        self, command: Command, *, enough: Callable[[list[NodeReply]], bool] | None = None
     ) -> list[NodeReply]:
-        """Run ``op`` on every node at once; stop waiting at the deadline or when ``enough``."""
-        if self._executor is None:
-            return [node.call(op) for node in self.nodes]
+        """Send ``command`` to every node, then read answers as they arrive until all came, the
+        deadline passed, or ``enough(replies so far)``; unanswered nodes count as failed."""
         replies: list[NodeReply] = []
-        futures: dict[Future[NodeReply], LockNode] = {}
+        waiting: dict[Any, tuple[LockNode, Any]] = {}
+        # Resting nodes are skipped only while the others can still make a majority alone.
+        skip_resting = sum(1 for node in self.nodes if not node.resting) >= self.majority
         for node in self.nodes:
-            if node.resting:
+            if skip_resting and node.resting:
                 replies.append(NodeReply(node, error=NodeResting(node.label)))
-            else:
-                futures[self._executor.submit(node.call, op)] = node
-        deadline = time.monotonic() + self.call_timeout
-        pending = set(futures)
-        while pending and not (enough is not None and enough(replies)):
-            done, pending = wait(
-                pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED
-            )
-            if not done:
+                continue
+            try:
+                connection = node.send(command)
+            except (redis.RedisError, OSError) as exc:
+                node._failed(exc)
+                replies.append(NodeReply(node, error=exc))
+                continue
+            waiting[connection._sock] = (node, connection)
+        deadline = time.monotonic() + self.answer_timeout
+        while waiting and not (enough is not None and enough(replies)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            replies.extend(future.result() for future in done)
-        replies.extend(
-            NodeReply(futures[future], error=NodeTimedOut(futures[future].label)) for future in pending
-        )
+            readable, _, _ = select.select(list(waiting), [], [], remaining)
+            for sock in readable:
+                node, connection = waiting.pop(sock)
+                replies.append(node.receive(connection, command))
+        for node, connection in waiting.values():
+            replies.append(node.abandon(connection))
         return replies
 
     def _validity(self, started: float, ttl_ms: int) -> float:
@@ -280,8 +342,7 @@ class LockQuorum:
         key = self.key(name)
         started = time.monotonic()
         replies = self.each(
-            lambda node: node.grant(key, owner, ttl_ms),
-            enough=lambda so_far: self._granted(so_far) >= self.majority,
+            LockNode.grant(key, owner, ttl_ms), enough=lambda so_far: self._granted(so_far) >= self.majority
         )
         valid_until = self._validity(started, ttl_ms)
         granted = self._granted(replies)
@@ -301,8 +362,7 @@ class LockQuorum:
         key = self.key(name)
         started = time.monotonic()
         replies = self.each(
-            lambda node: node.extend(key, owner, ttl_ms),
-            enough=lambda so_far: self._granted(so_far) >= self.majority,
+            LockNode.extend(key, owner, ttl_ms), enough=lambda so_far: self._granted(so_far) >= self.majority
         )
         valid_until = self._validity(started, ttl_ms)
         extended = self._granted(replies)
@@ -317,12 +377,12 @@ class LockQuorum:
     def release(self, name: str, owner: str) -> list[NodeReply]:
         """Compare-and-delete on every node; the replies say where the key was still ours."""
         key = self.key(name)
-        return self.each(lambda node: node.release(key, owner))
+        return self.each(LockNode.release(key, owner))
 
     def inspect(self, name: str) -> list[NodeReply]:
         """Each node's (value, remaining ms) for ``name``."""
         key = self.key(name)
-        return self.each(lambda node: node.inspect(key))
+        return self.each(LockNode.inspect(key))
 
     def holder(self, replies: list[NodeReply]) -> tuple[str, int] | None:
         """The owner that a majority of nodes agree on, with its remaining ms, or ``None``."""
@@ -336,8 +396,9 @@ class LockQuorum:
         return None
 
     def scan(self) -> list[NodeReply]:
+        # Listing is rare (admin, command): node by node, each bounded by its own timeouts.
         pattern = f"{self.key_prefix}*"
-        return self.each(lambda node: node.scan(pattern))
+        return [node.call(lambda this: this.scan(pattern)) for node in self.nodes]
 
     def answered_enough(self, replies: list[NodeReply]) -> bool:
         return sum(1 for reply in replies if reply.answered) >= self.majority

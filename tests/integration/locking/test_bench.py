@@ -1,0 +1,57 @@
+"""The lock benchmark's quick mode still runs and writes its whole table (not a timing test)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+EXPECTED_ROWS = [
+    "| raw SET NX PX + DEL | 1 |",
+    "| python-redis-lock | 1 |",
+    "| pottery Redlock | 3 |",
+    "| this service, no audit | 1 |",
+    "| this service, no audit | 3 |",
+    "| this service, audit+fence | 1 |",
+    "| this service, audit+fence | 3 |",
+]
+
+
+def test_quick_mode_writes_a_table_with_every_row(child_env, tmp_path):
+    # given
+    out = tmp_path / "locks.md"
+    env = {**child_env, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    # when
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/locks/bench_locks.py",
+            "--iterations",
+            "20",
+            "--warmup",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    # then
+    assert result.returncode == 0, result.stderr
+    table = out.read_text()
+    rows = [
+        line
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| implementation")
+    ]
+    assert [row for row in EXPECTED_ROWS if not any(line.startswith(row) for line in rows)] == []
+    assert len(rows) == len(EXPECTED_ROWS)
+    assert "goal ≤ 0.50" in table
+    assert table in result.stdout
