@@ -1,5 +1,8 @@
 """Cluster tests talk to the running local cluster (``make up``) through its real ports."""
 
+import fcntl
+from collections.abc import Iterator
+
 import pytest
 import requests
 
@@ -24,3 +27,15 @@ def http(cluster_settings: cluster.Settings) -> requests.Session:
     session.verify = str(cluster_settings.state_dir / "nginx" / "tls.crt")
     session.headers[RATELIMIT_BYPASS_HEADER] = cluster_settings.ratelimit_bypass_token()
     return session
+
+
+@pytest.fixture
+def exclusive_app_servers(cluster_settings: cluster.Settings) -> Iterator[None]:
+    """Hold a lock file while a test kills or restarts app servers, so two test runs on the same
+    cluster (parallel sessions) never take servers down at the same time."""
+    with (cluster_settings.state_dir / "app-servers-fault.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,10 +1,11 @@
 """Steady GET load through NGINX from a second process, for the fault tests.
 
-    python -m tests.cluster.edge.load URL OUT_FILE --cert CERT [--header NAME:VALUE] [--threads N]
+    python -m tests.cluster.edge.load OUT_FILE URL [URL ...] --cert CERT [--header NAME:VALUE]
 
-Runs until its stdin closes, then exits. Writes one JSON line per request to OUT_FILE:
-``{"t": <unix time>, "id": <request id>, "status": 200, "server": "app1"}``, or ``"error"``
-instead of status and server when no response came back at all.
+Runs until its stdin closes, then exits; each thread cycles through the URLs. Writes one JSON
+line per request to OUT_FILE: ``{"t": <unix time>, "id": <request id>, "url": ..., "status":
+200, "server": "app1"}``, or ``"error"`` instead of status and server when no response came
+back at all.
 """
 
 import argparse
@@ -18,7 +19,7 @@ import uuid
 import requests
 
 
-def run(url: str, out: str, cert: str, headers: dict[str, str], threads: int) -> None:
+def run(urls: list[str], out: str, cert: str, headers: dict[str, str], threads: int) -> None:
     stop = threading.Event()
     lock = threading.Lock()
     run_id = uuid.uuid4().hex[:8]
@@ -36,18 +37,21 @@ def run(url: str, out: str, cert: str, headers: dict[str, str], threads: int) ->
             session.trust_env = False
             session.verify = cert
             session.headers.update(headers)
-            while not stop.is_set():
+            for url in itertools.cycle(urls):
+                if stop.is_set():
+                    return
                 request_id = f"load-{run_id}-{next(numbers)}"
                 started = time.time()
                 try:
                     response = session.get(url, headers={"X-Request-ID": request_id}, timeout=10)
                 except requests.RequestException as error:
-                    record({"t": started, "id": request_id, "error": repr(error)})
+                    record({"t": started, "id": request_id, "url": url, "error": repr(error)})
                     continue
                 record(
                     {
                         "t": started,
                         "id": request_id,
+                        "url": url,
                         "status": response.status_code,
                         "server": response.headers.get("X-Served-By", ""),
                     }
@@ -64,14 +68,14 @@ def run(url: str, out: str, cert: str, headers: dict[str, str], threads: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("url")
     parser.add_argument("out")
+    parser.add_argument("urls", nargs="+")
     parser.add_argument("--cert", required=True)
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     headers = dict(item.split(":", 1) for item in args.header)
-    run(args.url, args.out, args.cert, {k.strip(): v.strip() for k, v in headers.items()}, args.threads)
+    run(args.urls, args.out, args.cert, {k.strip(): v.strip() for k, v in headers.items()}, args.threads)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""App servers failing under load: NGINX's passive health checks and retries hide it from clients.
+"""App servers failing or restarting under load: NGINX's passive health checks and retries hide it.
 
-A second process sends GET /health through NGINX continuously (tests/cluster/edge/load.py) while
-the test kills an app server. NGINX retries a refused or broken idempotent request on the next
-server (``proxy_next_upstream``), marks the dead one down after ``max_fails`` and tries it again
-after ``fail_timeout``, so a restarted server gets its share back without a reload.
+A second process sends GETs (``/health`` and ``/health/live``) through NGINX continuously
+(tests/cluster/edge/load.py) while the test kills or restarts app servers. NGINX retries a
+refused or broken idempotent request on the next server (``proxy_next_upstream``), marks a failing
+server down after ``max_fails`` and tries it again after ``fail_timeout``, so a restarted server
+gets its share back without a reload. A server stopped with SIGTERM first drains (``/health``
+answers 503, which NGINX retries elsewhere and counts as a failure) and then stops gracefully.
 """
 
 import contextlib
@@ -24,10 +26,10 @@ pytestmark = pytest.mark.cluster
 
 
 class SteadyLoad:
-    def __init__(self, url: str, cfg: cluster.Settings, out: Path) -> None:
+    def __init__(self, urls: list[str], cfg: cluster.Settings, out: Path) -> None:
         self.out = out
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.cluster.edge.load", url, str(out),
+            [sys.executable, "-m", "tests.cluster.edge.load", str(out), *urls,
              "--cert", str(cfg.state_dir / "nginx" / "tls.crt"),
              "--header", f"{RATELIMIT_BYPASS_HEADER}:{cfg.ratelimit_bypass_token()}"],
             stdin=subprocess.PIPE, cwd=cluster.REPO,
@@ -54,8 +56,11 @@ class SteadyLoad:
 
 
 @pytest.fixture
-def steady_load(nginx_url, cluster_settings, tmp_path):
-    load = SteadyLoad(f"{nginx_url}/health", cluster_settings, tmp_path / "load.jsonl")
+def steady_load(exclusive_app_servers, nginx_url, cluster_settings, tmp_path):
+    # /health answers 503 on a draining server (NGINX retries it elsewhere); /health/live does not
+    load = SteadyLoad(
+        [f"{nginx_url}/health", f"{nginx_url}/health/live"], cluster_settings, tmp_path / "load.jsonl"
+    )
     try:
         yield load
     finally:
@@ -133,3 +138,29 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
     assert len(tried_dead) < len(during_outage) / 4
     # and, restarted, it was taken back
     assert back, f"{victim} got no requests within 20 s of its restart"
+
+
+def test_a_rolling_restart_under_load_fails_no_request(steady_load, cluster_settings):
+    cfg = cluster_settings
+    table = cluster.services(cfg)
+    # given
+    started = time.time()
+    for name in cfg.server_names:
+        assert steady_load.wait_for(name, since=started, timeout=10), f"{name} never answered"
+    back: dict[str, bool] = {}
+    try:
+        # when: one server at a time drains and stops (SIGTERM), starts again, and takes traffic
+        for name in cfg.server_names:
+            cluster.stop([name], cfg)
+            restarted_at = time.time()
+            cluster.start_service(table[name], cfg)
+            back[name] = steady_load.wait_for(name, since=restarted_at, timeout=20)
+    finally:
+        for name in cfg.server_names:
+            ensure_running(name, cfg)
+    results = steady_load.stop()
+    # then
+    failures = [r for r in results if r.get("status") != 200]
+    assert failures == [], f"{len(failures)} of {len(results)} failed, first: {failures[:3]}"
+    assert len(results) > 100
+    assert back == dict.fromkeys(cfg.server_names, True)
