@@ -178,8 +178,14 @@ def celery_workers(*, timeout: float, deadline: float) -> Observation:
     """How many workers answer a broadcast ping within ``timeout``."""
     from config.celery import app
 
-    wait = min(timeout, _remaining(deadline) - 0.1)
-    transport = {"socket_connect_timeout": wait, "socket_timeout": wait, "max_retries": 0}
+    wait = min(timeout, _remaining(deadline) - 0.2)
+    transport = {
+        "socket_connect_timeout": wait,
+        "socket_timeout": wait,
+        "max_retries": 0,
+        # Closing the channel waits for the pending BRPOP, which lasts this long (1 s by default).
+        "polling_interval": 0.05,
+    }
     try:
         with app.connection_for_write(connect_timeout=wait, transport_options=transport) as connection:
             replies = app.control.ping(timeout=wait, connection=connection)

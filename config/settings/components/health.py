@@ -38,4 +38,4 @@ HEALTH_TRUSTED_PROXIES = env.list("HEALTH_TRUSTED_PROXIES", default=["127.0.0.0/
 # SIGTERM. Off unless the environment turns it on (the local cluster does); never in production.
 HEALTH_DEBUG_SLOW_ENDPOINT = env.bool("HEALTH_DEBUG_SLOW_ENDPOINT", default=False)
 # Celery workers get this long to answer a broadcast ping (the check always waits it out).
-HEALTH_CELERY_PING_TIMEOUT = env.float("HEALTH_CELERY_PING_TIMEOUT", default=0.5)
+HEALTH_CELERY_PING_TIMEOUT = env.float("HEALTH_CELERY_PING_TIMEOUT", default=0.3)

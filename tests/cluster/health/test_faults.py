@@ -1,0 +1,151 @@
+"""Probes under real faults: a stopped or paused primary, paused lock nodes, a stopped replica.
+
+Each test restores what it broke in ``finally`` and waits until the cluster is healthy again.
+"Within 3 s" is measured from the moment the fault is in place, and no single probe may take
+3 s or more to answer.
+"""
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.local import cluster
+from tests.cluster.health.conftest import check, first_probe_with, probe, wait_until_healthy_again
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("healthy_cluster")]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _is(status_code: int):
+    return lambda answer: answer.status_code == status_code
+
+
+def test_a_stopped_primary_fails_ready_and_detailed_but_not_live(cluster_settings, app_url):
+    try:
+        # given
+        cluster.stop(["pg-primary"], cluster_settings)
+        stopped_at = time.monotonic()
+
+        # when
+        ready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
+        detailed = first_probe_with(f"{app_url}/health/detailed", _is(503), within=3)
+        elapsed = time.monotonic() - stopped_at
+        live, balancer = probe(f"{app_url}/health/live"), probe(f"{app_url}/health")
+
+        # then
+        assert elapsed < 3
+        assert max(ready.seconds, detailed.seconds) < 3
+        assert check(ready.body, "database:responseTime", "primary")["status"] == "fail"
+        assert check(detailed.body, "database:responseTime", "primary")["status"] == "fail"
+        assert (live.status_code, balancer.status_code) == (200, 200)
+    finally:
+        cluster.start_service(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
+        wait_until_healthy_again(app_url)
+
+
+def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_settings, app_url):
+    # PgBouncer still accepts the connection and the query waits for a server that never answers:
+    # only the probe's own deadline ends it. The postmaster and all its children are paused: the
+    # postmaster alone would leave the backends behind PgBouncer's server connections answering.
+    postmaster = cluster.recorded_pid(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
+    assert postmaster is not None
+    paused = [postmaster, *_children(postmaster)]
+    try:
+        # given
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        paused_at = time.monotonic()
+
+        # when
+        ready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
+        elapsed = time.monotonic() - paused_at
+        live = probe(f"{app_url}/health/live")
+
+        # then
+        assert elapsed < 3
+        assert ready.seconds < 3
+        assert check(ready.body, "database:responseTime", "primary").get("output") == "timed out", ready.body
+        assert live.status_code == 200
+    finally:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        wait_until_healthy_again(app_url)
+
+
+def test_one_paused_lock_node_warns_and_two_fail_ready(cluster_settings, app_url):
+    paused: list[str] = []
+    try:
+        # given: one node of three paused (it accepts TCP and never answers)
+        cluster.signal_service("redis-lock-1", signal.SIGSTOP, cluster_settings)
+        paused.append("redis-lock-1")
+        paused_at = time.monotonic()
+
+        # when
+        degraded = first_probe_with(
+            f"{app_url}/health/detailed", lambda answer: answer.body.get("status") == "warn", within=3
+        )
+        still_ready = probe(f"{app_url}/health/ready")
+
+        # then
+        assert time.monotonic() - paused_at < 3
+        assert degraded.status_code == 200
+        assert check(degraded.body, "lock-redis:responseTime", "node-1")["status"] == "fail"
+        assert check(degraded.body, "lock-redis:quorum")["observedValue"] == 2
+        assert check(degraded.body, "lock-redis:quorum")["status"] == "warn"
+        assert still_ready.status_code == 200
+
+        # and given: a second node paused, so no majority answers
+        cluster.signal_service("redis-lock-2", signal.SIGSTOP, cluster_settings)
+        paused.append("redis-lock-2")
+        paused_at = time.monotonic()
+
+        # when
+        unready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
+
+        # then
+        assert time.monotonic() - paused_at < 3
+        assert unready.seconds < 3
+        assert check(unready.body, "lock-redis:quorum")["status"] == "fail"
+    finally:
+        for name in paused:
+            cluster.signal_service(name, signal.SIGCONT, cluster_settings)
+        wait_until_healthy_again(app_url)
+
+
+def test_a_stopped_replica_warns_in_detailed_and_leaves_ready_passing(cluster_settings, app_url):
+    try:
+        # given
+        cluster.stop(["pg-replica"], cluster_settings)
+
+        # when
+        detailed = first_probe_with(
+            f"{app_url}/health/detailed",
+            lambda answer: check(answer.body, "database:replicationLag", "replica")["status"] == "fail",
+            within=3,
+        )
+        ready = probe(f"{app_url}/health/ready")
+
+        # then
+        assert detailed.status_code == 200
+        assert detailed.body["status"] == "warn"
+        assert ready.status_code == 200
+    finally:
+        cluster.start_service(cluster.services(cluster_settings)["pg-replica"], cluster_settings)
+        wait_until_healthy_again(app_url)
