@@ -81,7 +81,7 @@ def test_detailed_with_the_token_shows_values_and_no_secret(side_server):
     secrets = [
         TOKEN,
         settings.DATABASES["default"]["PASSWORD"],
-        settings.DATABASES["default"]["USER"] + ":",
+        f"{settings.DATABASES['default']['USER']}:",
         settings.BROKER_REDIS_URL,
         *settings.LOCK_REDIS_URLS,
         *(str(db["HOST"]) for db in settings.DATABASES.values()),
