@@ -1,6 +1,6 @@
 """App servers failing or restarting under load: NGINX's passive health checks and retries hide it.
 
-A second process sends GETs (``/health`` and ``/health/live``) through NGINX continuously
+A second process sends GETs (``/health`` and an ordinary page) through NGINX continuously
 (tests/cluster/edge/load.py) while the test kills or restarts app servers. NGINX retries a
 refused or broken idempotent request on the next server (``proxy_next_upstream``), marks a failing
 server down after ``max_fails`` and tries it again after ``fail_timeout``, so a restarted server
@@ -57,9 +57,9 @@ class SteadyLoad:
 
 @pytest.fixture
 def steady_load(exclusive_app_servers, nginx_url, cluster_settings, tmp_path):
-    # /health answers 503 on a draining server (NGINX retries it elsewhere); /health/live does not
+    # /health answers 503 on a draining server (NGINX retries it elsewhere); a page does not
     load = SteadyLoad(
-        [f"{nginx_url}/health", f"{nginx_url}/health/live"], cluster_settings, tmp_path / "load.jsonl"
+        [f"{nginx_url}/health", f"{nginx_url}/admin/login/"], cluster_settings, tmp_path / "load.jsonl"
     )
     try:
         yield load
