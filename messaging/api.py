@@ -8,7 +8,7 @@ gets a 500.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, cast
+from typing import Annotated, Literal, cast
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer
+from pydantic import AfterValidator
 
 from messaging import selectors, services
 from messaging.errors import Conflict, InvalidInput, MessagingError, NotFound
@@ -125,6 +126,21 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 # --- schemas --------------------------------------------------------------------------------
+# Bounds that keep every client value inside what PostgreSQL accepts (bigint ids, no NUL in
+# text), so a strange input is a 400 and never a database error.
+
+MAX_ID = 2**63 - 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Text = Annotated[str, AfterValidator(_no_nul)]
+GroupName = Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class ErrorOut(Schema):
@@ -133,8 +149,8 @@ class ErrorOut(Schema):
 
 
 class LoginIn(Schema):
-    username: str = Field(max_length=150)
-    password: str = Field(max_length=200)
+    username: Text = Field(max_length=150)
+    password: Text = Field(max_length=200)
 
 
 class ChurchOut(Schema):
@@ -150,9 +166,9 @@ class LoginOut(Schema):
 
 
 class ContactIn(Schema):
-    phone: str = Field(max_length=40, description="E.164, e.g. +12025550123")
-    name: str = Field("", max_length=200)
-    groups: list[str] = Field(default_factory=list, max_length=20)
+    phone: Text = Field(max_length=40, description="E.164, e.g. +12025550123")
+    name: Text = Field("", max_length=200)
+    groups: list[GroupName] = Field(default_factory=list, max_length=20)
 
 
 class ContactOut(Schema):
@@ -174,9 +190,9 @@ class ContactPage(Schema):
 
 
 class MessageIn(Schema):
-    contact_id: int | None = Field(None, description="one recipient")
-    contact_ids: list[int] | None = Field(None, description="several recipients", max_length=1000)
-    body: str = Field(max_length=BODY_MAX_LENGTH)
+    contact_id: Id | None = Field(None, description="one recipient")
+    contact_ids: list[Id] | None = Field(None, description="several recipients", max_length=1000)
+    body: Text = Field(max_length=BODY_MAX_LENGTH)
 
 
 class MessageOut(Schema):
@@ -204,21 +220,21 @@ class MessagesSent(Schema):
 
 
 class MessageFilters(Schema):
-    after: int | None = Field(None, description="the last id of the previous page")
+    after: Id | None = Field(None, description="the last id of the previous page")
     limit: int = Field(50, ge=1, le=200)
-    contact: int | None = None
+    contact: Id | None = None
     direction: Literal["inbound", "outbound"] | None = None
 
 
 class PageFilters(Schema):
-    after: int | None = Field(None, description="the last id of the previous page")
+    after: Id | None = Field(None, description="the last id of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
 
 class RecurringMessageIn(Schema):
-    body: str = Field(max_length=BODY_MAX_LENGTH)
-    cron: str = Field(max_length=100, description="five fields, in the church's time zone")
-    group: str | None = Field(None, description="a group name; none means every contact")
+    body: Text = Field(max_length=BODY_MAX_LENGTH)
+    cron: Text = Field(max_length=100, description="five fields, in the church's time zone")
+    group: GroupName | None = Field(None, description="a group name; none means every contact")
     active: bool = True
 
 
@@ -245,16 +261,16 @@ class RecurringMessagePage(Schema):
 
 
 class InboundSmsIn(Schema):
-    message_id: str = Field(min_length=1, max_length=64, description="the provider's id")
-    from_: str = Field(alias="from", max_length=40)
-    to: str = Field(max_length=40)
-    body: str = Field("", max_length=BODY_MAX_LENGTH)
+    message_id: Text = Field(min_length=1, max_length=64, description="the provider's id")
+    from_: Text = Field(alias="from", max_length=40)
+    to: Text = Field(max_length=40)
+    body: Text = Field("", max_length=BODY_MAX_LENGTH)
 
 
 class SmsStatusIn(Schema):
-    message_id: str = Field(min_length=1, max_length=64)
+    message_id: Text = Field(min_length=1, max_length=64)
     status: Literal["sent", "delivered", "failed", "undelivered"]
-    error: str = Field("", max_length=2000)
+    error: Text = Field("", max_length=2000)
 
 
 class WebhookOut(Schema):
@@ -315,7 +331,7 @@ def contacts_create(request: HttpRequest, payload: ContactIn) -> Status[Contact]
 
 
 @api.get("/api/contacts/{contact_id}", response={200: ContactOut, **_ERRORS}, tags=["contacts"])
-def contacts_get(request: HttpRequest, contact_id: int) -> Contact:
+def contacts_get(request: HttpRequest, contact_id: Id) -> Contact:
     return selectors.contact_get(church=_church(request), contact_id=contact_id)
 
 
@@ -339,7 +355,9 @@ def messages_list(request: HttpRequest, filters: Query[MessageFilters]) -> dict[
 def messages_send(
     request: HttpRequest,
     payload: MessageIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+    idempotency_key: Annotated[
+        Text | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
 ) -> Status[dict[str, object]]:
     """Queue a message to one contact (``contact_id``) or several (``contact_ids``).
 
@@ -356,7 +374,7 @@ def messages_send(
 
 
 @api.get("/api/messages/{message_id}", response={200: MessageOut, **_ERRORS}, tags=["messages"])
-def messages_get(request: HttpRequest, message_id: int) -> Message:
+def messages_get(request: HttpRequest, message_id: Id) -> Message:
     return selectors.message_get(church=_church(request), message_id=message_id)
 
 
@@ -390,7 +408,7 @@ def recurring_messages_create(request: HttpRequest, payload: RecurringMessageIn)
     tags=["recurring"],
 )
 def recurring_messages_patch(
-    request: HttpRequest, recurring_message_id: int, payload: RecurringMessagePatch
+    request: HttpRequest, recurring_message_id: Id, payload: RecurringMessagePatch
 ) -> RecurringMessage:
     """Pause (``active: false``) or resume; a resumed schedule skips the runs it missed."""
     return services.recurring_message_set_active(

@@ -13,7 +13,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import CroniterError, croniter  # type: ignore[import-untyped]
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -332,11 +332,13 @@ def recurring_message_create(
     cron = " ".join(cron.split())
     if not croniter.is_valid(cron) or len(cron.split()) != 5:
         raise InvalidInput(f"'{cron}' is not a five-field cron expression", field="cron")
-    next_run_at = (
-        recurring_message_next_run(cron=cron, time_zone=church.time_zone, after=now or timezone.now())
-        if active
-        else None
-    )
+    try:
+        first_run = recurring_message_next_run(
+            cron=cron, time_zone=church.time_zone, after=now or timezone.now()
+        )
+    except (ValueError, KeyError, CroniterError) as error:  # e.g. "0 0 31 2 *" never runs
+        raise InvalidInput(f"'{cron}' has no next run: {error}", field="cron") from None
+    next_run_at = first_run if active else None
     with transaction.atomic():  # the group may have been created a moment ago: ask the primary
         group = None
         if group_name is not None:

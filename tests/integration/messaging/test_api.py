@@ -375,3 +375,55 @@ def test_the_openapi_schema_describes_every_endpoint(db):
     }
     assert set(schema["paths"]["/api/messages"]) == {"get", "post"}
     assert "patch" in schema["paths"]["/api/recurring-messages/{recurring_message_id}"]
+
+
+# --- no 500 for any client input ------------------------------------------------------------
+
+HUGE = 2**70
+STRANGE_REQUESTS = [
+    ("post", "/api/contacts", {"phone": "+12025550123", "name": "nul\x00byte"}, "name"),
+    ("post", "/api/contacts", {"phone": "+12025550123", "groups": ["g" * 101]}, "groups"),
+    ("post", "/api/contacts", {"phone": 12025550123}, "phone"),
+    ("post", "/api/contacts", ["not", "an", "object"], "phone"),
+    ("post", "/api/messages", {"contact_id": HUGE, "body": "hi"}, "contact_id"),
+    ("post", "/api/messages", {"contact_ids": [1, -5], "body": "hi"}, "contact_ids"),
+    ("post", "/api/messages", {"contact_ids": [], "body": "hi"}, "contact_ids"),
+    ("post", "/api/messages", {"contact_id": 1, "body": ""}, "body"),
+    ("post", "/api/recurring-messages", {"body": "x", "cron": "0 0 31 2 *"}, "cron"),
+    ("post", "/api/recurring-messages", {"body": "x", "cron": "0 0 * * * *"}, "cron"),
+    ("post", "/auth/login", {"username": "a\x00b", "password": "x"}, "username"),
+    ("get", f"/api/messages?after={HUGE}", None, "after"),
+    ("get", f"/api/messages?contact={HUGE}", None, "contact"),
+    ("get", f"/api/contacts/{HUGE}", None, "contact_id"),
+    ("patch", f"/api/recurring-messages/{HUGE}", {"active": False}, "recurring_message_id"),
+    ("patch", "/api/recurring-messages/1", {"active": "sometimes"}, "active"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "payload", "field"), STRANGE_REQUESTS)
+def test_strange_input_is_a_4xx_naming_the_field_never_a_500(api, method, path, payload, field):
+    # when
+    response = api.generic(
+        method.upper(),
+        path,
+        data=json.dumps(payload) if payload is not None else "",
+        content_type="application/json",
+    )
+    # then
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["field"] == field
+
+
+def test_a_body_that_is_not_utf8_is_400(api):
+    response = api.post("/api/contacts", data=b'{"phone": "\xff\xfe"}', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+
+
+def test_an_overlong_idempotency_key_is_400_naming_the_header(api, church):
+    contact = ContactFactory.create(church=church)
+    payload = {"contact_id": contact.id, "body": "hi"}
+    response = _post(api, "/api/messages", payload, **{"Idempotency-Key": "k" * 201})
+    assert response.status_code == 400
+    assert response.json()["field"] == "Idempotency-Key"
+    assert not Message.objects.exists()
