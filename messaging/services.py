@@ -249,6 +249,26 @@ def messages_enqueue(*, message_ids: Sequence[int]) -> None:
         transaction.on_commit(partial(send_messages.delay, message_ids=chunk), robust=True)
 
 
+def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
+    """Enqueue again outbound messages still ``queued`` after ``older_than`` (broker was down,
+    a worker died before acking); returns how many. Delivery skips any that got sent meanwhile.
+    """
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        ids = list(
+            Message.objects.filter(
+                direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, updated_at__lt=cutoff
+            )
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            # Touched, so the next sweep waits another ``older_than`` before trying them again.
+            Message.objects.filter(id__in=ids, status=Message.Status.QUEUED).update(updated_at=timezone.now())
+            messages_enqueue(message_ids=ids)
+    return len(ids)
+
+
 def _sending_number(*, church_id: int) -> str:
     link = (
         PhoneLink.objects.using(PRIMARY_DB)

@@ -1,13 +1,14 @@
 """Queued messages are sent by a Celery task after the commit; recurring occurrences go out once."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from messaging import services
-from messaging.models import DevelopmentSms, Message
+from messaging.models import DevelopmentSms, Message, PhoneLink
 from tests.integration.messaging.factories import (
     ContactFactory,
     ContactGroupFactory,
@@ -117,3 +118,36 @@ def test_advancing_a_recurring_message_sets_the_next_local_nine(church):
     # then
     recurring.refresh_from_db()
     assert next_run == recurring.next_run_at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+
+
+def test_messages_stuck_in_queued_are_enqueued_again(church, django_capture_on_commit_callbacks):
+    # given: one message queued long ago, one just now, one long ago but already sent
+    stale = MessageFactory.create(church=church)
+    fresh = MessageFactory.create(church=church)
+    sent = MessageFactory.create(church=church, status=Message.Status.SENT)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Message.objects.filter(id__in=[stale.id, sent.id]).update(updated_at=an_hour_ago)
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        count = services.messages_requeue_stale(older_than=timedelta(minutes=10))
+    again = services.messages_requeue_stale(older_than=timedelta(minutes=10))
+    # then
+    assert count == 1
+    assert len(callbacks) == 1
+    assert callbacks[0].keywords == {"message_ids": [stale.id]}
+    assert again == 0  # touched by the first sweep
+    assert fresh.id not in callbacks[0].keywords["message_ids"]
+
+
+def test_a_phone_link_records_each_attempt(church):
+    # given
+    link = services.phone_link_create(church=church, phone="(646) 555-0199")
+    # when
+    services.phone_link_record_attempt(phone_link=link, error="carrier refused")
+    failed_state = (link.state, link.attempts, link.last_error)
+    services.phone_link_record_attempt(phone_link=link)
+    # then
+    link.refresh_from_db()
+    assert failed_state == (PhoneLink.State.FAILED, 1, "carrier refused")
+    assert (link.phone, link.state, link.attempts, link.last_error) == ("+16465550199", "linked", 2, "")
+    assert link.last_attempt_at is not None
