@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # The cluster runs PostgreSQL and PgBouncer as the postgres user, so it needs root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install up down status test lint format logs
+.PHONY: help install up down status test lint format logs bench
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,3 +40,7 @@ format: install ## rewrite the code with ruff's formatter and fixes
 
 logs: ## follow every cluster log
 	@tail -n 20 -F .cluster/logs/*.log
+
+bench: install ## load test: baselines, /health, the API, 64 and 5,000 connections; writes bench/report.md (QUICK=1: seconds)
+	@$(SUDO) $(PY) -m deploy.local.cluster up
+	@$(SUDO) $(PY) -m bench.run $(if $(QUICK),--quick)

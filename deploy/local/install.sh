@@ -12,6 +12,9 @@ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbounce
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null || need+=(openssl)
+# Load tests (make bench) and the alert-rule tests (promtool, from Debian's prometheus package).
+command -v wrk >/dev/null || need+=(wrk)
+command -v promtool >/dev/null || need+=(prometheus)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then

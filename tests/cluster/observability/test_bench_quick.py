@@ -1,0 +1,64 @@
+"""``make bench QUICK=1`` runs end to end, so the load test cannot rot between full runs.
+
+Its numbers mean nothing (seconds per row, a busy machine); the test checks that every row,
+the plots and the verification are produced, into a temporary folder, never over the committed
+report. It restarts the last app server once under load, as the full run does.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from deploy.local.cluster import REPO
+
+pytestmark = pytest.mark.cluster
+
+SCENARIOS = [
+    "NGINX return 200",
+    "bare WSGI",
+    "/health",
+    "message list",
+    "message list, one server",
+    "mixed (Locust)",
+    "message list, app3 restarts",
+]
+
+
+def test_quick_bench_writes_every_row_the_plots_and_the_verification(tmp_path):
+    # given the running cluster / when the quick bench runs into a temporary folder
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    # then it succeeded and showed its progress
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "1. baselines" in result.stdout and "wrote" in result.stdout
+    # and the report has a measured row for every scenario at its concurrencies
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# Load test report — QUICK MODE")
+    rows = [line for line in report.splitlines() if " | wrk | " in line or " | locust | " in line]
+    for scenario in SCENARIOS:
+        assert any(row.startswith(f"| {scenario} | ") for row in rows), scenario
+    assert "FAILED" not in report
+    for goal in (
+        "`/health` ≥ 0.8x bare WSGI",
+        "message list ≥ 1,500 req/s",
+        "zero errors",
+        "≤ 30 throughout",
+    ):
+        assert goal in report
+    # and the two plots are PNG files
+    for plot in ("throughput_vs_concurrency.png", "latency_percentiles.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # and the verification names each of the seed's seven criteria with a figure
+    verification = (tmp_path / "phase2-verification.md").read_text()
+    criteria = [line for line in verification.splitlines() if line[:4] in {f"| {n} " for n in range(1, 8)}]
+    assert len(criteria) == 7
+    # and nothing was written over the committed report
+    assert str(tmp_path) in result.stdout
+    assert "bench/report.md" not in result.stdout
