@@ -47,6 +47,8 @@ UNKNOWN = "unknown"
 
 HISTORY_SAMPLES = 600
 IDLE_AFTER_SECONDS = 60.0
+# A measurement older than this many refresh intervals is not used (reads go to the primary).
+TRUSTED_FOR_INTERVALS = 3
 
 
 @dataclass(frozen=True)
@@ -145,15 +147,25 @@ class ReplicaMonitor:
     # --- the hot path ---------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot | None:
-        """The cached measurements, refreshed inline only when missing or stale (see above)."""
+        """The cached measurements, refreshed inline only when missing or stale (see above);
+        None when there is no measurement recent enough to trust."""
         now = time.monotonic()
         self._last_used = now
         if self._thread is None:
             self._start_thread()
         snapshot = self._snapshot
-        if snapshot is None or now - snapshot.taken_at > 2 * replica_settings().refresh_seconds:
+        interval = replica_settings().refresh_seconds
+        if snapshot is None or now - snapshot.taken_at > 2 * interval:
             self._wake.set()
-            if self._refresh_lock.acquire(blocking=False):
+            # With no measurement at all, wait for the one under way (a fresh process); with an
+            # old one, never wait: another thread is already refreshing it.
+            if snapshot is None:
+                acquired = self._refresh_lock.acquire(
+                    timeout=2.0 * replica_settings().connect_timeout_seconds
+                )
+            else:
+                acquired = self._refresh_lock.acquire(blocking=False)
+            if acquired:
                 try:
                     current = self._snapshot
                     if current is None or current is snapshot:
@@ -161,6 +173,8 @@ class ReplicaMonitor:
                 finally:
                     self._refresh_lock.release()
             snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - snapshot.taken_at > TRUSTED_FOR_INTERVALS * interval:
+            return None  # a refresh is stuck (a frozen server answers no query): trust nothing
         return snapshot
 
     # --- corrections from the routing path ------------------------------------------------

@@ -26,6 +26,7 @@ FORCED = "primary:forced"
 AFTER_WRITE = "primary:after-write"
 NOT_CAUGHT_UP = "primary:replica-behind-your-writes"
 NO_HEALTHY_REPLICA = "primary:no-healthy-replica"
+NOT_MEASURED = "primary:no-recent-measurement"
 
 _round_robin = itertools.count()
 _counts_lock = threading.Lock()
@@ -55,8 +56,8 @@ def choose_read_alias() -> str:
     if state.wrote_recently(conf.read_your_writes_seconds):
         return _routed(PRIMARY, AFTER_WRITE)
     snapshot = monitor.snapshot()
-    if snapshot is None:  # another thread is taking the first measurement
-        return _routed(PRIMARY, NO_HEALTHY_REPLICA)
+    if snapshot is None:  # not measured yet, or the measuring is stuck on a frozen server
+        return _routed(PRIMARY, NOT_MEASURED)
     healthy = snapshot.healthy_aliases(conf.replicas)
     _note_outage(healthy, snapshot)
     if not healthy:

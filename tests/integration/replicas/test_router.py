@@ -1,5 +1,6 @@
 """The router against the real primary (through PgBouncer) and the real streaming replica."""
 
+import dataclasses
 import logging
 import time
 
@@ -182,3 +183,18 @@ def test_migrations_only_on_the_primary_and_relations_across_aliases_allowed():
     assert router.allow_migrate("replica", "replicas") is False
     assert router.allow_relation(replica_row, primary_row) is True
     assert router.allow_relation(replica_row, other_row) is False  # Django's default for unknown aliases
+
+
+def test_reads_go_to_the_primary_while_the_measurement_is_too_old_to_trust(measured):
+    # given a refresh stuck (as on a frozen server) and a measurement three intervals old
+    stale = dataclasses.replace(measured, taken_at=time.monotonic() - 3.5)
+    with monitor._refresh_lock:
+        monitor._snapshot = stale
+        with unit_of_work():
+            # when a read is routed
+            while_stuck = router.db_for_read(RoutingProbe)
+    # then it goes to the primary; once measuring works again, back to the replica
+    monitor.refresh()
+    with unit_of_work():
+        recovered = router.db_for_read(RoutingProbe)
+    assert (while_stuck, recovered) == ("default", "replica")
