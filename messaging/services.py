@@ -126,6 +126,12 @@ def api_token_revoke(*, raw_token: str) -> None:
     ApiToken.objects.filter(key_hash=selectors.api_token_hash(raw_token=raw_token)).delete()
 
 
+def api_tokens_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete expired tokens (they already authenticate nobody); returns how many."""
+    deleted, _ = ApiToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
+
+
 # --- contacts -------------------------------------------------------------------------------
 
 
