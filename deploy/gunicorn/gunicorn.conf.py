@@ -36,3 +36,12 @@ health_drain_seconds = float(os.environ.get("HEALTH_DRAIN_SECONDS", drain.DEFAUL
 
 def when_ready(server: object) -> None:
     drain.install_in_arbiter(server, drain_seconds=health_drain_seconds)
+
+
+# --- Metrics (config/metrics.py, prometheus-client multiprocess mode) -------------------------
+def child_exit(server: object, worker: object) -> None:
+    """Mark a dead worker's live gauges as gone; its counters stay in the server's sums."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(getattr(worker, "pid"))  # noqa: B009 (gunicorn's Worker)

@@ -628,7 +628,7 @@ def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
     # so a reused PID never adds to an old process's counters.
     def make(_cfg: Settings) -> None:
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # a concurrent start made it first
 
     return make
 

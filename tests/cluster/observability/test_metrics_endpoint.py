@@ -1,12 +1,17 @@
 """An app server's /metrics sums every gunicorn worker and passes promtool's lint."""
 
+import os
+import signal
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 
+from deploy.local import cluster
 from tests.cluster.observability.conftest import sample_value, scrape
 
 pytestmark = pytest.mark.cluster
@@ -45,8 +50,10 @@ def test_request_counter_sums_requests_served_by_every_worker(cluster_settings, 
 
 
 def test_live_metrics_pass_promtool_check_metrics(app_port):
-    # given a server that has served requests and queries
-    requests.get(f"http://127.0.0.1:{app_port}/api/messages", timeout=10)
+    # given a server that has served a request that queried the database (a failed login)
+    requests.post(
+        f"http://127.0.0.1:{app_port}/auth/login", json={"username": "nobody", "password": "x" * 12}, timeout=10
+    )
     # when its exposition is linted
     text = scrape(app_port)
     result = subprocess.run(
@@ -55,4 +62,38 @@ def test_live_metrics_pass_promtool_check_metrics(app_port):
     # then promtool has no complaint, and the request and database metrics are there
     assert result.returncode == 0, result.stdout + result.stderr
     assert "app_http_requests_total" in text
-    assert "django_db_execute_total" in text or "django_db_new_connections_total" in text
+    assert 'django_db_execute_total{alias="default",vendor="postgresql"}' in text
+
+
+def _worker_pids(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_a_killed_workers_counts_stay_in_the_servers_sum(cluster_settings, app_port):
+    # given requests counted on a server whose workers all served some
+    server = cluster_settings.server_names[0]
+    master = cluster.recorded_pid(cluster.services(cluster_settings)[server], cluster_settings)
+    assert master is not None
+    run = uuid.uuid4().hex[:12]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda i: requests.patch(f"http://127.0.0.1:{app_port}/observability-{run}-{i}", timeout=10),
+                range(20),
+            )
+        )
+    before = sample_value(scrape(app_port), "app_http_requests_total", LABELS)
+    workers = _worker_pids(master)
+    # when one worker is killed outright and gunicorn replaces it (child_exit marks it dead)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        victim in _worker_pids(master) or len(_worker_pids(master)) < len(workers)
+    ):
+        time.sleep(0.2)
+    # then the server has its full set of workers again and still counts the dead worker's requests
+    assert victim not in _worker_pids(master)
+    assert len(_worker_pids(master)) == len(workers)
+    assert sample_value(scrape(app_port), "app_http_requests_total", LABELS) == before
