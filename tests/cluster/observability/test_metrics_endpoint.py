@@ -52,7 +52,9 @@ def test_request_counter_sums_requests_served_by_every_worker(cluster_settings, 
 def test_live_metrics_pass_promtool_check_metrics(app_port):
     # given a server that has served a request that queried the database (a failed login)
     requests.post(
-        f"http://127.0.0.1:{app_port}/auth/login", json={"username": "nobody", "password": "x" * 12}, timeout=10
+        f"http://127.0.0.1:{app_port}/auth/login",
+        json={"username": "nobody", "password": "x" * 12},
+        timeout=10,
     )
     # when its exposition is linted
     text = scrape(app_port)
