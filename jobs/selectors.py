@@ -36,6 +36,17 @@ def job_live_runs(*, job: str, first: datetime, last: datetime) -> dict[datetime
     return {row.tick: row for row in rows}
 
 
+def job_ticks_refused(*, job: str, after: datetime, upto: datetime) -> list[datetime]:
+    """Ticks in (``after``, ``upto``] that a delivery found locked (``skipped-held``), oldest first."""
+    return list(
+        JobRun.objects.using(DB)
+        .filter(job=job, tick__gt=after, tick__lte=upto, outcome=Outcome.SKIPPED_HELD)
+        .values_list("tick", flat=True)
+        .distinct()
+        .order_by("tick")
+    )
+
+
 def job_last_run_tick(*, job: str, before: datetime) -> datetime | None:
     """The newest tick before ``before`` that has a run row of any outcome."""
     return (

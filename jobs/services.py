@@ -116,12 +116,27 @@ def job_execute(
         return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_HELD)
     try:
         return _run_pending(job=job, tick=tick, lock=lock, task_id=task_id)
+    except LockLost as exc:  # lost before a run started (e.g. the token came too late)
+        logger.warning("job %s tick %s: lock lost before running: %s", job.name, tick.isoformat(), exc)
+        detail = f"lock lost before the run started: {exc}"
+        _record_skip(job=job, tick=tick, outcome=Outcome.SKIPPED_HELD, task_id=task_id, detail=detail)
+        return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_HELD)
     finally:
         release_job_lock(lock)
 
 
+MAX_CATCH_UP_ROUNDS = 10
+
+
 def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> JobReport:
+    """Under the lock: run every runnable tick of the window ending at ``tick``, oldest first.
+
+    Then the later ticks whose deliveries arrived while this one held the lock (and were
+    recorded ``skipped-held``): they are run now instead of waiting for the next delivery's
+    catch-up, which a long run could otherwise push out of the window.
+    """
     interval = job.interval
+    report = JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE)
     window_start = tick - timedelta(seconds=settings.JOBS_CATCH_UP_WINDOW_SECONDS)
     missed = _record_missed(job=job, lock=lock, before=window_start, interval=interval)
     if missed:
@@ -132,24 +147,33 @@ def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> Jo
         candidates = [tick]  # a job's first tick ever: nothing before it was "missed"
     else:
         candidates = [t for t in ticks_between(window_start, tick, interval) if t >= window_start]
-    live = selectors.job_live_runs(job=job.name, first=candidates[0], last=tick)
-    now = timezone.now()
-    pending = [
-        t for t in candidates if selectors.job_tick_runnable(run=live.get(t), token=lock.token, now=now)
-    ]
-    report = JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_DUPLICATE)
-    for pending_tick in pending:
-        run = _claim(job=job, tick=pending_tick, lock=lock, task_id=task_id, caught_up=pending_tick != tick)
-        if run is None:
-            continue
-        outcome = _run_one(job=job, run=run, lock=lock)
-        report.ran.append((pending_tick, outcome))
-        if pending_tick == tick:
-            report.outcome = outcome
-            if outcome == Outcome.FAILED and run.attempt < settings.JOBS_MAX_ATTEMPTS:
-                report.retry_in = selectors.retry_backoff(attempt=run.attempt)
-        if outcome == Outcome.LOST_LOCK:
-            break  # the lock is someone else's now; they run what is left
+    upto = tick
+    for _ in range(MAX_CATCH_UP_ROUNDS):
+        live = selectors.job_live_runs(job=job.name, first=candidates[0], last=candidates[-1])
+        now = timezone.now()
+        pending = [
+            t for t in candidates if selectors.job_tick_runnable(run=live.get(t), token=lock.token, now=now)
+        ]
+        for pending_tick in pending:
+            run = _claim(
+                job=job, tick=pending_tick, lock=lock, task_id=task_id, caught_up=pending_tick != tick
+            )
+            if run is None:
+                continue
+            outcome = _run_one(job=job, run=run, lock=lock)
+            report.ran.append((pending_tick, outcome))
+            if pending_tick == tick:
+                report.outcome = outcome
+                if outcome == Outcome.FAILED and run.attempt < settings.JOBS_MAX_ATTEMPTS:
+                    report.retry_in = selectors.retry_backoff(attempt=run.attempt)
+            if outcome == Outcome.LOST_LOCK:
+                return report  # the lock is someone else's now; they run what is left
+        candidates = selectors.job_ticks_refused(
+            job=job.name, after=upto, upto=tick_of(timezone.now(), interval)
+        )
+        if not candidates:
+            break
+        upto = candidates[-1]
     if report.outcome == Outcome.SKIPPED_DUPLICATE:
         current = selectors.job_live_run(job=job.name, tick=tick)
         detail = f"tick already has run #{current.pk} ({current.outcome})" if current else "tick not runnable"
@@ -364,7 +388,7 @@ def recurring_message_occurrence_create(
                 messages_enqueue(message_ids=new_ids)
                 batch_counts["messages_created"] += len(new_ids)
                 batch_counts["messages_existing"] += len(batch) - len(new_ids)
-        if not batch:
+        if len(batch) < batch_size:  # the last (or an empty) batch: the audience is done
             ctx.counts["occurrences"] += 1
             return
         last_contact_id = batch[-1]

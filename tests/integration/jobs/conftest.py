@@ -21,8 +21,8 @@ def job_settings(settings):
     settings.JOBS_CATCH_UP_WINDOW_SECONDS = 300.0
     settings.JOBS_LOCK_TTL_SECONDS = 5.0
     settings.JOBS_MAX_ATTEMPTS = 3
-    settings.JOBS_RETRY_BACKOFF_SECONDS = 0.2
-    settings.JOBS_RETRY_BACKOFF_MAX_SECONDS = 1.0
+    settings.JOBS_RETRY_BACKOFF_SECONDS = 0.5
+    settings.JOBS_RETRY_BACKOFF_MAX_SECONDS = 2.0
     return settings
 
 

@@ -129,12 +129,12 @@ def test_a_failed_tick_is_retried_after_its_backoff_and_gives_up_after_max_attem
     early = job_execute(job=job, tick=TICK)
 
     # then it failed once, asks to be retried after the backoff, and the early delivery waited
-    assert first.outcome == Outcome.FAILED and first.retry_in == pytest.approx(0.2)
+    assert first.outcome == Outcome.FAILED and first.retry_in == pytest.approx(0.5)
     assert early.outcome == Outcome.SKIPPED_DUPLICATE
     assert calls == [1]
 
     # when delivered after each backoff
-    for pause in (0.25, 0.45, 0.9):
+    for pause in (0.55, 1.05, 2.05):
         time.sleep(pause)
         job_execute(job=job, tick=TICK)
 
@@ -183,7 +183,7 @@ def test_a_run_that_loses_its_lock_commits_nothing_more_and_the_tick_is_run_agai
     assert "fencing token" in lost.error or "lost" in lost.error
 
     # when a later delivery comes after the backoff
-    time.sleep(0.25)
+    time.sleep(0.55)
     job_execute(job=job, tick=TICK)
 
     # then the tick is run again, once, as attempt 2

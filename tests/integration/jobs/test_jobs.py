@@ -127,7 +127,7 @@ def test_stuck_phone_links_are_retried_with_backoff_then_marked_failed(make_job,
     # given a link pending for longer than the stuck age, and a provider that keeps failing
     job_settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS = 60.0
     job_settings.JOBS_PHONE_LINK_MAX_ATTEMPTS = 3
-    job_settings.JOBS_PHONE_LINK_BACKOFF_SECONDS = 0.3
+    job_settings.JOBS_PHONE_LINK_BACKOFF_SECONDS = 1.0
     job_settings.JOBS_MAX_ATTEMPTS = 1
     gateway = FailingGateway()
     job = make_job(lambda ctx: phone_links_recover(ctx=ctx, gateway=gateway))
@@ -141,7 +141,7 @@ def test_stuck_phone_links_are_retried_with_backoff_then_marked_failed(make_job,
     job_execute(job=job, tick=tick + timedelta(minutes=1))
     stuck.refresh_from_db()
     assert (stuck.state, stuck.attempts, stuck.last_error) == ("pending", 1, "503 from provider")
-    for minute, pause in ((2, 0.35), (3, 0.65)):
+    for minute, pause in ((2, 1.05), (3, 2.05)):
         time.sleep(pause)
         job_execute(job=job, tick=tick + timedelta(minutes=minute))
 

@@ -1,0 +1,207 @@
+"""The jobs cluster tests drive the real beats and workers of the local cluster.
+
+They restart ``worker-app1..3`` and ``beat-app1..3`` with short intervals (the processes take
+``JOBS_*`` from the environment they are started with), read and write the cluster's own
+database (``app`` through PgBouncer, not the pytest database), and put the normal intervals
+back when the module ends. Data is isolated: a church of its own per run, ledger rows
+selected by tick window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from deploy.local import cluster
+
+SERVERS = ("app1", "app2", "app3")
+TIER = [f"worker-{s}" for s in SERVERS] + [f"beat-{s}" for s in SERVERS]
+INTERVAL = 2.0
+LOCK_TTL = 4.0
+WINDOW = 12.0
+JOBS = ("recurring-messages", "phone-linking-recovery")
+TEST_ENV = {
+    "JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS": str(INTERVAL),
+    "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS": str(INTERVAL),
+    "JOBS_LOCK_TTL_SECONDS": str(LOCK_TTL),
+    "JOBS_CATCH_UP_WINDOW_SECONDS": str(WINDOW),
+    "JOBS_RETRY_BACKOFF_SECONDS": "0.5",
+    "JOBS_MAX_ATTEMPTS": "5",
+    "JOBS_RECURRING_MESSAGES_BATCH_SIZE": "4",
+}
+
+
+def restart_tier(cfg: cluster.Settings, env: dict[str, str]) -> None:
+    """Restart every worker and beat with ``env`` added to (or, if empty, removed from) theirs."""
+    saved = {key: os.environ.get(key) for key in TEST_ENV}
+    for key in TEST_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(env)
+    try:
+        cluster.stop(TIER, cfg)
+        table = cluster.services(cfg)
+        for name in TIER:
+            cluster.start_service(table[name], cfg)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start(cfg: cluster.Settings, name: str, env: dict[str, str] | None = None) -> None:
+    """Start one stopped process (with ``env`` in its environment)."""
+    saved = {key: os.environ.get(key) for key in (env or {})}
+    os.environ.update(env or {})
+    try:
+        cluster.start_service(cluster.services(cfg)[name], cfg)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def signal_group(cfg: cluster.Settings, name: str, sig: signal.Signals) -> int:
+    """Signal a worker and its pool processes (its own session: the group id is its PID)."""
+    pid = cluster.recorded_pid(cluster.services(cfg)[name], cfg)
+    assert pid is not None, f"{name} is not running"
+    os.killpg(pid, sig)
+    return pid
+
+
+@dataclass
+class ClusterDb:
+    """Autocommit SQL on the cluster's own database, through PgBouncer."""
+
+    conn: psycopg.Connection[Any]
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def value(self, sql: str, *params: Any) -> Any:
+        rows = self.rows(sql, *params)
+        return rows[0][0] if rows else None
+
+    def runs(self, job: str, first: datetime, last: datetime) -> list[dict[str, Any]]:
+        rows = self.rows(
+            "SELECT id, tick, outcome, attempt, superseded, caught_up, server, pid, lock_token, started,"
+            " finished, last_write_at, error FROM jobs_jobrun WHERE job = %s AND tick >= %s AND tick <= %s"
+            " ORDER BY tick, id",
+            job,
+            first,
+            last,
+        )
+        keys = ("id", "tick", "outcome", "attempt", "superseded", "caught_up", "server", "pid", "lock_token",
+                "started", "finished", "last_write_at", "error")  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def cluster_db(cluster_settings: cluster.Settings) -> Iterator[ClusterDb]:
+    conn = psycopg.connect(
+        host="127.0.0.1",
+        port=cluster_settings.pgbouncer_port,
+        dbname=cluster_settings.db_name,
+        user=cluster_settings.db_user,
+        password=cluster_settings.db_password,
+        autocommit=True,
+        prepare_threshold=None,
+        connect_timeout=5,
+    )
+    try:
+        yield ClusterDb(conn)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def fast_jobs_tier(cluster_settings: cluster.Settings) -> Iterator[dict[str, str]]:
+    """Every worker and beat of the cluster running the jobs every 2 s; normal again afterwards."""
+    restart_tier(cluster_settings, TEST_ENV)
+    try:
+        yield TEST_ENV
+    finally:
+        for name in ("redis-lock-1", "redis-lock-2", "redis-lock-3"):
+            with contextlib.suppress(cluster.ClusterError):
+                cluster.start_service(cluster.services(cluster_settings)[name], cluster_settings)
+        restart_tier(cluster_settings, {})
+
+
+@pytest.fixture
+def church(cluster_db: ClusterDb) -> int:
+    """A church of this test run only, in the cluster's database."""
+    return int(
+        cluster_db.value(
+            "INSERT INTO messaging_church (name, time_zone, created_at) VALUES (%s, 'UTC', now())"
+            " RETURNING id",
+            f"jobs-cluster-{uuid.uuid4().hex[:10]}",
+        )
+    )
+
+
+def add_contacts(db: ClusterDb, church: int, count: int) -> None:
+    for n in range(count):
+        db.rows(
+            "INSERT INTO messaging_contact (church_id, phone, name, opted_out, created_at)"
+            " VALUES (%s, %s, '', false, now())",
+            church,
+            f"+1646555{n:04d}",
+        )
+
+
+def add_recurring(db: ClusterDb, church: int, at: datetime) -> int:
+    """A message due once at ``at`` (its cron then points to next New Year)."""
+    return int(
+        db.value(
+            "INSERT INTO messaging_recurringmessage (church_id, body, cron, next_run_at, active, created_at,"
+            " updated_at) VALUES (%s, 'jobs cluster test', '0 0 1 1 *', %s, true, now(), now()) RETURNING id",
+            church,
+            at,
+        )
+    )
+
+
+def next_tick(after: datetime, interval: float = INTERVAL) -> datetime:
+    stamp = (int(after.timestamp() // interval) + 1) * interval
+    return datetime.fromtimestamp(stamp, tz=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sleep_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - now()).total_seconds()))
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(step)
+    return None
+
+
+def ticks(first: datetime, last: datetime, interval: float = INTERVAL) -> list[datetime]:
+    out, tick = [], next_tick(first - timedelta(microseconds=1), interval)
+    while tick <= last:
+        out.append(tick)
+        tick += timedelta(seconds=interval)
+    return out
