@@ -15,6 +15,8 @@ command -v openssl >/dev/null || need+=(openssl)
 # Load tests (make bench) and the alert-rule tests (promtool, from Debian's prometheus package).
 command -v wrk >/dev/null || need+=(wrk)
 command -v promtool >/dev/null || need+=(prometheus)
+# The unit tests check the rendered systemd units with systemd-analyze (nothing is booted).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
