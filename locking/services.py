@@ -48,6 +48,7 @@ from django.db import DatabaseError, connections
 from django.db.models import F
 from django.utils import timezone
 
+from config import metrics
 from locking import fencing
 from locking.errors import InvalidLockName, LockLost, LockUnavailable
 from locking.models import LockGrant
@@ -110,6 +111,7 @@ class JobLock:
         self.token = token
         self.grant_id = grant_id
         self.acquired = timezone.now()
+        self.acquired_monotonic = time.monotonic()
         self.renewals = 0
         self.lost_reason: str | None = None
         self._valid_until = valid_until
@@ -205,6 +207,7 @@ class JobLock:
             return
         self.lost_reason = reason
         logger.warning("lock %r (token %s) lost: %s", self.name, self.token, reason)
+        metrics.record_lock_lost(lock=self.name)
         self._quorum.release(self.name, self.owner)  # whatever nodes still have it
         _close_grant(self, LockGrant.Outcome.LOST)
         if self._on_lost is not None:
@@ -256,10 +259,13 @@ def acquire_job_lock(
     quorum = get_quorum()
     owner = _owner_id()
     ttl_ms = int(ttl * 1000)
+    started = time.monotonic()
     result = quorum.acquire(name, owner, ttl_ms)
     if result.outcome is Outcome.HELD:
+        metrics.record_lock_acquisition(lock=name, outcome="contended", seconds=time.monotonic() - started)
         return None
     if result.outcome is not Outcome.GRANTED:
+        metrics.record_lock_acquisition(lock=name, outcome="error")
         raise LockUnavailable(f"lock {name!r}: no quorum of lock nodes answered ({result.detail})")
     token = grant_id = None
     try:
@@ -271,7 +277,9 @@ def acquire_job_lock(
             token = fencing.issue_token(name=name)
     except DatabaseError as exc:
         quorum.release(name, owner)
+        metrics.record_lock_acquisition(lock=name, outcome="error")
         raise LockUnavailable(f"lock {name!r}: the fencing token could not be issued: {exc}") from exc
+    metrics.record_lock_acquisition(lock=name, outcome="acquired", seconds=time.monotonic() - started)
     lock = JobLock(
         name=name,
         owner=owner,
@@ -303,6 +311,7 @@ def release_job_lock(lock: JobLock) -> bool:
     replies = lock._quorum.release(lock.name, lock.owner)
     deleted = sum(1 for reply in replies if reply.answered and reply.value)
     gone = sum(1 for reply in replies if reply.answered and not reply.value)
+    metrics.record_lock_release(lock=lock.name, held_seconds=time.monotonic() - lock.acquired_monotonic)
     if not was_lost:
         expired = gone >= lock._quorum.majority
         _close_grant(lock, LockGrant.Outcome.EXPIRED if expired else LockGrant.Outcome.RELEASED)

@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 
 from deploy.local import cluster
-from locking.errors import LockUnavailable
+from locking.errors import LockLost, LockUnavailable
+from locking.models import LockGrant
 from locking.quorum import get_quorum
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
@@ -88,3 +89,19 @@ def test_two_paused_nodes_of_three_make_acquire_refuse(lock_name):
         time.sleep(0.05)
     assert lock is not None
     release_job_lock(lock)
+
+
+def test_renewal_that_cannot_keep_a_quorum_loses_the_lock_and_says_so(lock_name):
+    # given
+    lost: list[object] = []
+    lock = acquire_job_lock(lock_name, ttl=0.6, on_lost=lost.append)
+    assert lock is not None
+    # when: two nodes hang for longer than the lock's validity
+    with paused("redis-lock-2", "redis-lock-3"):
+        time.sleep(0.9)
+    # then
+    with pytest.raises(LockLost, match="could not reach a quorum"):
+        lock.ensure_held()
+    assert lost == [lock]
+    assert LockGrant.objects.using("default").get(owner=lock.owner).outcome == LockGrant.Outcome.LOST
+    assert release_job_lock(lock) is False
