@@ -17,6 +17,8 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v promtool >/dev/null || need+=(prometheus)
 # The unit tests check the rendered systemd units with systemd-analyze (nothing is booted).
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# The runbooks' checks (docs/runbooks/) use curl.
+command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then

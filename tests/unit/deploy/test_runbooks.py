@@ -2,9 +2,11 @@
 are in the Makefile, ``python -m`` modules import and the cluster knows the process names."""
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ RUNBOOKS = REPO / "docs" / "runbooks"
 EXPECTED = {"deploy.md", "add-a-fourth-server.md", "rolling-restart.md", "rollback.md", "troubleshooting.md"}
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
+# kubectl comes from a wheel into the virtualenv, which a plain `.venv/bin/pytest` has not on PATH.
+SEARCH_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 
@@ -87,7 +91,11 @@ def _check_page(page: Path) -> int:
                 elif program == "make":
                     assert set(words[1:]) - {"up"} <= _make_targets(), words
                 elif program.startswith(".venv/") or not program.startswith("/"):
-                    found = (REPO / program).exists() if "/" in program else shutil.which(program)
+                    found = (
+                        (REPO / program).exists()
+                        if "/" in program
+                        else shutil.which(program, path=SEARCH_PATH)
+                    )
                     assert found, f"{page.name}: {program} is not a program here"
                 checked += 1
     return checked
