@@ -1,0 +1,49 @@
+"""The shared gunicorn config keeps the promises the deployment relies on."""
+
+import runpy
+
+import pytest
+
+from deploy.local.cluster import REPO
+
+pytestmark = pytest.mark.unit
+
+CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
+CONF_VARIABLES = (
+    "GUNICORN_WORKERS",
+    "GUNICORN_WORKER_CLASS",
+    "GUNICORN_THREADS",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
+    "HEALTH_DRAIN_SECONDS",
+)
+
+
+@pytest.fixture
+def conf(monkeypatch) -> dict:
+    for name in CONF_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return runpy.run_path(str(CONF))
+
+
+def test_graceful_timeout_covers_the_drain(conf):
+    assert conf["graceful_timeout"] >= conf["health_drain_seconds"]
+
+
+def test_workers_are_recycled_with_jitter_so_they_never_restart_together(conf):
+    assert conf["max_requests"] > 0
+    assert 0 < conf["max_requests_jitter"] < conf["max_requests"]
+
+
+def test_the_control_socket_is_off_and_the_access_log_carries_the_request_id(conf):
+    assert conf["control_socket_disable"] is True
+    assert "%({x-request-id}i)s" in conf["access_log_format"]
+
+
+def test_the_environment_overrides_the_worker_choice(monkeypatch):
+    monkeypatch.setenv("GUNICORN_WORKER_CLASS", "sync")
+    monkeypatch.setenv("GUNICORN_WORKERS", "7")
+    monkeypatch.setenv("GUNICORN_THREADS", "1")
+    conf = runpy.run_path(str(CONF))
+    assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("sync", 7, 1)
