@@ -2,8 +2,9 @@
 
 ``lockproc.py hold NAME TTL``: acquire, print ``acquired TOKEN`` (or ``held``), then obey
 commands read line by line from stdin: ``write VALUE`` (a fenced write of an auth Group named
-VALUE; prints ``wrote`` or the exception's class), ``ensure`` (prints ``held`` or ``lost``),
-``release`` (prints ``released True|False``), ``exit``.
+VALUE; prints ``wrote`` or the exception's class), ``write-paused VALUE`` (the same, but stops
+inside the fenced block, printing ``inside``, until one more line arrives), ``ensure``
+(prints ``held`` or ``lost``), ``release`` (prints ``released True|False``), ``exit``.
 
 ``lockproc.py contend NAME ROUNDS LOGFILE``: ROUNDS times, wait for the lock, then append
 ``enter`` and ``leave`` lines with monotonic times around a read-modify-write of a counter
@@ -42,6 +43,17 @@ def hold(name: str, ttl: float) -> None:
                     Group.objects.using("default").create(name=f"{argument}-second")
                 print("wrote", flush=True)
             except LockError as exc:
+                print(type(exc).__name__, flush=True)
+        elif command == "write-paused":
+            # Inside the fenced block: one write, then wait for a line before the second.
+            try:
+                with lock.fenced():
+                    Group.objects.using("default").create(name=argument)
+                    print("inside", flush=True)
+                    sys.stdin.readline()
+                    Group.objects.using("default").create(name=f"{argument}-second")
+                print("wrote", flush=True)
+            except Exception as exc:
                 print(type(exc).__name__, flush=True)
         elif command == "ensure":
             try:

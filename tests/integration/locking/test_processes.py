@@ -98,3 +98,26 @@ def test_a_paused_holder_cannot_commit_after_a_newer_holder_started(lock_name, s
     assert Group.objects.using("default").filter(name=f"{lock_name}-new").exists()
     assert lock.held
     release_job_lock(lock)
+
+
+def test_a_holder_paused_inside_its_fenced_block_is_cut_off_and_the_next_holder_proceeds(
+    lock_name, spawn_holder
+):
+    # given: a holder paused in the middle of its fenced transaction (the fence row locked)
+    holder = spawn_holder(lock_name, 1.0)
+    assert holder.read().startswith("acquired")
+    assert holder.ask(f"write-paused {lock_name}-old") == "inside"
+    os.kill(holder.pid, signal.SIGSTOP)
+    try:
+        # when: the lock expires and another process takes it (its token waits for the row)
+        lock = acquire_eventually(lock_name, 5.0, timeout=10)
+        assert lock is not None
+        with lock.fenced():
+            Group.objects.using("default").create(name=f"{lock_name}-new")
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+    # then: PostgreSQL ended the paused transaction; none of the old holder's writes committed
+    assert holder.ask("continue") != "wrote"
+    assert Group.objects.using("default").filter(name__startswith=f"{lock_name}-old").count() == 0
+    assert Group.objects.using("default").filter(name=f"{lock_name}-new").exists()
+    release_job_lock(lock)
