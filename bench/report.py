@@ -242,8 +242,9 @@ def _verification(run: Run, report: Path) -> str:
         ),
         (
             "Distributed job locking prevents duplicates",
-            f"jobs ledger `{jobs.get('table')}`: {jobs.get('runs', '?')} runs, "
-            f"{jobs.get('duplicates', '?')} duplicate (job, tick)",
+            f"jobs ledger `{jobs.get('table')}`: {jobs.get('successful_runs', '?')} successful runs, "
+            f"{jobs.get('skipped_deliveries', '?')} deliveries skipped (lock held elsewhere or tick "
+            f"already run), {jobs.get('duplicates', '?')} ticks that succeeded twice",
             f"`{command}` (ledger query); `pytest tests/cluster/jobs tests/cluster/locking`",
         ),
         (

@@ -614,43 +614,34 @@ def execute(plan: Plan, out: Path) -> Run:
     return run
 
 
+JOB_LEDGER_QUERY = """
+SELECT count(*) FILTER (WHERE outcome = 'success'),
+       count(*) FILTER (WHERE outcome LIKE 'skipped-%%'),
+       (SELECT count(*) FROM (SELECT 1 FROM jobs_jobrun WHERE outcome = 'success'
+                              GROUP BY job, tick HAVING count(*) > 1) AS twice)
+FROM jobs_jobrun
+"""
+
+
 def job_duplicates(cfg: cluster.Settings) -> dict[str, object]:
-    """From the jobs ledger: runs per (job, tick) above one. Read-only, on the primary."""
+    """From the jobs ledger (one row per delivery): successful runs, skipped deliveries (another
+    server held the lock, or the tick had run), and ticks that succeeded more than once."""
     dsn = (
         f"host=127.0.0.1 port={cfg.pg_primary_port} dbname={cfg.db_name} user={cfg.db_user} "
         f"password={cfg.db_password} connect_timeout=3"
     )
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        tables = {
-            row[0]
-            for row in connection.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'jobs_%%'"
-            ).fetchall()
-        }
-        columns = {
-            (row[0], row[1])
-            for row in connection.execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_name LIKE 'jobs_%%'"
-            ).fetchall()
-        }
-        for table in sorted(tables):
-            job_column = next((c for c in ("job", "job_name", "name") if (table, c) in columns), None)
-            tick_column = next(
-                (c for c in ("tick", "scheduled_for", "scheduled_at") if (table, c) in columns), None
-            )
-            if job_column and tick_column:
-                row = connection.execute(
-                    f'SELECT count(*), count(DISTINCT ("{job_column}", "{tick_column}")) FROM "{table}"'
-                ).fetchone()
-                if row:
-                    return {
-                        "table": table,
-                        "runs": row[0],
-                        "distinct_ticks": row[1],
-                        "duplicates": row[0] - row[1],
-                    }
-    return {"table": None}
+    try:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            row = connection.execute(JOB_LEDGER_QUERY).fetchone()
+    except psycopg.Error as error:
+        return {"table": "jobs_jobrun", "error": str(error).strip()[:200]}
+    assert row is not None
+    return {
+        "table": "jobs_jobrun",
+        "successful_runs": row[0],
+        "skipped_deliveries": row[1],
+        "duplicates": row[2],
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -54,7 +54,8 @@ locks_lost = Counter(
 # --- jobs -----------------------------------------------------------------------------------
 job_runs = Counter(
     "app_job_runs_total",
-    "Job runs by job and outcome (succeeded, failed, skipped_locked, skipped_duplicate).",
+    "Job runs and skipped deliveries by job and outcome (the ledger's: success, failed, lost-lock, "
+    "skipped-held, skipped-duplicate, skipped-unavailable, skipped-missed).",
     ["job", "outcome"],
 )
 job_duration = Histogram("app_job_duration_seconds", "Job run time.", ["job"], buckets=SLOW_BUCKETS)
@@ -140,7 +141,8 @@ def record_job_run(
     start_delay_seconds: float | None = None,
     interval_seconds: float | None = None,
 ) -> None:
-    """One run (or skip) of a scheduled job; a ``succeeded`` run also stamps its last success."""
+    """One run (or skipped delivery) of a scheduled job, with the jobs ledger's outcome names;
+    a ``success`` also stamps the job's last success for the "not run for two intervals" alert."""
     job_runs.labels(job=job, outcome=outcome).inc()
     if seconds is not None:
         job_duration.labels(job=job).observe(seconds)
@@ -148,17 +150,16 @@ def record_job_run(
         job_start_delay.labels(job=job).observe(max(start_delay_seconds, 0.0))
     if interval_seconds is not None:
         job_interval.labels(job=job).set(interval_seconds)
-    if outcome == "succeeded":
+    if outcome == "success":
         job_last_success.labels(job=job).set(time.time())
 
 
-def record_replica_lag(*, replica: str, seconds: float | None) -> None:
-    """``seconds`` is None when the replica could not be reached: it is then reported down."""
-    if seconds is None:
-        replica_up.labels(replica=replica).set(0)
-        return
-    replica_up.labels(replica=replica).set(1)
-    replica_lag.labels(replica=replica).set(seconds)
+def record_replica_lag(*, replica: str, seconds: float | None, reachable: bool = True) -> None:
+    """One measurement of a replica: unreachable ones are reported down; ``seconds`` is None when
+    it answered but its lag could not be told yet (no primary position sampled)."""
+    replica_up.labels(replica=replica).set(1 if reachable else 0)
+    if reachable and seconds is not None:
+        replica_lag.labels(replica=replica).set(seconds)
 
 
 def record_read_routed(*, alias: str) -> None:

@@ -25,7 +25,7 @@ metrics.record_lock_acquisition(lock="job:demo", outcome="contended", seconds=0.
 metrics.record_lock_release(lock="job:demo", held_seconds=1.5)
 metrics.record_lock_lost(lock="job:demo")
 metrics.record_job_run(
-    job="demo", outcome="succeeded", seconds=0.4, start_delay_seconds=0.2, interval_seconds=60
+    job="demo", outcome="success", seconds=0.4, start_delay_seconds=0.2, interval_seconds=60
 )
 metrics.record_job_run(job="demo", outcome="failed", seconds=0.1)
 metrics.record_replica_lag(replica="replica", seconds=0.003)
@@ -72,7 +72,7 @@ def test_counters_from_processes_in_two_folders_are_summed(tmp_path):
     assert samples[("app_lock_acquisitions_total", (("lock", "job:demo"), ("outcome", "contended")))] == 2
     assert samples[("app_locks_lost_total", (("lock", "job:demo"),))] == 2
     assert samples[("app_lock_hold_seconds_count", (("lock", "job:demo"),))] == 2
-    assert samples[("app_job_runs_total", (("job", "demo"), ("outcome", "succeeded")))] == 2
+    assert samples[("app_job_runs_total", (("job", "demo"), ("outcome", "success")))] == 2
     assert samples[("app_job_runs_total", (("job", "demo"), ("outcome", "failed")))] == 2
     assert samples[("app_job_duration_seconds_count", (("job", "demo"),))] == 4  # two runs each
     assert samples[("app_job_start_delay_seconds_count", (("job", "demo"),))] == 2
@@ -92,7 +92,7 @@ def test_an_unreachable_replica_reads_as_down_and_keeps_its_last_lag(tmp_path):
     script = (
         "from config import metrics\n"
         "metrics.record_replica_lag(replica='replica', seconds=0.05)\n"
-        "metrics.record_replica_lag(replica='replica', seconds=None)\n"
+        "metrics.record_replica_lag(replica='replica', seconds=None, reachable=False)\n"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=60)
