@@ -493,10 +493,9 @@ def restart_during_load(
 # --- micro-benchmarks from the other parts --------------------------------------------------------
 
 MICRO = [
-    # (name, command relative to the repository, output option)
-    ("locks", ["bench/locks/bench_locks.py"], ["--iterations", "300"]),
-    ("router", ["bench/replicas/bench_router.py"], []),
-    ("router", ["-m", "bench.replicas.run"], []),
+    # (name, command relative to the repository, extra options); each takes --out FILE.
+    ("locks", ["bench/locks/bench_locks.py"], ["--iterations", "500"]),
+    ("router", ["bench/replicas/bench_replicas.py"], []),
     ("gunicorn", ["-m", "bench.gunicorn.run"], []),
     ("pgbouncer", ["bench/pgbouncer/bench_pgbouncer.py"], []),
     ("pgbouncer", ["-m", "bench.pgbouncer.run"], []),
