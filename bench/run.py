@@ -518,9 +518,10 @@ def micro_benchmarks(run: Run, out: Path) -> None:
             run.micro[name] = f"`{' '.join(command)}` did not finish within 15 minutes."
             continue
         if result.returncode == 0 and report.exists():
-            run.micro[name] = (
-                f"`.venv/bin/python {' '.join(command + extra)}`\n\n{report.read_text().strip()}"
-            )
+            # Their headings sit under this report's "### name": push them two levels down.
+            lines = report.read_text().strip().splitlines()
+            text = "\n".join(f"##{line}" if line.startswith("#") else line for line in lines)
+            run.micro[name] = f"`.venv/bin/python {' '.join(command + extra)}`\n\n{text}"
         else:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             run.micro[name] = f"`{' '.join(command)}` failed (exit {result.returncode}): " + " / ".join(tail)
