@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -88,9 +88,26 @@ class Snapshot:
     primary_lsn: int | None
     primary_error: str
     replicas: dict[str, ReplicaState]
+    # The healthy aliases in settings order, worked out once here rather than per query.
+    healthy: tuple[str, ...] = ()
 
-    def healthy_aliases(self, aliases: Iterable[str]) -> list[str]:
-        return [alias for alias in aliases if (s := self.replicas.get(alias)) is not None and s.healthy]
+    @classmethod
+    def of(
+        cls,
+        *,
+        taken_at: float,
+        primary_lsn: int | None,
+        primary_error: str,
+        replicas: dict[str, ReplicaState],
+    ) -> Snapshot:
+        healthy = tuple(alias for alias, state in replicas.items() if state.healthy)
+        return cls(
+            taken_at=taken_at,
+            primary_lsn=primary_lsn,
+            primary_error=primary_error,
+            replicas=replicas,
+            healthy=healthy,
+        )
 
 
 # The WAL page size: a record straddling a page boundary is flushed (and streamed) in parts.
@@ -198,7 +215,12 @@ class ReplicaMonitor:
         )
 
     def _replace_state(self, snapshot: Snapshot, state: ReplicaState) -> None:
-        self._snapshot = replace(snapshot, replicas={**snapshot.replicas, state.alias: state})
+        self._snapshot = Snapshot.of(
+            taken_at=snapshot.taken_at,
+            primary_lsn=snapshot.primary_lsn,
+            primary_error=snapshot.primary_error,
+            replicas={**snapshot.replicas, state.alias: state},
+        )
 
     # --- measuring ------------------------------------------------------------------------
 
@@ -217,7 +239,7 @@ class ReplicaMonitor:
             primary_error = _short(exc)
             self._drop_connection(PRIMARY)
         states = {alias: self._measure(alias, conf.max_lag_ms) for alias in conf.replicas}
-        snapshot = Snapshot(
+        snapshot = Snapshot.of(
             taken_at=time.monotonic(), primary_lsn=primary_lsn, primary_error=primary_error, replicas=states
         )
         self._snapshot = snapshot
@@ -230,6 +252,9 @@ class ReplicaMonitor:
         return parse_lsn(row[0])
 
     def _measure(self, alias: str, max_lag_ms: float) -> ReplicaState:
+        # The replica's answer describes it no earlier than this; timing from the answer's
+        # arrival would count our own delays (connecting, a busy GIL) as replication lag.
+        asked_at = time.monotonic()
         try:
             row = (
                 self._connection(alias)
@@ -253,7 +278,7 @@ class ReplicaMonitor:
         lag_ms = None
         if in_recovery and replay is not None and self._history:
             position = replayable_position(replay_lsn=replay, receive_lsn=receive, paused=bool(paused))
-            lag_ms = estimate_lag_ms(history=self._history, replay_lsn=position, now=now)
+            lag_ms = estimate_lag_ms(history=self._history, replay_lsn=position, now=asked_at)
         status = classify(in_recovery=bool(in_recovery), lag_ms=lag_ms, max_lag_ms=max_lag_ms)
         return ReplicaState(
             alias=alias,

@@ -58,13 +58,14 @@ def choose_read_alias() -> str:
     snapshot = monitor.snapshot()
     if snapshot is None:  # not measured yet, or the measuring is stuck on a frozen server
         return _routed(PRIMARY, NOT_MEASURED)
-    healthy = snapshot.healthy_aliases(conf.replicas)
-    _note_outage(healthy, snapshot)
+    healthy = snapshot.healthy
+    if bool(healthy) == _outage_open:  # a change: the first read with(out) a healthy replica
+        _note_outage(healthy, snapshot)
     if not healthy:
         return _routed(PRIMARY, NO_HEALTHY_REPLICA)
     min_lsn = state.needs_lsn(time.time())
     if min_lsn is not None:
-        healthy = [alias for alias in healthy if _has_replayed(alias, min_lsn, state, snapshot)]
+        healthy = tuple(alias for alias in healthy if _has_replayed(alias, min_lsn, state, snapshot))
         if not healthy:
             return _routed(PRIMARY, NOT_CAUGHT_UP)
     alias = healthy[next(_round_robin) % len(healthy)]
@@ -96,11 +97,9 @@ def _has_replayed(alias: str, min_lsn: int, state: RoutingState, snapshot: Snaps
     return False
 
 
-def _note_outage(healthy: list[str], snapshot: Snapshot) -> None:
+def _note_outage(healthy: tuple[str, ...], snapshot: Snapshot) -> None:
     """Log once when the last healthy replica goes away and once when one comes back."""
     global _outages, _outage_open
-    if bool(healthy) != _outage_open:
-        return
     with _counts_lock:
         if bool(healthy) != _outage_open:
             return

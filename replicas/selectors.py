@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.db import connections
@@ -23,8 +24,16 @@ __all__ = [
 
 
 def replicas_snapshot(*, fresh: bool = False) -> Snapshot | None:
-    """Every replica's last measurement (``fresh``: measure now, a round trip per server)."""
-    return monitor.refresh() if fresh else monitor.snapshot()
+    """Every replica's last measurement, as the router uses it.
+
+    ``fresh``: measure now, twice, ``REPLICA_MAX_LAG_MS`` apart (a fresh process has no older
+    sample of the primary's position, and lag is the age of the oldest sample a replica lacks).
+    """
+    if not fresh:
+        return monitor.snapshot()
+    monitor.refresh()
+    time.sleep(replica_settings().max_lag_ms / 1000 + 0.05)
+    return monitor.refresh()
 
 
 def replica_states(*, fresh: bool = False) -> list[ReplicaState]:

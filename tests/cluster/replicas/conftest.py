@@ -1,0 +1,129 @@
+"""Helpers for the replica tests through NGINX: probe rows, a primary write load, replay control."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from deploy.local import cluster
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@dataclass
+class ProbeClient:
+    """One user agent talking to the diagnostic endpoints through NGINX."""
+
+    session: requests.Session
+    base: str
+
+    def write(self) -> dict:
+        response = self.session.post(f"{self.base}/replicas/debug/probes", timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def read(self, probe_id: int) -> requests.Response:
+        return self.session.get(f"{self.base}/replicas/debug/probes/{probe_id}", timeout=10)
+
+
+@pytest.fixture
+def new_user(cluster_settings: cluster.Settings, nginx_url: str) -> Callable[[], ProbeClient]:
+    """A fresh user agent (own cookie jar) per call."""
+
+    def make() -> ProbeClient:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(cluster_settings.state_dir / "nginx" / "tls.crt")
+        return ProbeClient(session=session, base=nginx_url)
+
+    return make
+
+
+def reads_served_by(user: ProbeClient, probe_id: int, count: int) -> list[str]:
+    servers = []
+    for _ in range(count):
+        response = user.read(probe_id)
+        assert response.status_code == 200, response.text
+        servers.append(response.json()["server"])
+    return servers
+
+
+def wait_until_served_by(user: ProbeClient, probe_id: int, server: str, timeout: float) -> float:
+    """Read until ``count`` answers in a row come from ``server``; the seconds it took."""
+    started = time.monotonic()
+    in_a_row = 0
+    while in_a_row < 12:
+        assert time.monotonic() - started < timeout, f"reads did not move to the {server} in {timeout} s"
+        response = user.read(probe_id)
+        assert response.status_code == 200, response.text
+        in_a_row = in_a_row + 1 if response.json()["server"] == server else 0
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def old_probe(new_user: Callable[[], ProbeClient]) -> int:
+    """A probe row every replica has replayed, and every app worker measuring its replica."""
+    writer = new_user()
+    probe_id = writer.write()["id"]
+    reader = new_user()
+    deadline = time.monotonic() + 15
+    while reader.read(probe_id).status_code == 404:  # another user: eventually consistent
+        assert time.monotonic() < deadline, "the probe row never reached the replica"
+        time.sleep(0.05)
+    wait_until_served_by(reader, probe_id, "replica", timeout=15)
+    return probe_id
+
+
+_LOAD_SCRIPT = """
+import sys, time, psycopg
+port, password, seconds, pause = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+conn = psycopg.connect(host="127.0.0.1", port=port, dbname="app", user="app", password=password,
+                       autocommit=True, prepare_threshold=None)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    conn.execute("INSERT INTO replicas_routingprobe (note, created_at) VALUES ('load', now())")
+    if pause:
+        time.sleep(pause)
+"""
+
+
+@pytest.fixture
+def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start another process writing to the primary directly (bounded in time; stopped after the
+    test). ``pause`` seconds between inserts leaves the two cores to the app servers."""
+    started: list[subprocess.Popen] = []
+
+    def start(seconds: float = 60.0, pause: float = 0.0) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _LOAD_SCRIPT,
+                str(cluster_settings.pg_primary_port),
+                cluster_settings.db_password,
+                str(seconds),
+                str(pause),
+            ]
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def psql_on_replica(cluster_settings: cluster.Settings, sql: str) -> str:
+    """Run SQL on the replica as the ``postgres`` superuser over the unix socket."""
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+         "-h", str(cluster_settings.run_dir), "-p", str(cluster_settings.pg_replica_port),
+         "-U", "postgres", "-d", "postgres", "-c", sql],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()  # fmt: skip

@@ -1,0 +1,77 @@
+"""Fault injection on the replica: stopped, then lagging. Each test restores what it broke."""
+
+import subprocess
+import threading
+import time
+
+import pytest
+
+from deploy.local import cluster
+from tests.cluster.replicas.conftest import psql_on_replica, wait_until_served_by
+
+pytestmark = pytest.mark.cluster
+
+
+def test_reads_fail_over_to_the_primary_when_the_replica_stops_and_come_back(
+    cluster_settings, new_user, old_probe
+):
+    # given reads served by the replica, and a user reading continuously
+    user = new_user()
+    answers: list[tuple[float, int, str]] = []
+    stop_reading = threading.Event()
+
+    def read_continuously() -> None:
+        while not stop_reading.is_set():
+            response = user.read(old_probe)
+            server = response.json().get("server", "") if response.status_code == 200 else ""
+            answers.append((time.monotonic(), response.status_code, server))
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        time.sleep(0.5)
+        # when the replica stops
+        cluster.stop(["pg-replica"], cluster_settings)
+        stopped_at = time.monotonic()
+        time.sleep(2.0)
+    finally:
+        cluster.start_service(cluster.services(cluster_settings)["pg-replica"], cluster_settings)
+        restarted_at = time.monotonic()
+        stop_reading.set()
+        reader.join(timeout=30)
+    # then no request failed, and from 1 s after the stop every read came from the primary
+    failed = [(t - stopped_at, status) for t, status, _ in answers if status != 200]
+    assert failed == []
+    after_stop = [server for t, _, server in answers if stopped_at + 1.0 <= t < restarted_at]
+    assert after_stop and set(after_stop) == {"primary"}
+    # and once the replica is back, reads return to it
+    took = wait_until_served_by(user, old_probe, "replica", timeout=20)
+    print(f"{len(answers)} reads during the outage; back on the replica {took:.1f} s after restart")
+
+
+def test_reads_avoid_a_replica_whose_replay_is_paused_and_return_after_resume(
+    cluster_settings, new_user, old_probe, primary_write_load
+):
+    # given reads served by the replica and writes going to the primary
+    user = new_user()
+    primary_write_load(seconds=60, pause=0.01)
+    try:
+        # when the replica stops replaying
+        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
+        # then, once its lag passes 100 ms, reads go to the primary
+        moved_after = wait_until_served_by(user, old_probe, "primary", timeout=10)
+        status = subprocess.run(
+            [str(cluster.VENV_BIN / "python"), str(cluster.REPO / "manage.py"), "replicas", "status"],
+            capture_output=True, text=True, timeout=60, cwd=cluster.REPO,
+        )  # fmt: skip
+    finally:
+        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "lagging" in status.stdout
+    # and after the resume they come back
+    back_after = wait_until_served_by(user, old_probe, "replica", timeout=15)
+    print(
+        f"reads left the paused replica {moved_after:.1f} s after the pause, "
+        f"came back {back_after:.1f} s after resume"
+    )
