@@ -59,10 +59,13 @@ def test_a_stopped_primary_fails_ready_and_detailed_but_not_live(cluster_setting
         wait_until_healthy_again(app_url)
 
 
-def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_settings, app_url):
+def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_settings, side_server):
     # PgBouncer still accepts the connection and the query waits for a server that never answers:
     # only the probe's own deadline ends it. The postmaster and all its children are paused: the
     # postmaster alone would leave the backends behind PgBouncer's server connections answering.
+    # The probes go to a server of this test's own: while the database hangs, ordinary requests
+    # from other tests would hang too and could hold every sync worker of a cluster server.
+    app_url = side_server().url
     postmaster = cluster.recorded_pid(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
     assert postmaster is not None
     paused = [postmaster, *_children(postmaster)]
