@@ -5,7 +5,7 @@
 Runs inside Django (local settings: the running cluster). Seeds through ``seed_demo`` only the
 part that is missing (the totals are kept across runs), makes sure the demo user exists, and
 writes a JSON fixture: the demo user, its church's linked number, some of its contacts, the
-webhook secret, and the totals.
+webhook secret, API tokens for the simulated staff, and the totals.
 """
 
 import argparse
@@ -20,6 +20,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--churches", type=int, required=True)
     parser.add_argument("--contacts", type=int, required=True)
     parser.add_argument("--messages", type=int, required=True)
+    parser.add_argument("--tokens", type=int, default=50, help="API tokens to mint for the load test")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -31,6 +32,7 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     from messaging.models import Church, Contact, Message, PhoneLink, StaffMember
+    from messaging.services import api_token_create
 
     churches, messages = Church.objects.count(), Message.objects.count()
     missing_churches = max(args.churches - churches, 0)
@@ -70,6 +72,9 @@ def main(argv: list[str]) -> int:
         "contact_ids": [contact_id for contact_id, _ in contacts],
         "contact_phones": [phone for _, phone in contacts],
         "webhook_secret": settings.MESSAGING_WEBHOOK_SECRET,
+        # Signed-in sessions for the simulated staff: a login is a deliberately slow password hash
+        # (PBKDF2), so the load test logs in at a realistic rate instead of once per user.
+        "tokens": [api_token_create(user=staff.user) for _ in range(args.tokens)],
         "churches": Church.objects.count(),
         "messages": Message.objects.count(),
         "church_messages": Message.objects.filter(church=staff.church).count(),
