@@ -64,6 +64,8 @@ class Result:
     p99_ms: float
     requests: int
     errors: int  # non-2xx/3xx answers plus socket errors
+    # CPU time the server spent per answered request: what contention on a shared machine skews least.
+    cpu_ms_per_request: float
 
 
 SCENARIOS = (
@@ -198,13 +200,32 @@ def warm_up(port: int, scenarios: tuple[Scenario, ...], *, connections: int) -> 
                 break
 
 
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_ms(master: int) -> float:
+    """CPU time of a gunicorn master and its workers so far, those that exited included."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid == master:  # utime, stime and the reaped children's cutime, cstime
+            total += sum(int(value) for value in fields[11:15]) * _TICK_MS
+        elif parent == master:
+            total += sum(int(value) for value in fields[11:13]) * _TICK_MS
+    return total
+
+
 def measure(
     setups: list[Setup], scenarios: tuple[Scenario, ...], *, seconds: float, connections: int, rounds: int
 ) -> list[Result]:
     """Every setup's server runs throughout; each round drives every cell once; medians per cell."""
     OUT.mkdir(parents=True, exist_ok=True)
     servers: dict[Setup, tuple[int, subprocess.Popen[bytes]]] = {}
-    samples: dict[tuple[Setup, Scenario], list[tuple[float, float, int, int]]] = {}
+    samples: dict[tuple[Setup, Scenario], list[tuple[float, float, int, int, float]]] = {}
     try:
         for setup in setups:
             port = free_port()
@@ -214,9 +235,13 @@ def measure(
         for _ in range(rounds):
             for scenario in scenarios:
                 for setup in setups:
-                    port = servers[setup][0]
-                    sample = drive(port, scenario, seconds=seconds, connections=connections)
-                    samples.setdefault((setup, scenario), []).append(sample)
+                    port, process = servers[setup]
+                    cpu_before = server_cpu_ms(process.pid)
+                    rps, p99, total, errors = drive(port, scenario, seconds=seconds, connections=connections)
+                    cpu_per_request = (server_cpu_ms(process.pid) - cpu_before) / max(total, 1)
+                    samples.setdefault((setup, scenario), []).append(
+                        (rps, p99, total, errors, cpu_per_request)
+                    )
     finally:
         for _, process in servers.values():
             stop_gunicorn(process)
@@ -232,6 +257,7 @@ def measure(
                     statistics.median(sample[1] for sample in cell),
                     sum(sample[2] for sample in cell),
                     sum(sample[3] for sample in cell),
+                    statistics.median(sample[4] for sample in cell),
                 )
             )
     return results
@@ -259,15 +285,15 @@ def report(results: list[Result], *, seconds: float, connections: int, cores: in
         f"Ratios are to `{results[0].setup.label}`; errors are non-2xx answers and socket errors, "
         "summed over the rounds.",
         "",
-        "| workers | request | req/s | ratio | p99 ms | p99 ratio | errors |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| workers | request | req/s | ratio | p99 ms | p99 ratio | CPU ms/req | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         base = baseline[result.scenario]
         lines.append(
             f"| {result.setup.label} | {result.scenario.name} | {result.requests_per_second:,.0f} | "
             f"{result.requests_per_second / base.requests_per_second:.2f} | {result.p99_ms:.1f} | "
-            f"{result.p99_ms / base.p99_ms:.2f} | {result.errors} |"
+            f"{result.p99_ms / base.p99_ms:.2f} | {result.cpu_ms_per_request:.2f} | {result.errors} |"
         )
     lines += ["", f"Best (geometric mean of req/s, no errors): **{best(results).label}**", ""]
     return "\n".join(lines)

@@ -39,12 +39,12 @@ def test_the_best_setup_is_fastest_over_all_requests_and_never_one_with_errors()
     cpu, io = Scenario("cpu", "/a"), Scenario("io", "/b")
     sync, gthread, erring = Setup("sync", 2), Setup("gthread", 2, 4), Setup("sync", 9)
     results = [
-        Result(sync, cpu, 1000, 10, 1, 0),
-        Result(sync, io, 100, 10, 1, 0),
-        Result(gthread, cpu, 800, 10, 1, 0),
-        Result(gthread, io, 300, 10, 1, 0),
-        Result(erring, cpu, 5000, 10, 1, 3),
-        Result(erring, io, 5000, 10, 1, 0),
+        Result(sync, cpu, 1000, 10, 1, 0, 1.0),
+        Result(sync, io, 100, 10, 1, 0, 1.0),
+        Result(gthread, cpu, 800, 10, 1, 0, 1.0),
+        Result(gthread, io, 300, 10, 1, 0, 1.0),
+        Result(erring, cpu, 5000, 10, 1, 3, 1.0),
+        Result(erring, io, 5000, 10, 1, 0, 1.0),
     ]
     # then: 800*300 > 1000*100, and errors disqualify
     assert best(results) == gthread
