@@ -70,6 +70,7 @@ def _plots(run: Run, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     throughput = out / THROUGHPUT_PNG
     figure, axis = plt.subplots(figsize=(8, 4.5))
@@ -79,6 +80,9 @@ def _plots(run: Run, out: Path) -> list[Path]:
             axis.plot([r.concurrency for r in rows], [r.rps for r in rows], marker="o", label=scenario)
     axis.set_xscale("log")
     axis.set_yscale("log")
+    axis.set_xticks(list(run.plan.levels))
+    axis.xaxis.set_major_formatter(ScalarFormatter())
+    axis.xaxis.set_minor_formatter(NullFormatter())
     axis.set_xlabel("concurrent connections (wrk)")
     axis.set_ylabel("requests per second")
     axis.set_title("Throughput vs concurrency" + (" (QUICK MODE)" if run.plan.quick else ""))
