@@ -38,8 +38,8 @@ format: install ## rewrite the code with ruff's formatter and fixes
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-logs: ## follow every cluster log
-	@tail -n 20 -F .cluster/logs/*.log
+logs: ## follow every cluster log (ID=<request id>: that request's lines in NGINX's and the app's logs)
+	@if [ -n "$(ID)" ]; then grep -H -- "$(ID)" .cluster/logs/*.log; else tail -n 20 -F .cluster/logs/*.log; fi
 
 bench: install ## load test: baselines, /health, the API, 64 and 5,000 connections; writes bench/report.md (QUICK=1: seconds)
 	@$(SUDO) $(PY) -m deploy.local.cluster up
