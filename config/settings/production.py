@@ -19,6 +19,12 @@ ALLOWED_HOSTS = [host.strip() for host in _required("DJANGO_ALLOWED_HOSTS").spli
 DB_PASSWORD = _required("DB_PASSWORD")
 for _alias in DATABASES:  # noqa: F405
     DATABASES[_alias]["PASSWORD"] = DB_PASSWORD  # noqa: F405
+MESSAGING_WEBHOOK_SECRET = _required("MESSAGING_WEBHOOK_SECRET")
+# Real SMS unless told otherwise; the development gateway only records.
+MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.HttpSmsGateway")
+# Test-only endpoints stay off whatever the environment says.
+HEALTH_DEBUG_SLOW_ENDPOINT = False
+REPLICAS_DEBUG_ENDPOINTS = False
 
 # TLS ends at NGINX, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
