@@ -10,6 +10,7 @@ selected by tick window.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -82,6 +84,24 @@ def signal_group(cfg: cluster.Settings, name: str, sig: signal.Signals) -> int:
     return pid
 
 
+def tier_restarted_by_others(cfg: cluster.Settings) -> list[str]:
+    """Workers and beats now running without the test intervals (someone else restarted them)."""
+    marker = (
+        f"JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS={TEST_ENV['JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS']}"
+    )
+    table = cluster.services(cfg)
+    foreign = []
+    for name in TIER:
+        pid = cluster.recorded_pid(table[name], cfg)
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, TypeError):
+            environ = []
+        if marker not in environ:
+            foreign.append(name)
+    return foreign
+
+
 @dataclass
 class ClusterDb:
     """Autocommit SQL on the cluster's own database, through PgBouncer."""
@@ -131,15 +151,21 @@ def cluster_db(cluster_settings: cluster.Settings) -> Iterator[ClusterDb]:
 
 @pytest.fixture(scope="module")
 def fast_jobs_tier(cluster_settings: cluster.Settings) -> Iterator[dict[str, str]]:
-    """Every worker and beat of the cluster running the jobs every 2 s; normal again afterwards."""
-    restart_tier(cluster_settings, TEST_ENV)
-    try:
-        yield TEST_ENV
-    finally:
-        for name in ("redis-lock-1", "redis-lock-2", "redis-lock-3"):
-            with contextlib.suppress(cluster.ClusterError):
-                cluster.start_service(cluster.services(cluster_settings)[name], cluster_settings)
-        restart_tier(cluster_settings, {})
+    """Every worker and beat of the cluster running the jobs every 2 s; normal again afterwards.
+
+    Two test runs doing this at once would restart each other's workers with other
+    intervals, so a file lock in the cluster's state folder makes a second run wait its turn.
+    """
+    with (cluster_settings.state_dir / "jobs-cluster-tests.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        restart_tier(cluster_settings, TEST_ENV)
+        try:
+            yield TEST_ENV
+        finally:
+            for name in ("redis-lock-1", "redis-lock-2", "redis-lock-3"):
+                with contextlib.suppress(cluster.ClusterError):
+                    cluster.start_service(cluster.services(cluster_settings)[name], cluster_settings)
+            restart_tier(cluster_settings, {})
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from tests.cluster.jobs.conftest import (
     sleep_until,
     start,
     ticks,
+    tier_restarted_by_others,
     wait_for,
 )
 
@@ -89,6 +90,7 @@ def test_every_tick_runs_exactly_once_through_kills_pauses_and_outages(
     # when a worker is SIGKILLed in the middle of the first burst's run (then started again)
     sleep_until(kill_tick - timedelta(seconds=0.5))
     killed = wait_for(lambda: running_run(cluster_db, kill_tick), timeout=8)
+    assert tier_restarted_by_others(cfg) == [], "another process restarted the tier mid-test: rerun"
     assert killed, "the first burst's run was never seen running"
     signal_group(cfg, f"worker-{killed['server']}", signal.SIGKILL)
     time.sleep(1)
@@ -105,6 +107,7 @@ def test_every_tick_runs_exactly_once_through_kills_pauses_and_outages(
     # and the worker running the second burst is SIGSTOPped past its lock's TTL, then continued
     sleep_until(pause_tick - timedelta(seconds=0.5))
     paused = wait_for(lambda: running_run(cluster_db, pause_tick), timeout=8)
+    assert tier_restarted_by_others(cfg) == [], "another process restarted the tier mid-test: rerun"
     assert paused, "the second burst's run was never seen running"
     signal_group(cfg, f"worker-{paused['server']}", signal.SIGSTOP)
     try:
@@ -120,6 +123,7 @@ def test_every_tick_runs_exactly_once_through_kills_pauses_and_outages(
     finally:
         start(cfg, "beat-app2", TEST_ENV)
     sleep_until(p1 + timedelta(seconds=WINDOW / 2 + 3))
+    assert tier_restarted_by_others(cfg) == [], "another process restarted the tier mid-test: rerun"
 
     # then every tick of the period has exactly one successful run, for both jobs, none missed
     for job in JOBS:
