@@ -21,6 +21,7 @@ processes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import resource
 import secrets
@@ -30,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,8 +235,25 @@ def _run(
     return result.stdout
 
 
+@contextlib.contextmanager
+def _exclusive(service: Service, cfg: Settings) -> Iterator[None]:
+    """One start or stop of a process at a time, across processes (parallel test runs)."""
+    cfg.pid_dir.mkdir(parents=True, exist_ok=True)
+    with (cfg.pid_dir / f"{service.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def start_service(service: Service, cfg: Settings, *, wait: bool = True) -> int:
     """Start one process unless it already runs; return its PID."""
+    with _exclusive(service, cfg):
+        return _start_service(service, cfg, wait=wait)
+
+
+def _start_service(service: Service, cfg: Settings, *, wait: bool) -> int:
     pid = recorded_pid(service, cfg)
     if pid:
         return pid
@@ -329,13 +347,16 @@ def stop(names: Sequence[str], cfg: Settings) -> list[str]:
     """Stop the named processes together and wait for all of them; return those that ran."""
     table = services(cfg)
     pending: list[tuple[Service, int]] = []
-    for name in names:
-        service = table[name]
-        pid = recorded_pid(service, cfg)
-        if pid and stop_service(service, cfg):
-            pending.append((service, pid))
-    for service, pid in pending:
-        wait_stopped(service, cfg, pid, service.stop_timeout)
+    with contextlib.ExitStack() as held:
+        for name in sorted(names):  # one order, so two stops never wait on each other
+            held.enter_context(_exclusive(table[name], cfg))
+        for name in names:
+            service = table[name]
+            pid = recorded_pid(service, cfg)
+            if pid and stop_service(service, cfg):
+                pending.append((service, pid))
+        for service, pid in pending:
+            wait_stopped(service, cfg, pid, service.stop_timeout)
     return [service.name for service, _ in pending]
 
 

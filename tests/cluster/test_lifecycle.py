@@ -4,7 +4,6 @@ These run a second, small cluster (Redis, one app server with worker and beat, N
 other ports in a temporary folder, so the main cluster keeps serving the other tests.
 """
 
-import os
 import socket
 from pathlib import Path
 
@@ -78,4 +77,4 @@ def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
         cluster.down(side_cluster)
     # then
     assert [pid for pid in pids if _alive(pid)] == []
-    assert not any(os.scandir(side_cluster.pid_dir))
+    assert list(side_cluster.pid_dir.glob("*.pid")) == []
