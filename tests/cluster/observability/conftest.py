@@ -3,6 +3,7 @@
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,22 @@ def wait_for_log_lines() -> Callable[[Path, str, int], list[dict]]:
     return wait
 
 
+@dataclass(frozen=True)
+class AppServer:
+    name: str
+    port: int
+    log: Path
+
+
 @pytest.fixture
-def app_port(cluster_settings: cluster.Settings) -> int:
-    return cluster_settings.app_ports[0]
+def app_server(cluster_settings: cluster.Settings) -> AppServer:
+    """A running app server. Other suites stop and restart servers in their fault tests, so
+    the first one found running (waiting a little for one) is used, not always app1."""
+    table = cluster.services(cluster_settings)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for name, port in zip(cluster_settings.server_names, cluster_settings.app_ports, strict=True):
+            if cluster.recorded_pid(table[name], cluster_settings) and cluster.port_open(port):
+                return AppServer(name, port, cluster_settings.log_dir / f"{name}.log")
+        time.sleep(0.5)
+    pytest.fail("no app server is running")

@@ -21,15 +21,15 @@ REQUESTS = 60
 LABELS = {"method": "PATCH", "view": "<unresolved>", "status": "404"}
 
 
-def test_request_counter_sums_requests_served_by_every_worker(cluster_settings, app_port, wait_for_log_lines):
+def test_request_counter_sums_requests_served_by_every_worker(app_server, wait_for_log_lines):
     # given the server's count of unresolved PATCH requests
-    before = sample_value(scrape(app_port), "app_http_requests_total", LABELS)
+    before = sample_value(scrape(app_server.port), "app_http_requests_total", LABELS)
     run = uuid.uuid4().hex[:12]
 
     # when 60 such requests arrive 8 at a time, so both sync workers have to serve some
     def patch(index: int) -> int:
         response = requests.patch(
-            f"http://127.0.0.1:{app_port}/observability-probe-{run}",
+            f"http://127.0.0.1:{app_server.port}/observability-probe-{run}",
             headers={"X-Request-ID": f"obs-{run}-{index:03d}"},
             timeout=10,
         )
@@ -37,11 +37,10 @@ def test_request_counter_sums_requests_served_by_every_worker(cluster_settings, 
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(patch, range(REQUESTS)))
-    after = sample_value(scrape(app_port), "app_http_requests_total", LABELS)
+    after = sample_value(scrape(app_server.port), "app_http_requests_total", LABELS)
 
     # then more than one worker served them (their log lines name the process)
-    log = cluster_settings.log_dir / f"{cluster_settings.server_names[0]}.log"
-    lines = wait_for_log_lines(log, f"obs-{run}-", REQUESTS)
+    lines = wait_for_log_lines(app_server.log, f"obs-{run}-", REQUESTS)
     assert statuses == [404] * REQUESTS
     assert len(lines) == REQUESTS
     assert len({line["pid"] for line in lines}) >= 2
@@ -49,15 +48,15 @@ def test_request_counter_sums_requests_served_by_every_worker(cluster_settings, 
     assert after - before == REQUESTS
 
 
-def test_live_metrics_pass_promtool_check_metrics(app_port):
+def test_live_metrics_pass_promtool_check_metrics(app_server):
     # given a server that has served a request that queried the database (a failed login)
     requests.post(
-        f"http://127.0.0.1:{app_port}/auth/login",
+        f"http://127.0.0.1:{app_server.port}/auth/login",
         json={"username": "nobody", "password": "x" * 12},
         timeout=10,
     )
     # when its exposition is linted
-    text = scrape(app_port)
+    text = scrape(app_server.port)
     result = subprocess.run(
         ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, check=False
     )
@@ -72,20 +71,21 @@ def _worker_pids(master: int) -> set[int]:
     return {int(pid) for pid in children}
 
 
-def test_a_killed_workers_counts_stay_in_the_servers_sum(cluster_settings, app_port):
+def test_a_killed_workers_counts_stay_in_the_servers_sum(cluster_settings, app_server):
     # given requests counted on a server whose workers all served some
-    server = cluster_settings.server_names[0]
-    master = cluster.recorded_pid(cluster.services(cluster_settings)[server], cluster_settings)
+    master = cluster.recorded_pid(cluster.services(cluster_settings)[app_server.name], cluster_settings)
     assert master is not None
     run = uuid.uuid4().hex[:12]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(
             pool.map(
-                lambda i: requests.patch(f"http://127.0.0.1:{app_port}/observability-{run}-{i}", timeout=10),
+                lambda i: requests.patch(
+                    f"http://127.0.0.1:{app_server.port}/observability-{run}-{i}", timeout=10
+                ),
                 range(20),
             )
         )
-    before = sample_value(scrape(app_port), "app_http_requests_total", LABELS)
+    before = sample_value(scrape(app_server.port), "app_http_requests_total", LABELS)
     workers = _worker_pids(master)
     # when one worker is killed outright and gunicorn replaces it (child_exit marks it dead)
     victim = min(workers)
@@ -98,4 +98,4 @@ def test_a_killed_workers_counts_stay_in_the_servers_sum(cluster_settings, app_p
     # then the server has its full set of workers again and still counts the dead worker's requests
     assert victim not in _worker_pids(master)
     assert len(_worker_pids(master)) == len(workers)
-    assert sample_value(scrape(app_port), "app_http_requests_total", LABELS) == before
+    assert sample_value(scrape(app_server.port), "app_http_requests_total", LABELS) == before

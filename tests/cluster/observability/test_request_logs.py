@@ -31,14 +31,13 @@ def test_request_id_from_nginx_appears_in_both_logs(cluster_settings, http, ngin
     assert response.headers["X-Request-ID"] == request_id
 
 
-def test_server_makes_a_request_id_when_none_came_with_the_request(cluster_settings, app_port):
+def test_server_makes_a_request_id_when_none_came_with_the_request(app_server):
     # given a request straight to an app server with no X-Request-ID
     import requests
 
     # when it is answered
-    response = requests.get(f"http://127.0.0.1:{app_port}/api/messages", timeout=10)
+    response = requests.get(f"http://127.0.0.1:{app_server.port}/api/messages", timeout=10)
     # then the server made an id, returned it and logged it
     request_id = response.headers["X-Request-ID"]
     assert len(request_id) == 32
-    log = cluster_settings.log_dir / f"{cluster_settings.server_names[0]}.log"
-    assert [line["request_id"] for line in json_lines_with(log, request_id)] == [request_id]
+    assert [line["request_id"] for line in json_lines_with(app_server.log, request_id)] == [request_id]
