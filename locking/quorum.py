@@ -13,11 +13,11 @@ renewal thread per lock (ADR 0003).
 
 The nodes are contacted concurrently without threads: the command is written to every
 node's socket first, then the answers are read as they arrive (``select``) until a common
-deadline (connect + read timeout, no retries) or until the outcome is decided. So one hung
-node (TCP connects, nothing answers) costs at most one timeout per call, never one per node,
-and a node that failed rests for ``LOCK_NODE_RETRY_INTERVAL`` before it is tried again, so it
-costs nothing while it stays down. A node going down or coming back is logged once, not once
-per call.
+deadline (the read timeout; connects have their own timeout, no retries). So one hung node
+(TCP connects, nothing answers) costs at most one timeout per call, never one per node, and a
+node that failed rests for ``LOCK_NODE_RETRY_INTERVAL`` before it is tried again, so it costs
+nothing while it stays down. A node going down or coming back is logged once, not once per
+call.
 """
 
 from __future__ import annotations
@@ -297,19 +297,27 @@ class LockQuorum:
     def key(self, name: str) -> str:
         return f"{self.key_prefix}{name}"
 
-    def each(
-        self, command: Command, *, enough: Callable[[list[NodeReply]], bool] | None = None
-    ) -> list[NodeReply]:
-        """Send ``command`` to every node, then read answers as they arrive until all came, the
-        deadline passed, or ``enough(replies so far)``; unanswered nodes count as failed."""
-        replies: list[NodeReply] = []
+    def each(self, command: Command) -> list[NodeReply]:
+        """Send ``command`` to every node, then read answers as they arrive until all came or
+        the deadline passed; unanswered nodes count as failed. (Not stopping at a majority: a
+        healthy node a little slower than the others must not be taken for a failed one.)
+
+        Resting nodes are left out while the others can make a majority alone, and asked in a
+        second round when the others did not answer enough to make one."""
+        resting = [node for node in self.nodes if node.resting]
+        if len(self.nodes) - len(resting) < self.majority:
+            resting = []
+        active = [node for node in self.nodes if node not in resting]
+        replies = self._round(active, command, [])
+        answered = sum(1 for reply in replies if reply.answered)
+        if resting and answered < self.majority:
+            return self._round(resting, command, replies)
+        return replies + [NodeReply(node, error=NodeResting(node.label)) for node in resting]
+
+    def _round(self, nodes: list[LockNode], command: Command, replies: list[NodeReply]) -> list[NodeReply]:
+        replies = list(replies)
         waiting: dict[Any, tuple[LockNode, Any]] = {}
-        # Resting nodes are skipped only while the others can still make a majority alone.
-        skip_resting = sum(1 for node in self.nodes if not node.resting) >= self.majority
-        for node in self.nodes:
-            if skip_resting and node.resting:
-                replies.append(NodeReply(node, error=NodeResting(node.label)))
-                continue
+        for node in nodes:
             try:
                 connection = node.send(command)
             except (redis.RedisError, OSError) as exc:
@@ -318,7 +326,7 @@ class LockQuorum:
                 continue
             waiting[connection._sock] = (node, connection)
         deadline = time.monotonic() + self.answer_timeout
-        while waiting and not (enough is not None and enough(replies)):
+        while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -341,9 +349,7 @@ class LockQuorum:
     def acquire(self, name: str, owner: str, ttl_ms: int) -> QuorumResult:
         key = self.key(name)
         started = time.monotonic()
-        replies = self.each(
-            LockNode.grant(key, owner, ttl_ms), enough=lambda so_far: self._granted(so_far) >= self.majority
-        )
+        replies = self.each(LockNode.grant(key, owner, ttl_ms))
         valid_until = self._validity(started, ttl_ms)
         granted = self._granted(replies)
         if granted >= self.majority and time.monotonic() < valid_until:
@@ -361,9 +367,7 @@ class LockQuorum:
     def extend(self, name: str, owner: str, ttl_ms: int) -> QuorumResult:
         key = self.key(name)
         started = time.monotonic()
-        replies = self.each(
-            LockNode.extend(key, owner, ttl_ms), enough=lambda so_far: self._granted(so_far) >= self.majority
-        )
+        replies = self.each(LockNode.extend(key, owner, ttl_ms))
         valid_until = self._validity(started, ttl_ms)
         extended = self._granted(replies)
         if extended >= self.majority and time.monotonic() < valid_until:

@@ -120,6 +120,7 @@ class JobLock:
         self._released = False
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._losing = threading.Lock()  # the renewal thread and ensure_held() may both notice
 
     def __repr__(self) -> str:
         return f"<JobLock {self.name!r} token={self.token} owner={self.owner!r}>"
@@ -188,6 +189,9 @@ class JobLock:
                 else:
                     # Still valid: try again soon, well before the validity runs out.
                     wait = min(interval, max(0.01, (self._valid_until - time.monotonic()) / 3))
+        except Exception as exc:  # a renewal that died silently would let the lock lapse unnoticed
+            logger.exception("lock %r: the renewal thread failed", self.name)
+            self._lose(f"the renewal thread failed: {exc!r}")
         finally:
             connections.close_all()  # this thread's own database connections
 
@@ -203,9 +207,10 @@ class JobLock:
             logger.warning("lock %r: could not record renewal %d: %s", self.name, self.renewals, exc)
 
     def _lose(self, reason: str) -> None:
-        if self.lost_reason is not None or self._released:
-            return
-        self.lost_reason = reason
+        with self._losing:
+            if self.lost_reason is not None or self._released:
+                return
+            self.lost_reason = reason
         logger.warning("lock %r (token %s) lost: %s", self.name, self.token, reason)
         metrics.record_lock_lost(lock=self.name)
         self._quorum.release(self.name, self.owner)  # whatever nodes still have it
