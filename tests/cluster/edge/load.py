@@ -5,7 +5,7 @@
 Runs until its stdin closes, then exits; each thread cycles through the URLs. Writes one JSON
 line per request to OUT_FILE: ``{"t": <unix time>, "id": <request id>, "url": ..., "status":
 200, "server": "app1"}``, or ``"error"`` instead of status and server when no response came
-back at all.
+back at all (with ``"truncated": true`` when the headers came and the body was cut off).
 """
 
 import argparse
@@ -44,6 +44,11 @@ def run(urls: list[str], out: str, cert: str, headers: dict[str, str], threads: 
                 started = time.time()
                 try:
                     response = session.get(url, headers={"X-Request-ID": request_id}, timeout=10)
+                except requests.exceptions.ChunkedEncodingError as error:
+                    # the status line and headers came, the body was cut off
+                    entry = {"t": started, "id": request_id, "url": url, "error": repr(error)}
+                    record({**entry, "truncated": True})
+                    continue
                 except requests.RequestException as error:
                     record({"t": started, "id": request_id, "url": url, "error": repr(error)})
                     continue

@@ -1,6 +1,6 @@
 """App servers failing or restarting under load: NGINX's passive health checks and retries hide it.
 
-A second process sends GETs (``/health`` and an ordinary page) through NGINX continuously
+A second process sends GETs through NGINX continuously
 (tests/cluster/edge/load.py) while the test kills or restarts app servers. NGINX retries a
 refused or broken idempotent request on the next server (``proxy_next_upstream``), marks a failing
 server down after ``max_fails`` and tries it again after ``fail_timeout``, so a restarted server
@@ -57,17 +57,22 @@ class SteadyLoad:
 
 @pytest.fixture
 def steady_load(exclusive_app_servers, nginx_url, cluster_settings, tmp_path):
-    # /health answers 503 on a draining server (NGINX retries it elsewhere); a page does not
-    load = SteadyLoad(
-        [f"{nginx_url}/health", f"{nginx_url}/admin/login/"], cluster_settings, tmp_path / "load.jsonl"
-    )
+    """Start a load process on the given paths; it is stopped after the test."""
+    loads: list[SteadyLoad] = []
+
+    def start(*paths: str) -> SteadyLoad:
+        out = tmp_path / f"load-{len(loads)}.jsonl"
+        loads.append(SteadyLoad([f"{nginx_url}{path}" for path in paths], cluster_settings, out))
+        return loads[-1]
+
     try:
-        yield load
+        yield start
     finally:
-        with contextlib.suppress(Exception):
-            load.stop()
-        if load.process.poll() is None:
-            load.process.kill()
+        for load in loads:
+            with contextlib.suppress(Exception):
+                load.stop()
+            if load.process.poll() is None:
+                load.process.kill()
 
 
 def kill_server(name: str, cfg: cluster.Settings) -> None:
@@ -97,6 +102,10 @@ def new_lines(path: Path, offset: int) -> list[str]:
 def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_back(
     steady_load, cluster_settings
 ):
+    # A response the killed server had begun to send cannot be retried (NGINX has passed its
+    # headers on, ADR 0006). /health is written in a few microseconds, so the kill lands before
+    # or after a response, not inside one; a page that takes longer to write could lose one.
+    load = steady_load("/health")
     cfg = cluster_settings
     victim = "app2"
     victim_address = f"127.0.0.1:{cluster.services(cfg)[victim].port}"
@@ -105,7 +114,7 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
     # given: steady load reaches every server
     started = time.time()
     for name in cfg.server_names:
-        assert steady_load.wait_for(name, since=started, timeout=10), f"{name} never answered"
+        assert load.wait_for(name, since=started, timeout=10), f"{name} never answered"
     try:
         # when: one server dies mid-load, stays dead for a while, then comes back
         killed_at = time.time()
@@ -113,16 +122,16 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
         time.sleep(2)
         restarted_at = time.time()
         cluster.start_service(cluster.services(cfg)[victim], cfg)
-        back = steady_load.wait_for(victim, since=restarted_at, timeout=20)
+        back = load.wait_for(victim, since=restarted_at, timeout=20)
         time.sleep(0.5)
     finally:
         ensure_running(victim, cfg)
-    results = steady_load.stop()
+    results = load.stop()
     # then: no client saw a failure
     failures = [r for r in results if r.get("status") != 200]
     assert failures == []
     during_outage = [r for r in results if killed_at + 0.2 < r["t"] < restarted_at]
-    assert len(during_outage) > 20
+    assert len(during_outage) >= 10
     assert not any(r["server"] == victim for r in during_outage)
     # and NGINX took the dead server out instead of trying it for every request
     assert any(
@@ -135,18 +144,22 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
         for entry in map(json.loads, new_lines(access_log, access_offset))
         if entry["request_id"] in load_ids and victim_address in entry["upstream"]
     ]
-    assert len(tried_dead) < len(during_outage) / 4
+    # each NGINX worker (one per core) tries it max_fails (2) times, then not for fail_timeout
+    # (5 s, longer than the outage); the load process has 4 requests in flight at most
+    assert len(tried_dead) <= (os.cpu_count() or 1) * 2 + 4
     # and, restarted, it was taken back
     assert back, f"{victim} got no requests within 20 s of its restart"
 
 
 def test_a_rolling_restart_under_load_fails_no_request(steady_load, cluster_settings):
+    # /health answers 503 on a draining server (NGINX retries it elsewhere); a page does not
+    load = steady_load("/health", "/admin/login/")
     cfg = cluster_settings
     table = cluster.services(cfg)
     # given
     started = time.time()
     for name in cfg.server_names:
-        assert steady_load.wait_for(name, since=started, timeout=10), f"{name} never answered"
+        assert load.wait_for(name, since=started, timeout=10), f"{name} never answered"
     back: dict[str, bool] = {}
     try:
         # when: one server at a time drains and stops (SIGTERM), starts again, and takes traffic
@@ -154,11 +167,11 @@ def test_a_rolling_restart_under_load_fails_no_request(steady_load, cluster_sett
             cluster.stop([name], cfg)
             restarted_at = time.time()
             cluster.start_service(table[name], cfg)
-            back[name] = steady_load.wait_for(name, since=restarted_at, timeout=20)
+            back[name] = load.wait_for(name, since=restarted_at, timeout=20)
     finally:
         for name in cfg.server_names:
             ensure_running(name, cfg)
-    results = steady_load.stop()
+    results = load.stop()
     # then
     failures = [r for r in results if r.get("status") != 200]
     assert failures == [], f"{len(failures)} of {len(results)} failed, first: {failures[:3]}"
