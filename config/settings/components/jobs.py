@@ -9,6 +9,7 @@ tests can run the jobs every second or two.
 from typing import Any
 
 import environ
+from kombu import Queue
 
 from jobs.schedules import TickSchedule
 
@@ -18,6 +19,13 @@ JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS = env.float("JOBS_RECURRING_MESSAGES_IN
 JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
     "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", default=300.0
 )
+
+# The queue the jobs' deliveries go to. Every worker consumes it (and the default queue); a
+# deployment can give jobs their own queue, and the cluster tests use one of their own so that
+# a worker started with other intervals never takes their deliveries.
+JOBS_QUEUE = env("JOBS_QUEUE", default="celery")
+if JOBS_QUEUE != "celery":
+    CELERY_TASK_QUEUES = (Queue("celery"), Queue(JOBS_QUEUE))
 
 # The beat scheduler that stamps each send with its epoch-aligned tick, so the three beats'
 # sends of one slot name the same tick. It keeps beat's schedule file (``--schedule``).
@@ -30,12 +38,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "recurring-messages": {
         "task": "jobs.recurring_messages",
         "schedule": TickSchedule(JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS),
-        "options": {"expires": max(1.0, JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS * 0.9)},
+        "options": {"expires": max(1.0, JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
     },
     "phone-linking-recovery": {
         "task": "jobs.phone_linking_recovery",
         "schedule": TickSchedule(JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS),
-        "options": {"expires": max(1.0, JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS * 0.9)},
+        "options": {
+            "expires": max(1.0, JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS * 0.9),
+            "queue": JOBS_QUEUE,
+        },
     },
 }
 

@@ -193,7 +193,10 @@ def test_ticks_missed_while_every_beat_was_down_run_once_and_older_ones_are_reco
         [recovery_tick] = sorted(
             row["tick"]
             for row in rows
-            if row["outcome"] == "success" and not row["caught_up"] and row["started"] >= restarted
+            if row["outcome"] == "success"
+            and not row["caught_up"]
+            and row["started"] >= restarted
+            and row["tick"] >= next_tick(restarted) - timedelta(seconds=INTERVAL)
         )[:1]
         outage = ticks(stopped + timedelta(seconds=2 * INTERVAL), recovery_tick - timedelta(seconds=INTERVAL))
         window_start = recovery_tick - timedelta(seconds=WINDOW)
