@@ -6,12 +6,15 @@ Every value comes from the environment so the same file serves every server.
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:28001")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gthread, two processes per core, four threads each: chosen by bench/gunicorn (ADR 0007).
+workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1))))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Longer than NGINX's upstream keepalive_timeout (60 s), so NGINX closes idle connections first
+# and never sends a request on one gunicorn is closing (ADR 0007).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "500"))
 proc_name = f"gunicorn-{os.environ.get('APP_SERVER_NAME', 'app')}"

@@ -1,5 +1,6 @@
 """The shared gunicorn config keeps the promises the deployment relies on."""
 
+import os
 import runpy
 
 import pytest
@@ -16,6 +17,7 @@ CONF_VARIABLES = (
     "GUNICORN_GRACEFUL_TIMEOUT",
     "GUNICORN_MAX_REQUESTS",
     "GUNICORN_MAX_REQUESTS_JITTER",
+    "GUNICORN_KEEPALIVE",
     "HEALTH_DRAIN_SECONDS",
 )
 
@@ -47,3 +49,11 @@ def test_the_environment_overrides_the_worker_choice(monkeypatch):
     monkeypatch.setenv("GUNICORN_THREADS", "1")
     conf = runpy.run_path(str(CONF))
     assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("sync", 7, 1)
+
+
+def test_the_defaults_are_the_benchmarks_choice(conf):
+    # ADR 0007: gthread, at least one process per core, threads for the requests that wait
+    assert conf["worker_class"] == "gthread"
+    assert conf["workers"] >= (os.cpu_count() or 1) and conf["threads"] > 1
+    # NGINX closes idle upstream connections after 60 s; gunicorn must not close them first
+    assert conf["keepalive"] > 60

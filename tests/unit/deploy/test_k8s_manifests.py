@@ -108,6 +108,8 @@ def test_web_pods_drain_before_they_are_killed(built_overlay):
     assert web["startupProbe"]["httpGet"]["path"] == "/health/live"
     assert web["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert web["resources"]["requests"] and web["resources"]["limits"]
+    # the default (2 x CPU count) would read the node's CPUs inside a container
+    assert int(config["GUNICORN_WORKERS"]) >= 1 and int(config["GUNICORN_THREADS"]) >= 1
 
 
 def test_every_pod_runs_as_non_root_on_a_read_only_root_filesystem(built_overlay):
