@@ -1,10 +1,11 @@
-"""Per-client rate limits at NGINX: auth 10 r/s (burst 20), API 100 r/s (burst 200); 429 beyond.
+"""Per-client rate limits at NGINX: auth 10 r/s (burst 20), webhooks 50 r/s (burst 100), API
+100 r/s (burst 200); 429 beyond.
 
 With ``burst=B nodelay`` and rate R, a client that starts with an empty bucket gets its first
 B + 1 requests through and at most R more per second after that; the rest are refused with 429
 by NGINX itself (no app server answers them, so they carry no X-Served-By). The paths are real
-endpoints that answer fast without credentials (GET /auth/login: 405, GET /api/contacts: 401), so
-a busy machine still sends faster than the zone's rate.
+endpoints that answer fast without credentials (GET on a POST-only endpoint: 405, GET
+/api/contacts without a token: 401), so a busy machine still sends faster than the zone's rate.
 """
 
 import json
@@ -23,8 +24,8 @@ def most_allowed(*, rate: int, burst: int, seconds: float) -> int:
 
 @pytest.mark.parametrize(
     ("path", "rate", "burst_size", "count"),
-    [("/auth/login", 10, 20, 60), ("/api/contacts", 100, 200, 600)],
-    ids=["auth", "api"],
+    [("/auth/login", 10, 20, 60), ("/webhooks/sms/status", 50, 100, 300), ("/api/contacts", 100, 200, 600)],
+    ids=["auth", "webhooks", "api"],
 )
 def test_one_client_over_the_zone_rate_gets_429s(burst, path, rate, burst_size, count):
     # when: one client sends far more than the zone's rate, as fast as it can
