@@ -33,6 +33,8 @@ class PgBouncerValues:
     max_client_conn: int = 1000
     # The primary never sees more than this many connections for one database, whatever the pools.
     max_db_connections: int = 30
+    # Seconds a client may sit idle inside a transaction before PgBouncer disconnects it.
+    idle_transaction_timeout: int = 300
 
 
 def render_pgbouncer_ini(values: PgBouncerValues, out: Path) -> Path:

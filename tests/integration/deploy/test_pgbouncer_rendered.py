@@ -93,5 +93,5 @@ def test_rendered_pgbouncer_starts_and_serves_the_primary_and_the_replica(cluste
         assert (primary_in_recovery, replica_in_recovery) == (False, True), pgbouncer_log(folder)
         assert config["pool_mode"] == "transaction"
         assert (config["default_pool_size"], config["max_client_conn"]) == ("30", "1000")
-        assert config["idle_transaction_timeout"] == "60"
+        assert config["idle_transaction_timeout"] == "300"
         assert Path(config["auth_file"]) == auth_file
