@@ -141,11 +141,15 @@ def test_renewal_notices_a_force_release_and_signals_the_loss(lock_name):
     assert lock is not None
     # when
     force_release_job_lock(lock_name, by="operator")
-    time.sleep(0.5)
-    # then
+    deadline = time.monotonic() + 3
+    while not lost and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # then: the callback fired, the checkpoint raises, and the renewal thread ends with the lock
+    assert lost == [lock]
     with pytest.raises(LockLost):
         lock.ensure_held()
-    assert lost == [lock]
+    for thread in renewal_threads(lock_name):
+        thread.join(timeout=2)
     assert renewal_threads(lock_name) == []
     assert release_job_lock(lock) is False
 
