@@ -1,5 +1,6 @@
 """The PgBouncer template, rendered by ``render_deploy`` with an auth file from the database, serves."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,19 @@ def test_rendered_pgbouncer_starts_and_serves_the_primary_and_the_replica(cluste
         assert (config["default_pool_size"], config["max_client_conn"]) == ("30", "1000")
         assert config["idle_transaction_timeout"] == "300"
         assert Path(config["auth_file"]) == auth_file
+
+
+def test_the_local_clusters_pgbouncer_preparation_renders_a_pgbouncer_that_serves(cluster_settings):
+    port = free_port()
+    with postgres_readable_dir() as folder:
+        # given: a cluster state folder of our own that reaches the running primary's socket
+        (folder / "run").symlink_to(cluster_settings.run_dir)
+        cfg = dataclasses.replace(cluster_settings, state_dir=folder, pgbouncer_port=port)
+        # when: the step `make up` runs before it starts PgBouncer
+        cluster._prepare_pgbouncer(cfg)
+        # then
+        ini = folder / "pgbouncer" / "pgbouncer.ini"
+        with running_pgbouncer(ini, port=port, folder=folder):
+            kwargs = {"host": "127.0.0.1", "port": port, "user": cfg.db_user, "password": cfg.db_password}
+            with psycopg.connect(dbname=cfg.db_name, autocommit=True, prepare_threshold=None, **kwargs) as db:
+                assert db.execute("SELECT 1").fetchone() == (1,), pgbouncer_log(folder)
