@@ -127,6 +127,19 @@ async def _close(connections: list) -> None:
     await asyncio.gather(*(connection.close() for connection in connections), return_exceptions=True)
 
 
+async def _wait_for_free_slots(cfg: cluster.Settings, timeout: float = 10.0) -> None:
+    """Hand the primary back to the other tests only once it takes a connection again."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            connection = await psycopg.AsyncConnection.connect(**_connect_kwargs(cfg, cfg.pg_primary_port))
+        except psycopg.OperationalError:
+            await asyncio.sleep(0.1)
+            continue
+        await connection.close()
+        return
+
+
 def test_the_cluster_pgbouncer_runs_the_pool_sizes_under_test(cluster_settings):
     cfg = cluster_settings
     console = {**_connect_kwargs(cfg, cfg.pgbouncer_port, dbname="pgbouncer"), "user": "pgbouncer_admin"}
@@ -211,6 +224,7 @@ def test_the_same_thousand_clients_straight_to_postgresql_are_mostly_refused(
             )
         finally:
             await _close(opened)
+            await _wait_for_free_slots(cluster_settings)
 
     asyncio.run(scenario())
     # then: max_connections is 200, so at least 800 of the 1,000 are refused, each saying why
