@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -264,6 +264,17 @@ def _describe(replies: list[NodeReply]) -> str:
     return ", ".join(parts)
 
 
+@dataclass
+class Pending:
+    """A command sent to some nodes whose answers are not read yet."""
+
+    command: Command
+    resting: list[LockNode]
+    replies: list[NodeReply]
+    waiting: dict[Any, tuple[LockNode, Any]] = field(default_factory=dict)
+    deadline: float = 0.0
+
+
 class LockQuorum:
     """The lock nodes from ``LOCK_REDIS_URLS``; a majority of them decides every question."""
 
@@ -304,38 +315,57 @@ class LockQuorum:
 
         Resting nodes are left out while the others can make a majority alone, and asked in a
         second round when the others did not answer enough to make one."""
+        return self.collect(self.send(command))
+
+    def send(self, command: Command) -> Pending:
+        """The first half of ``each``: the command is on its way; ``collect`` reads the answers.
+        Other work (a database statement) can run in between while the nodes answer."""
         resting = [node for node in self.nodes if node.resting]
         if len(self.nodes) - len(resting) < self.majority:
             resting = []
         active = [node for node in self.nodes if node not in resting]
-        replies = self._round(active, command, [])
-        answered = sum(1 for reply in replies if reply.answered)
-        if resting and answered < self.majority:
-            return self._round(resting, command, replies)
-        return replies + [NodeReply(node, error=NodeResting(node.label)) for node in resting]
+        return self._send(active, command, resting)
 
-    def _round(self, nodes: list[LockNode], command: Command, replies: list[NodeReply]) -> list[NodeReply]:
-        replies = list(replies)
-        waiting: dict[Any, tuple[LockNode, Any]] = {}
+    def collect(self, pending: Pending) -> list[NodeReply]:
+        replies = self._collect(pending)
+        answered = sum(1 for reply in replies if reply.answered)
+        if pending.resting and answered < self.majority:
+            return self._collect(self._send(pending.resting, pending.command, [], replies))
+        return replies + [NodeReply(node, error=NodeResting(node.label)) for node in pending.resting]
+
+    def _send(
+        self,
+        nodes: list[LockNode],
+        command: Command,
+        resting: list[LockNode],
+        replies: list[NodeReply] | None = None,
+    ) -> Pending:
+        pending = Pending(command=command, resting=resting, replies=list(replies or []))
         for node in nodes:
             try:
                 connection = node.send(command)
             except (redis.RedisError, OSError) as exc:
                 node._failed(exc)
-                replies.append(NodeReply(node, error=exc))
+                pending.replies.append(NodeReply(node, error=exc))
                 continue
-            waiting[connection._sock] = (node, connection)
-        deadline = time.monotonic() + self.answer_timeout
+            pending.waiting[connection._sock] = (node, connection)
+        pending.deadline = time.monotonic() + self.answer_timeout
+        return pending
+
+    def _collect(self, pending: Pending) -> list[NodeReply]:
+        replies, waiting = pending.replies, pending.waiting
         while waiting:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+            # Past the deadline, still take the answers that already arrived (poll, no wait).
+            remaining = max(0.0, pending.deadline - time.monotonic())
             readable, _, _ = select.select(list(waiting), [], [], remaining)
+            if not readable:
+                break
             for sock in readable:
                 node, connection = waiting.pop(sock)
-                replies.append(node.receive(connection, command))
+                replies.append(node.receive(connection, pending.command))
         for node, connection in waiting.values():
             replies.append(node.abandon(connection))
+        waiting.clear()
         return replies
 
     def _validity(self, started: float, ttl_ms: int) -> float:
@@ -380,8 +410,10 @@ class LockQuorum:
 
     def release(self, name: str, owner: str) -> list[NodeReply]:
         """Compare-and-delete on every node; the replies say where the key was still ours."""
-        key = self.key(name)
-        return self.each(LockNode.release(key, owner))
+        return self.collect(self.send_release(name, owner))
+
+    def send_release(self, name: str, owner: str) -> Pending:
+        return self.send(LockNode.release(self.key(name), owner))
 
     def inspect(self, name: str) -> list[NodeReply]:
         """Each node's (value, remaining ms) for ``name``."""

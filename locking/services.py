@@ -309,17 +309,19 @@ def release_job_lock(lock: JobLock) -> bool:
         return False
     renewer = lock._renewer
     lock._stop.set()
+    # The deletes go out first; joining the renewer and the audit update overlap their round trip.
+    pending = lock._quorum.send_release(lock.name, lock.owner)
     if renewer is not None and renewer is not threading.current_thread():
         renewer.join()
     was_lost = lock.lost_reason is not None
     lock._released = True
-    replies = lock._quorum.release(lock.name, lock.owner)
-    deleted = sum(1 for reply in replies if reply.answered and reply.value)
-    gone = sum(1 for reply in replies if reply.answered and not reply.value)
-    metrics.record_lock_release(lock=lock.name, held_seconds=time.monotonic() - lock.acquired_monotonic)
     if not was_lost:
-        expired = gone >= lock._quorum.majority
+        # Still valid on our own clock means still ours (a force-release closed the row already).
+        expired = time.monotonic() >= lock._valid_until
         _close_grant(lock, LockGrant.Outcome.EXPIRED if expired else LockGrant.Outcome.RELEASED)
+    replies = lock._quorum.collect(pending)
+    metrics.record_lock_release(lock=lock.name, held_seconds=time.monotonic() - lock.acquired_monotonic)
+    deleted = sum(1 for reply in replies if reply.answered and reply.value)
     return not was_lost and deleted >= lock._quorum.majority
 
 
