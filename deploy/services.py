@@ -54,7 +54,8 @@ def render_k8s(*, out: Path) -> list[Path]:
     kustomization["images"] = [
         image for image in kustomization.get("images", []) if image["name"] != "app"
     ] + [{"name": "app", "newName": name, "newTag": tag}]
-    kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    header = f"# Rendered by `manage.py render_deploy k8s` from deploy/k8s/overlays/{K8S_OVERLAY}.\n"
+    kustomization_file.write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
