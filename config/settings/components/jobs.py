@@ -9,7 +9,7 @@ tests can run the jobs every second or two.
 from typing import Any
 
 import environ
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from jobs.schedules import TickSchedule
 
@@ -25,7 +25,9 @@ JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
 # a worker started with other intervals never takes their deliveries.
 JOBS_QUEUE = env("JOBS_QUEUE", default="celery")
 if JOBS_QUEUE != "celery":
-    CELERY_TASK_QUEUES = (Queue("celery"), Queue(JOBS_QUEUE))
+    CELERY_TASK_QUEUES = tuple(
+        Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("celery", JOBS_QUEUE)
+    )
 
 # The beat scheduler that stamps each send with its epoch-aligned tick, so the three beats'
 # sends of one slot name the same tick. It keeps beat's schedule file (``--schedule``).
