@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
@@ -93,6 +94,16 @@ def ensure_running(name: str, cfg: cluster.Settings) -> None:
         cluster.start_service(service, cfg)
 
 
+def wait_healthy(port: int, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return True
+        time.sleep(0.1)
+    return False
+
+
 def new_lines(path: Path, offset: int) -> list[str]:
     with path.open("rb") as handle:
         handle.seek(offset)
@@ -160,14 +171,16 @@ def test_a_rolling_restart_under_load_fails_no_request(steady_load, cluster_sett
     started = time.time()
     for name in cfg.server_names:
         assert load.wait_for(name, since=started, timeout=10), f"{name} never answered"
-    back: dict[str, bool] = {}
+    restarted_at: dict[str, float] = {}
     try:
-        # when: one server at a time drains and stops (SIGTERM), starts again, and takes traffic
+        # when: one server at a time drains and stops (SIGTERM), starts again, and answers its
+        # own /health before the next one goes (what the rolling-restart runbook does)
         for name in cfg.server_names:
             cluster.stop([name], cfg)
-            restarted_at = time.time()
+            restarted_at[name] = time.time()
             cluster.start_service(table[name], cfg)
-            back[name] = load.wait_for(name, since=restarted_at, timeout=20)
+            assert wait_healthy(table[name].port or 0, timeout=20), f"{name} did not come back"
+        back = {name: load.wait_for(name, since=restarted_at[name], timeout=20) for name in cfg.server_names}
     finally:
         for name in cfg.server_names:
             ensure_running(name, cfg)
