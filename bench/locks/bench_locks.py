@@ -2,13 +2,15 @@
 
 Run against the running local cluster (the lock nodes and PostgreSQL through PgBouncer)::
 
-    .venv/bin/python bench/locks/bench_locks.py               # 2,000 iterations per row
+    .venv/bin/python bench/locks/bench_locks.py                  # 2,000 iterations per row
     .venv/bin/python bench/locks/bench_locks.py --iterations 50  # quick mode
 
-Every row runs in this one invocation on the same nodes; pottery runs in its own process,
-because importing it patches ``json.dumps`` for the whole interpreter. The markdown table is
-printed and written to ``bench/out/locks.md``. With audit+fence the service writes audit rows
-into the database in ``DB_NAME`` (migrations applied, ``manage.py migrate locking``).
+Every row runs in this one invocation on the same nodes, interleaved: ten rounds, each running a
+tenth of every row's iterations in turn, so that the load of whatever else shares the machine
+falls on every row alike. pottery runs in its own process (importing it patches ``json.dumps``
+for the whole interpreter), driven round by round over a pipe. The markdown table is printed
+and written to ``bench/out/locks.md``. With audit+fence the service writes audit rows into the
+database in ``DB_NAME`` (migrations applied, ``manage.py migrate locking``).
 
 Goals (issue 5): the service on three nodes without audit at most half of pottery's median;
 audit+fence adding at most 2 ms to the median.
@@ -24,60 +26,103 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "bench" / "out" / "locks.md"
-
-
+ROUNDS = 10
+# Fault tests elsewhere on the machine may pause a lock node for a moment: a step that fails is
+# not a sample; it is counted, waited out and retried, up to this many times per row.
 MAX_INTERRUPTIONS = 20
 
 
-def measure(step: Callable[[], None], iterations: int, warmup: int) -> dict[str, float]:
-    """Median and p99 of ``step`` in µs. Fault tests elsewhere on the machine may pause a lock
-    node for a moment: a failed step is not a sample; it is counted, waited out and retried."""
-    interrupted = 0
+class Row:
+    """One implementation; ``run(count)`` adds ``count`` samples (µs per acquire+release)."""
 
-    def attempt() -> float | None:
-        nonlocal interrupted
-        started = time.perf_counter_ns()
-        try:
-            step()
-        except Exception:
-            interrupted += 1
-            if interrupted > MAX_INTERRUPTIONS:
-                raise
-            time.sleep(0.5)
-            return None
-        return (time.perf_counter_ns() - started) / 1000
+    def __init__(
+        self,
+        label: str,
+        nodes: int,
+        step: Callable[[], None],
+        context: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ):
+        self.label, self.nodes, self.step, self.context = label, nodes, step, context
+        self.samples: list[float] = []
+        self.interrupted = 0
 
-    for _ in range(warmup):
-        attempt()
-    samples: list[float] = []
-    while len(samples) < iterations:
-        sample = attempt()
-        if sample is not None:
-            samples.append(sample)
-    samples.sort()
-    return {
-        "median": statistics.median(samples),
-        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
-        "interrupted": interrupted,
-    }
+    def run(self, count: int, *, record: bool = True) -> None:
+        done = 0
+        with self.context():
+            while done < count:
+                started = time.perf_counter_ns()
+                try:
+                    self.step()
+                except Exception:
+                    self.interrupted += 1
+                    if self.interrupted > MAX_INTERRUPTIONS:
+                        raise
+                    time.sleep(0.5)
+                    continue
+                if record:
+                    self.samples.append((time.perf_counter_ns() - started) / 1000)
+                done += 1
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def lock_urls() -> list[str]:
-    from django.conf import settings
+class PotteryRow(Row):
+    """pottery in a child process (``--pottery-child``), asked for samples one round at a time."""
 
-    return list(settings.LOCK_REDIS_URLS)
+    def __init__(self, urls: list[str]):
+        super().__init__("pottery Redlock", len(urls), step=lambda: None)
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--pottery-child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._ask(json.dumps(urls))
+
+    def _ask(self, line: str) -> dict[str, object]:
+        assert self.child.stdin is not None and self.child.stdout is not None
+        self.child.stdin.write(line + "\n")
+        self.child.stdin.flush()
+        answer = self.child.stdout.readline()
+        if not answer:
+            raise RuntimeError("the pottery benchmark process ended")
+        return dict(json.loads(answer))
+
+    def run(self, count: int, *, record: bool = True) -> None:
+        answer = self._ask(json.dumps({"count": count}))
+        self.interrupted = int(answer["interrupted"])  # type: ignore[call-overload]
+        if record:
+            self.samples.extend(answer["samples"])  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self.child.stdin is not None:
+            self.child.stdin.close()
+        self.child.wait(timeout=30)
 
 
-def bench_pottery(iterations: int, warmup: int, urls: list[str]) -> dict[str, float]:
-    """Runs only in the child process started by ``run_pottery``."""
+def pottery_child() -> None:
+    """The child's side: the first line is the node URLs, then one ``{"count": N}`` per round."""
     from pottery import Redlock
     from redis import Redis
 
+    urls = json.loads(sys.stdin.readline())
     masters = {Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2) for url in urls}
     lock = Redlock(key=f"bench-pottery-{uuid.uuid4().hex[:8]}", masters=masters, auto_release_time=10)
 
@@ -86,26 +131,15 @@ def bench_pottery(iterations: int, warmup: int, urls: list[str]) -> dict[str, fl
             raise RuntimeError("pottery could not acquire a free lock")
         lock.release()
 
-    return measure(step, iterations, warmup)
+    row = Row("pottery Redlock", len(urls), step)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        before = len(row.samples)
+        row.run(json.loads(line)["count"])
+        print(json.dumps({"samples": row.samples[before:], "interrupted": row.interrupted}), flush=True)
 
 
-def run_pottery(iterations: int, warmup: int, urls: list[str]) -> dict[str, float]:
-    command = [
-        sys.executable,
-        __file__,
-        "--pottery-only",
-        "--iterations",
-        str(iterations),
-        "--warmup",
-        str(warmup),
-    ]
-    result = subprocess.run(
-        command, input=json.dumps(urls), capture_output=True, text=True, check=True, cwd=REPO, timeout=600
-    )
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-def bench_raw(iterations: int, warmup: int, url: str) -> dict[str, float]:
+def raw_row(url: str) -> Row:
     from redis import Redis
 
     client = Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
@@ -116,10 +150,10 @@ def bench_raw(iterations: int, warmup: int, url: str) -> dict[str, float]:
             raise RuntimeError("SET NX refused on a free key")
         client.delete(key)
 
-    return measure(step, iterations, warmup)
+    return Row("raw SET NX PX + DEL", 1, step)
 
 
-def bench_python_redis_lock(iterations: int, warmup: int, url: str) -> dict[str, float]:
+def python_redis_lock_row(url: str) -> Row:
     import redis_lock
     from redis import Redis
 
@@ -132,10 +166,10 @@ def bench_python_redis_lock(iterations: int, warmup: int, url: str) -> dict[str,
             raise RuntimeError("python-redis-lock could not acquire a free lock")
         lock.release()
 
-    return measure(step, iterations, warmup)
+    return Row("python-redis-lock", 1, step)
 
 
-def bench_service(iterations: int, warmup: int, urls: list[str], *, audit: bool) -> dict[str, float]:
+def service_row(urls: list[str], *, audit: bool) -> Row:
     from django.test import override_settings
 
     from locking.services import acquire_job_lock, release_job_lock
@@ -148,30 +182,33 @@ def bench_service(iterations: int, warmup: int, urls: list[str], *, audit: bool)
             raise RuntimeError("the service could not acquire a free lock")
         release_job_lock(lock)
 
-    with override_settings(LOCK_REDIS_URLS=urls):
-        return measure(step, iterations, warmup)
+    label = "this service, audit+fence" if audit else "this service, no audit"
+    return Row(label, len(urls), step, context=lambda: override_settings(LOCK_REDIS_URLS=urls))
 
 
-def render(results: list[tuple[str, int, dict[str, float]]], iterations: int) -> str:
-    pottery = next(r for label, _, r in results if label.startswith("pottery"))
+def chunks(total: int, rounds: int) -> Iterator[int]:
+    for index in range(rounds):
+        yield total * (index + 1) // rounds - total * index // rounds
+
+
+def render(rows: list[Row], iterations: int, rounds: int) -> str:
+    pottery = next(row for row in rows if row.label.startswith("pottery"))
     lines = [
-        f"# Lock acquire+release, {iterations} iterations per row (µs)",
+        f"# Lock acquire+release, {iterations} iterations per row in {rounds} interleaved rounds (µs)",
         "",
         "| implementation | nodes | median µs | p99 µs | median vs pottery |",
         "|---|---:|---:|---:|---:|",
     ]
-    for label, nodes, result in results:
-        ratio = result["median"] / pottery["median"]
-        note = f" ({result['interrupted']:.0f} interrupted)" if result.get("interrupted") else ""
-        lines.append(
-            f"| {label}{note} | {nodes} | {result['median']:.0f} | {result['p99']:.0f} | {ratio:.2f} |"
-        )
-    by_key = {(label, nodes): result for label, nodes, result in results}
-    plain = by_key[("this service, no audit", 3)]["median"]
-    audited = by_key[("this service, audit+fence", 3)]["median"]
+    for row in rows:
+        note = f" ({row.interrupted} interrupted)" if row.interrupted else ""
+        ratio = row.median / pottery.median
+        lines.append(f"| {row.label}{note} | {row.nodes} | {row.median:.0f} | {row.p99:.0f} | {ratio:.2f} |")
+    by_key = {(row.label, row.nodes): row for row in rows}
+    plain = by_key[("this service, no audit", 3)].median
+    audited = by_key[("this service, audit+fence", 3)].median
     lines += [
         "",
-        f"- Service on 3 nodes without audit / pottery: {plain / pottery['median']:.2f} (goal ≤ 0.50).",
+        f"- Service on 3 nodes without audit / pottery: {plain / pottery.median:.2f} (goal ≤ 0.50).",
         f"- Audit+fence adds {(audited - plain) / 1000:.2f} ms on 3 nodes (goal ≤ 2 ms).",
         "",
     ]
@@ -183,12 +220,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--pottery-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pottery-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.pottery_only:
-        urls = json.loads(sys.stdin.read())
-        print(json.dumps(bench_pottery(args.iterations, args.warmup, urls)))
+    if args.pottery_child:
+        pottery_child()
         return
 
     sys.path.insert(0, str(REPO))
@@ -200,21 +236,32 @@ def main() -> None:
 
     logging.disable(logging.INFO)  # one log line per grant would be measured too
 
-    urls = lock_urls()
+    from django.conf import settings
+
+    urls = list(settings.LOCK_REDIS_URLS)
     if len(urls) < 3:
         raise SystemExit(f"the benchmark needs three lock nodes; LOCK_REDIS_URLS has {len(urls)}")
     one, three = urls[:1], urls[:3]
-    n, warm = args.iterations, args.warmup
-    results = [
-        ("raw SET NX PX + DEL", 1, bench_raw(n, warm, one[0])),
-        ("python-redis-lock", 1, bench_python_redis_lock(n, warm, one[0])),
-        ("pottery Redlock", 3, run_pottery(n, warm, three)),
-        ("this service, no audit", 1, bench_service(n, warm, one, audit=False)),
-        ("this service, no audit", 3, bench_service(n, warm, three, audit=False)),
-        ("this service, audit+fence", 1, bench_service(n, warm, one, audit=True)),
-        ("this service, audit+fence", 3, bench_service(n, warm, three, audit=True)),
+    rows = [
+        raw_row(one[0]),
+        python_redis_lock_row(one[0]),
+        PotteryRow(three),
+        service_row(one, audit=False),
+        service_row(three, audit=False),
+        service_row(one, audit=True),
+        service_row(three, audit=True),
     ]
-    table = render(results, n)
+    rounds = max(1, min(ROUNDS, args.iterations))
+    try:
+        for row in rows:
+            row.run(args.warmup, record=False)
+        for count in chunks(args.iterations, rounds):
+            for row in rows:
+                row.run(count)
+    finally:
+        for row in rows:
+            row.close()
+    table = render(rows, args.iterations, rounds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
     sys.stdout.write(table)
