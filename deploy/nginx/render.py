@@ -128,7 +128,7 @@ def nginx_settings(environ: Mapping[str, str] | None = None, **overrides: object
 
 
 def _check(field: str, value: str, pattern: re.Pattern[str], what: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise NginxConfigError(f"{variable_name(field)}={value!r} is not {what}")
     return value
 

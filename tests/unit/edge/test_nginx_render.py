@@ -60,6 +60,7 @@ def test_a_weak_or_malformed_token_is_refused(token):
         ("NGINX_INTERNAL_NETWORKS", "10.0.0.0/8,everyone"),
         ("NGINX_CLIENT_MAX_BODY_SIZE", "1m; client_max_body_size 0"),
         ("NGINX_TLS_CERT", "/etc/x.crt;"),
+        ("NGINX_TLS_KEY", "/etc/x.key\nssl_verify_client off"),
         ("NGINX_CONTENT_SECURITY_POLICY", "default-src 'self'\" always; add_header X 1"),
     ],
 )
