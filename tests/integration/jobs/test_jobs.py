@@ -3,6 +3,7 @@ re-runs) and phone-linking recovery (backoff, attempts, failure)."""
 
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -41,31 +42,41 @@ def outbound(recurring_message):
     )
 
 
-def test_a_recurring_message_fires_at_the_same_local_time_across_the_spring_dst_change(recurring_job):
-    # given a New York church with 5 contacts (one opted out) and a message at 09:30 local daily,
-    # scheduled the day before clocks move forward (2026-03-08, EST -> EDT)
+@pytest.mark.parametrize(
+    ("change", "created_at", "before", "after", "following"),
+    [
+        # clocks move forward on 2026-03-08 (EST -> EDT): 09:30 local is 14:30, then 13:30 UTC
+        ("spring", "2026-03-07 12:00", "2026-03-07 14:30", "2026-03-08 13:30", "2026-03-09 13:30"),
+        # clocks move back on 2026-11-01 (EDT -> EST): 09:30 local is 13:30, then 14:30 UTC
+        ("fall", "2026-10-31 12:00", "2026-10-31 13:30", "2026-11-01 14:30", "2026-11-02 14:30"),
+    ],
+)
+def test_a_recurring_message_fires_at_the_same_local_time_across_a_dst_change(
+    recurring_job, change, created_at, before, after, following
+):
+    # given a New York church with 5 contacts (one opted out) and a message at 09:30 local
+    # daily, scheduled the day before the clocks change
     church = ChurchFactory.create(time_zone="America/New_York")
     contacts = ContactFactory.create_batch(4, church=church)
     ContactFactory.create(church=church, opted_out=True)
-    first = recurring_message_next_run(
-        cron="30 9 * * *", time_zone=church.time_zone, after=utc("2026-03-07 12:00")
-    )
+    first = recurring_message_next_run(cron="30 9 * * *", time_zone=church.time_zone, after=utc(created_at))
     message = RecurringMessageFactory.create(church=church, cron="30 9 * * *", next_run_at=first)
-    assert first == utc("2026-03-07 14:30")  # 09:30 EST
+    assert first == utc(before)
 
-    # when the job runs the tick of each occurrence (and the minutes around them)
-    for tick in ("2026-03-07 14:29", "2026-03-07 14:30", "2026-03-08 13:29", "2026-03-08 13:30"):
-        job_execute(job=recurring_job, tick=utc(tick))
+    # when the job runs the tick of each occurrence, and the minute before each
+    for occurrence in (utc(before), utc(after)):
+        job_execute(job=recurring_job, tick=occurrence - timedelta(minutes=1))
+        job_execute(job=recurring_job, tick=occurrence)
 
     # then each day's occurrence went to the 4 opted-in contacts once, at 09:30 local both days
     occurrences = sorted({occurrence for occurrence, _ in outbound(message)})
-    assert occurrences == [utc("2026-03-07 14:30"), utc("2026-03-08 13:30")]  # 09:30 EST, 09:30 EDT
-    assert {o.astimezone(timezone.get_fixed_timezone(0)).hour for o in occurrences} == {14, 13}
+    assert occurrences == [utc(before), utc(after)]
+    assert {o.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") for o in occurrences} == {"09:30"}
     assert len(outbound(message)) == 2 * len(contacts)
     message.refresh_from_db()
-    assert message.next_run_at == utc("2026-03-09 13:30")
-    # and the runs recorded what they did: batches of 2 contacts through the fence
-    run = JobRun.objects.get(job=recurring_job.name, tick=utc("2026-03-08 13:30"), outcome=Outcome.SUCCESS)
+    assert message.next_run_at == utc(following)
+    # and the run recorded what it did (batches of 2 contacts, each through the fence)
+    run = JobRun.objects.get(job=recurring_job.name, tick=utc(after), outcome=Outcome.SUCCESS)
     assert run.counts == {"messages_created": 4, "occurrences": 1}
 
 
