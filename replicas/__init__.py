@@ -1,1 +1,32 @@
-"""Database routing: writes to the primary, reads to healthy, caught-up replicas."""
+"""Read/write splitting: writes to the primary, reads to healthy, caught-up replicas.
+
+Where a read goes (``replicas.routers.ReplicaRouter``, in ``DATABASE_ROUTERS``):
+
+- writes and migrations: always ``default`` (the primary, through PgBouncer);
+- reads inside ``transaction.atomic()`` on the primary: the primary (a transaction sees its own
+  writes);
+- reads inside ``with use_primary_db:`` / ``@use_primary_db`` (nests correctly): the primary;
+- reads after this request or Celery task wrote: the primary, for the rest of it;
+- reads by a user whose recent write (the WAL position in the signed ``replica_lsn`` cookie, or
+  the task header ``replica_min_lsn``) a replica has not replayed yet: the primary;
+- every other read: a replica from ``REPLICA_DATABASES`` whose lag, measured from WAL positions
+  once a second per process, is at most ``REPLICA_MAX_LAG_MS`` (100); with none healthy, the
+  primary (logged once per outage, counted in ``replicas.selectors.routing_counts()``).
+
+Force the primary for a block of code::
+
+    from replicas import use_primary_db
+
+    with use_primary_db:
+        balance = Account.objects.get(pk=pk).balance
+
+Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
+``REPLICA_MAX_LAG_MS``, ``REPLICA_LAG_REFRESH_SECONDS``, ``REPLICA_CONNECT_TIMEOUT_SECONDS``,
+``REPLICA_READ_YOUR_WRITES_SECONDS``, ``REPLICA_LSN_COOKIE_NAME``, ``REPLICAS_DEBUG_ENDPOINTS``.
+``python manage.py replicas status`` prints each replica's state, lag and WAL positions.
+Why it is built this way, and how it fails: docs/adr/0004-read-replicas.md.
+"""
+
+from replicas.context import use_primary_db
+
+__all__ = ["use_primary_db"]

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 import requests
 
@@ -81,8 +82,9 @@ def old_probe(new_user: Callable[[], ProbeClient]) -> int:
 
 _LOAD_SCRIPT = """
 import sys, time, psycopg
-port, password, seconds, pause = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-conn = psycopg.connect(host="127.0.0.1", port=port, dbname="app", user="app", password=password,
+port, dbname, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+seconds, pause = float(sys.argv[5]), float(sys.argv[6])
+conn = psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user=user, password=password,
                        autocommit=True, prepare_threshold=None)
 deadline = time.monotonic() + seconds
 while time.monotonic() < deadline:
@@ -105,6 +107,8 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
                 "-c",
                 _LOAD_SCRIPT,
                 str(cluster_settings.pg_primary_port),
+                cluster_settings.db_name,
+                cluster_settings.db_user,
                 cluster_settings.db_password,
                 str(seconds),
                 str(pause),
@@ -117,6 +121,12 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
     for process in started:
         process.terminate()
         process.wait(timeout=10)
+    if started:
+        with psycopg.connect(
+            host="127.0.0.1", port=cluster_settings.pg_primary_port, dbname=cluster_settings.db_name,
+            user=cluster_settings.db_user, password=cluster_settings.db_password, autocommit=True,
+        ) as conn:  # fmt: skip
+            conn.execute("DELETE FROM replicas_routingprobe WHERE note = 'load'")
 
 
 def psql_on_replica(cluster_settings: cluster.Settings, sql: str) -> str:
