@@ -39,3 +39,9 @@ def replica_settings() -> ReplicaSettings:
 def _reload(*, setting: str, **_: Any) -> None:
     if setting.startswith("REPLICA") or setting == "DATABASES":
         replica_settings.cache_clear()
+
+
+def debug_endpoints_enabled() -> bool:
+    """``REPLICAS_DEBUG_ENDPOINTS``, or when unset, ``DEBUG`` (local yes, production no)."""
+    enabled = getattr(settings, "REPLICAS_DEBUG_ENDPOINTS", None)
+    return bool(settings.DEBUG) if enabled is None else bool(enabled)

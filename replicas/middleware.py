@@ -10,7 +10,7 @@ from django.core.signing import BadSignature
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from replicas.conf import replica_settings
+from replicas.conf import debug_endpoints_enabled, replica_settings
 from replicas.context import RoutingState, unit_of_work, use_primary_db
 from replicas.lsn import format_lsn, parse_lsn
 from replicas.monitor import monitor
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 COOKIE_SALT = "replicas.read-your-writes"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+PRIMARY_ONLY_HEADER = "X-Replicas-Primary-Only"
 
 
 def position_from_cookie(request: HttpRequest) -> int | None:
@@ -56,13 +57,20 @@ class ReadYourWritesMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # Debug builds only (never production): a header that sends a request's reads to the
+        # primary, for the benchmark's all-on-the-primary baseline.
+        self.honour_primary_header = debug_endpoints_enabled()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         conf = replica_settings()
         min_lsn = position_from_cookie(request)
         with unit_of_work(min_lsn=min_lsn, window_seconds=conf.read_your_writes_seconds) as state:
             request.replica_routing = state  # type: ignore[attr-defined]
-            response = self.get_response(request)
+            if self.honour_primary_header and request.headers.get(PRIMARY_ONLY_HEADER):
+                with use_primary_db:
+                    response = self.get_response(request)
+            else:
+                response = self.get_response(request)
             if getattr(request, "replica_retry_on_primary", False):
                 with use_primary_db:
                     response = self.get_response(request)

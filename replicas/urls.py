@@ -1,13 +1,7 @@
-from django.conf import settings
 from django.urls import URLPattern, URLResolver, path
 
 from replicas import views
-
-
-def debug_endpoints_enabled() -> bool:
-    enabled = settings.REPLICAS_DEBUG_ENDPOINTS
-    return settings.DEBUG if enabled is None else bool(enabled)
-
+from replicas.conf import debug_endpoints_enabled
 
 urlpatterns: list[URLPattern | URLResolver] = []
 if debug_endpoints_enabled():

@@ -4,7 +4,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from replicas.context import use_primary_db
 from replicas.selectors import database_server, replica_states, routing_counts, routing_probe_read
 from replicas.services import routing_probe_create
 
@@ -19,12 +18,7 @@ def probe_create(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def probe_detail(request: HttpRequest, probe_id: int) -> JsonResponse:
-    """``?primary=1`` reads on the primary (the benchmark's baseline)."""
-    if request.GET.get("primary"):
-        with use_primary_db:
-            read = routing_probe_read(probe_id=probe_id)
-    else:
-        read = routing_probe_read(probe_id=probe_id)
+    read = routing_probe_read(probe_id=probe_id)
     if read is None:
         return JsonResponse({"id": probe_id, "error": "not found"}, status=404)
     return JsonResponse({"id": read.probe_id, "alias": read.alias, "server": read.server})

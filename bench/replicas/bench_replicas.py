@@ -8,8 +8,9 @@
    median per query of each, and the router's own decision cost in microseconds.
    Goal (issue 7): at most 5 % over the fixed alias.
 2. HTTP through NGINX with wrk: the diagnostic read endpoint (``/replicas/debug/probes/<id>``)
-   with reads on the replica versus all on the primary (``?primary=1``); req/s and p99.
-   (The messaging API's list endpoint was not available when this was written.)
+   and the messaging API's message list (``/api/messages``, bearer token of the first staff
+   member, when one exists), each with reads on the replica versus all on the primary (the
+   debug-only ``X-Replicas-Primary-Only`` header); req/s and p99.
 
 Writes the markdown report to ``bench/out/replicas.md`` (``--out`` to change) and prints it.
 """
@@ -78,9 +79,10 @@ def router_overhead(rounds: int, queries: int) -> dict[str, float]:
     }
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
+    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     completed = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *header_args, url],
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     )  # fmt: skip
     out = completed.stdout
@@ -95,28 +97,57 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
+def api_headers() -> dict[str, str] | None:
+    """A bearer token for the first staff member (and NGINX's rate-limit bypass), if any exist."""
+    from messaging.models import StaffMember
+    from messaging.services import api_token_create
+
+    staff = StaffMember.objects.select_related("user").order_by("id").first()
+    if staff is None:
+        return None
+    headers = {"Authorization": f"Bearer {api_token_create(user=staff.user)}"}
+    bypass = REPO / ".cluster" / "ratelimit-bypass-token"
+    if bypass.exists():
+        headers["X-RateLimit-Bypass"] = bypass.read_text().strip()
+    return headers
+
+
 def http_comparison(seconds: int, connections: int, rounds: int) -> dict[str, dict[str, float]]:
+    from replicas.middleware import PRIMARY_ONLY_HEADER
     from replicas.services import routing_probe_create
 
     port = os.environ.get("NGINX_HTTPS_PORT", "28443")
+    base = f"https://127.0.0.1:{port}"
     probe = routing_probe_create(note="bench-http")
-    time.sleep(1.0)
-    base = f"https://127.0.0.1:{port}/replicas/debug/probes/{probe.pk}"
-    urls = {"reads on the replica": base, "reads on the primary": f"{base}?primary=1"}
-    for url in urls.values():
-        wrk(url, 1, connections)  # warm the workers' connections and lag measurements
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+    targets: dict[str, tuple[str, dict[str, str]]] = {
+        "`GET /replicas/debug/probes/<id>`": (f"{base}/replicas/debug/probes/{probe.pk}", {})
+    }
+    headers = api_headers()
+    if headers is not None:
+        targets["`GET /api/messages` (message list)"] = (f"{base}/api/messages?limit=20", headers)
+    time.sleep(1.0)  # the replica replays the probe and the token (asynchronous commit locally)
+    cases = {
+        f"{endpoint}, reads on the {where}": (
+            url,
+            {**extra, **({PRIMARY_ONLY_HEADER: "1"} if where == "primary" else {})},
+        )
+        for endpoint, (url, extra) in targets.items()
+        for where in ("replica", "primary")
+    }
+    for url, case_headers in cases.values():
+        wrk(url, 1, connections, case_headers)  # warm the workers' connections and lag measurements
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for _ in range(rounds):  # interleaved rounds, medians: the machine is shared
-        for name, url in urls.items():
-            runs[name].append(wrk(url, seconds, connections))
-    results = {}
-    for name, rows in runs.items():
-        results[name] = {
+        for name, (url, case_headers) in cases.items():
+            runs[name].append(wrk(url, seconds, connections, case_headers))
+    return {
+        name: {
             "rps": statistics.median(row["rps"] for row in rows),
             "p99_ms": statistics.median(row["p99_ms"] for row in rows),
             "errors": sum(row["errors"] for row in rows),
         }
-    return results
+        for name, rows in runs.items()
+    }
 
 
 def report(overhead: dict[str, float], http: dict[str, dict[str, float]] | None, quick: bool) -> str:
@@ -140,9 +171,12 @@ def report(overhead: dict[str, float], http: dict[str, dict[str, float]] | None,
     if http is not None:
         lines += [
             "",
-            "## HTTP through NGINX: `GET /replicas/debug/probes/<id>` (wrk, 2 threads; median of rounds)",
+            "## HTTP through NGINX (wrk, 2 threads; median of interleaved rounds)",
             "",
-            "| reads | req/s | p99 ms | non-2xx |",
+            "The primary-only baseline is the same request with the debug-only header "
+            "`X-Replicas-Primary-Only: 1` (every read of the request on the primary).",
+            "",
+            "| endpoint, reads | req/s | p99 ms | non-2xx |",
             "|---|---|---|---|",
         ]
         for name, row in http.items():

@@ -21,5 +21,5 @@ def test_the_replicas_benchmark_runs_in_quick_mode_and_writes_its_report(tmp_pat
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = out.read_text()
     assert "| through the router |" in report
-    assert "| reads on the replica |" in report
-    assert "| reads on the primary |" in report
+    assert "| `GET /replicas/debug/probes/<id>`, reads on the replica |" in report
+    assert "| `GET /replicas/debug/probes/<id>`, reads on the primary |" in report

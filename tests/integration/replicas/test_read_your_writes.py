@@ -98,3 +98,13 @@ def test_a_task_enqueued_without_a_write_carries_no_position(measured, worker):
     outcome = result.get(timeout=20)
     assert outcome["header"] is None
     assert outcome["found"] is False
+
+
+def test_the_debug_primary_only_header_sends_a_requests_reads_to_the_primary(measured, replayed_probe):
+    # given (debug endpoints are on in the test settings)
+    probe = replayed_probe()
+    # when
+    forced = Client().get(f"/replicas/debug/probes/{probe.pk}", headers={"X-Replicas-Primary-Only": "1"})
+    plain = Client().get(f"/replicas/debug/probes/{probe.pk}")
+    # then
+    assert (forced.json()["server"], plain.json()["server"]) == ("primary", "replica")
