@@ -49,8 +49,9 @@ class ReadYourWritesMiddleware:
     - In: a signed cookie holding the primary's WAL position after this user's last write; for
       ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a replica only if it has replayed it.
     - Out: if the request wrote, the primary's position now goes into that cookie.
-    - A safe-method request whose replica read failed (the replica died mid-request) runs once
-      more with every read on the primary, and that replica is skipped until it answers again.
+    - A safe-method view whose replica read failed (the replica died mid-request) runs once
+      more with every read on the primary, and that replica is skipped until it answers again
+      (the view again, not the request: other middleware has done its part already).
 
     Put it before any middleware that reads the database (sessions, auth).
     """
@@ -71,27 +72,30 @@ class ReadYourWritesMiddleware:
                     response = self.get_response(request)
             else:
                 response = self.get_response(request)
-            if getattr(request, "replica_retry_on_primary", False):
-                with use_primary_db:
-                    response = self.get_response(request)
             if state.wrote_at is not None:
                 self._remember_position(request, response, state)
         return response
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A safe-method view whose replica read failed runs once more, every read on the primary."""
         state: RoutingState | None = getattr(request, "replica_routing", None)
+        match = request.resolver_match
         if (
             state is None
+            or match is None
             or request.method not in SAFE_METHODS
             or not isinstance(exception, OperationalError | InterfaceError)
             or not state.replicas_read
-            or getattr(request, "replica_retry_on_primary", False)
+            or getattr(request, "replica_retried", False)
         ):
-            return
+            return None
         for alias in state.replicas_read:
             monitor.mark_unreachable(alias, f"{type(exception).__name__}: {exception}")
-        logger.warning("a replica read failed (%s); retrying %s on the primary", exception, request.path)
-        request.replica_retry_on_primary = True  # type: ignore[attr-defined]
+        logger.warning("a replica read failed (%s); %s runs again on the primary", exception, request.path)
+        request.replica_retried = True  # type: ignore[attr-defined]
+        with use_primary_db:
+            response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+        return response
 
     def _remember_position(self, request: HttpRequest, response: HttpResponse, state: RoutingState) -> None:
         lsn = primary_lsn_after_writes(state)

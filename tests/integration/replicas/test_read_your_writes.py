@@ -108,3 +108,26 @@ def test_the_debug_primary_only_header_sends_a_requests_reads_to_the_primary(mea
     plain = Client().get(f"/replicas/debug/probes/{probe.pk}")
     # then
     assert (forced.json()["server"], plain.json()["server"]) == ("primary", "replica")
+
+
+def test_a_get_whose_replica_read_fails_is_answered_from_the_primary(measured, replayed_probe):
+    # given a replica measured healthy that refuses connections from now on
+    from django.db import connections
+
+    probe = replayed_probe()
+    replica = connections.settings["replica"]
+    port = replica["PORT"]
+    connections["replica"].close()
+    replica["PORT"] = 25999
+    try:
+        # when a user reads
+        response = Client().get(f"/replicas/debug/probes/{probe.pk}")
+        with unit_of_work():
+            routed_next = router.db_for_read(RoutingProbe)
+    finally:
+        replica["PORT"] = port
+        connections["replica"].close()
+    # then the request succeeded on the primary and the replica is skipped from now on
+    assert response.status_code == 200
+    assert response.json()["server"] == "primary"
+    assert routed_next == "default"
