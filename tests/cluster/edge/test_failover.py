@@ -110,12 +110,9 @@ def new_lines(path: Path, offset: int) -> list[str]:
         return handle.read().decode(errors="replace").splitlines()
 
 
-def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_back(
+def test_sigkill_of_an_app_server_under_load_loses_only_responses_it_was_writing_and_is_taken_back(
     steady_load, cluster_settings
 ):
-    # A response the killed server had begun to send cannot be retried (NGINX has passed its
-    # headers on, ADR 0006). /health is written in a few microseconds, so the kill lands before
-    # or after a response, not inside one; a page that takes longer to write could lose one.
     load = steady_load("/health")
     cfg = cluster_settings
     victim = "app2"
@@ -130,6 +127,7 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
         # when: one server dies mid-load, stays dead for a while, then comes back
         killed_at = time.time()
         kill_server(victim, cfg)
+        dead_at = time.time()
         time.sleep(2)
         restarted_at = time.time()
         cluster.start_service(cluster.services(cfg)[victim], cfg)
@@ -138,12 +136,21 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
     finally:
         ensure_running(victim, cfg)
     results = load.stop()
-    # then: no client saw a failure
-    failures = [r for r in results if r.get("status") != 200]
+    access = {entry["request_id"]: entry for entry in map(json.loads, new_lines(access_log, access_offset))}
+    # then: every request the victim had not begun answering was retried and succeeded
+    failures = [r for r in results if r.get("status") != 200 and not r.get("truncated")]
     assert failures == []
+    # A response the victim was in the middle of sending when it died cannot be retried: NGINX
+    # had passed its status and headers on (ADR 0006). Those are the only losses allowed: each
+    # began before the kill and was the victim's, and the load has only 4 requests in flight.
+    cut_off = [r for r in results if r.get("truncated")]
+    assert len(cut_off) <= 4
+    for request in cut_off:
+        assert request["t"] < dead_at
+        assert access[request["id"]]["upstream"].endswith(victim_address)
     during_outage = [r for r in results if killed_at + 0.2 < r["t"] < restarted_at]
     assert len(during_outage) >= 10
-    assert not any(r["server"] == victim for r in during_outage)
+    assert not any(r.get("server") == victim for r in during_outage)
     # and NGINX took the dead server out instead of trying it for every request
     assert any(
         "upstream server temporarily disabled" in line and victim_address in line
@@ -152,7 +159,7 @@ def test_sigkill_of_an_app_server_under_load_fails_no_request_and_it_is_taken_ba
     load_ids = {r["id"] for r in during_outage}
     tried_dead = [
         entry
-        for entry in map(json.loads, new_lines(access_log, access_offset))
+        for entry in access.values()
         if entry["request_id"] in load_ids and victim_address in entry["upstream"]
     ]
     # each NGINX worker (one per core) tries it max_fails (2) times, then not for fail_timeout
