@@ -453,29 +453,29 @@ def _prepare_primary(cfg: Settings) -> None:
 
 
 def _bootstrap_primary(cfg: Settings) -> None:
-    """Roles and the database; idempotent, run on every ``up``."""
+    """Roles and the database; idempotent, run on every ``up``.
+
+    Passwords are set only when a role is created: setting one again makes a new SCRAM salt,
+    and a running PgBouncer, whose auth file holds the old secret, could no longer log in.
+    """
     user, password, db = cfg.db_user, cfg.db_password, cfg.db_name
     _psql(
         cfg,
         f"""
         DO $$ BEGIN
           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN
-            CREATE ROLE "{user}" LOGIN CREATEDB;
+            CREATE ROLE "{user}" LOGIN CREATEDB PASSWORD '{password}';
           END IF;
           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'replicator') THEN
-            CREATE ROLE replicator LOGIN REPLICATION;
+            CREATE ROLE replicator LOGIN REPLICATION PASSWORD '{password}';
           END IF;
           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbouncer_admin') THEN
-            CREATE ROLE pgbouncer_admin LOGIN;
+            CREATE ROLE pgbouncer_admin LOGIN PASSWORD '{password}';
           END IF;
           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbouncer_stats') THEN
-            CREATE ROLE pgbouncer_stats LOGIN;
+            CREATE ROLE pgbouncer_stats LOGIN PASSWORD '{password}';
           END IF;
         END $$;
-        ALTER ROLE "{user}" PASSWORD '{password}';
-        ALTER ROLE replicator PASSWORD '{password}';
-        ALTER ROLE pgbouncer_admin PASSWORD '{password}';
-        ALTER ROLE pgbouncer_stats PASSWORD '{password}';
         GRANT pg_monitor TO "{user}";
     """,
         step="create roles",

@@ -79,3 +79,15 @@ def test_a_celery_worker_runs_a_task(cluster_settings):
     result = client.send_task("config.ping").get(timeout=30)
     # then
     assert result["server"] in cluster_settings.server_names
+
+
+def test_running_up_again_keeps_the_password_secrets_pgbouncer_holds(cluster_settings):
+    # given
+    query = "SELECT string_agg(rolpassword, ',' ORDER BY rolname) FROM pg_authid WHERE rolcanlogin"
+    before = cluster._psql(cluster_settings, query, step="read secrets")
+    # when
+    cluster._bootstrap_primary(cluster_settings)
+    # then
+    assert cluster._psql(cluster_settings, query, step="read secrets") == before
+    with _connect(cluster_settings, cluster_settings.pgbouncer_port) as through_pgbouncer:
+        assert through_pgbouncer.execute("SELECT 1").fetchone() == (1,)
