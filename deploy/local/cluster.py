@@ -517,6 +517,8 @@ def _prepare_replica(cfg: Settings) -> None:
             "-S",
             "replica1",
             "--no-sync",
+            # Start at once; the default spread checkpoint can take minutes on an idle primary.
+            "--checkpoint=fast",
         ],
         log=cfg.log_dir / "pg-replica.log",
         user=PG_USER,
