@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import selectors
@@ -35,9 +35,9 @@ from jobs.schedules import tick_of, ticks_between
 from locking.errors import LockLost, LockUnavailable
 from locking.services import JobLock, acquire_job_lock, release_job_lock
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
-from messaging.models import Message, PhoneLink, RecurringMessage
+from messaging.models import PhoneLink, RecurringMessage
 from messaging.selectors import recurring_message_audience
-from messaging.services import messages_enqueue, recurring_message_next_run
+from messaging.services import recurring_message_insert_batch, recurring_message_next_run
 
 logger = logging.getLogger(__name__)
 
@@ -295,13 +295,6 @@ def _run_one(*, job: Job, run: JobRun, lock: JobLock) -> str:
 
 # --- recurring-messages -------------------------------------------------------------------------
 
-_OCCURRENCE_INSERT = (
-    f"INSERT INTO {Message._meta.db_table} (church_id, contact_id, direction, body, status, error,"
-    " recurring_message_id, occurrence, created_at, updated_at)"
-    " SELECT %s, contact_id, %s, %s, %s, '', %s, %s, now(), now()"
-    " FROM unnest(%s::bigint[]) AS contact_id"
-    " ON CONFLICT DO NOTHING RETURNING id"
-)
 MAX_OCCURRENCES_PER_RUN = 1000  # per recurring message, a guard against a runaway schedule
 
 
@@ -371,21 +364,9 @@ def recurring_message_occurrence_create(
                 .values_list("id", flat=True)[:batch_size]
             )
             if batch:
-                with connections[DB].cursor() as cursor:
-                    cursor.execute(
-                        _OCCURRENCE_INSERT,
-                        [
-                            recurring_message.church_id,
-                            Message.Direction.OUTBOUND,
-                            recurring_message.body,
-                            Message.Status.QUEUED,
-                            recurring_message.pk,
-                            occurrence,
-                            batch,
-                        ],
-                    )
-                    new_ids = [row[0] for row in cursor.fetchall()]
-                messages_enqueue(message_ids=new_ids)
+                new_ids = recurring_message_insert_batch(
+                    recurring_message=recurring_message, occurrence=occurrence, contact_ids=batch
+                )
                 batch_counts["messages_created"] += len(new_ids)
                 batch_counts["messages_existing"] += len(batch) - len(new_ids)
         if len(batch) < batch_size:  # the last (or an empty) batch: the audience is done

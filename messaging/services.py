@@ -422,25 +422,52 @@ class OccurrenceResult:
     existing: int  # audience members who already had this occurrence's message
 
 
+_OCCURRENCE_INSERT = (
+    f"INSERT INTO {Message._meta.db_table} (church_id, contact_id, direction, body, status, error,"
+    " recurring_message_id, occurrence, created_at, updated_at)"
+    " SELECT %s, contact_id, %s, %s, %s, '', %s, %s, now(), now()"
+    " FROM unnest(%s::bigint[]) AS contact_id"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def recurring_message_insert_batch(
+    *, recurring_message: RecurringMessage, occurrence: datetime, contact_ids: list[int]
+) -> list[int]:
+    """Queue one occurrence's message for each of ``contact_ids``; return the ids it created.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact)
+    constraint makes a re-run add only what is missing. The caller owns the transaction (the
+    jobs commit each batch behind a lock's fence); new messages are enqueued on its commit.
+    """
+    with connections[PRIMARY_DB].cursor() as cursor:
+        cursor.execute(
+            _OCCURRENCE_INSERT,
+            [
+                recurring_message.church_id,
+                Message.Direction.OUTBOUND,
+                recurring_message.body,
+                Message.Status.QUEUED,
+                recurring_message.pk,
+                occurrence,
+                contact_ids,
+            ],
+        )
+        new_ids = [row[0] for row in cursor.fetchall()]
+    messages_enqueue(message_ids=new_ids)
+    return new_ids
+
+
 def recurring_message_create_occurrence(
     *, recurring_message: RecurringMessage, occurrence: datetime, batch_size: int = 1000
 ) -> OccurrenceResult:
     """Queue one outbound message per audience member for one occurrence, in batches.
 
-    ``INSERT ... ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact)
-    constraint makes a re-run after a crash, or a run by a second server, add only what is
-    missing. Each batch commits on its own, and its new messages are enqueued on commit.
+    A re-run after a crash, or a run by a second server, adds only what is missing (see
+    ``recurring_message_insert_batch``). Each batch commits on its own.
     """
     if occurrence.tzinfo is None:
         raise ValueError("occurrence must be an aware datetime")
-    table = Message._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (church_id, contact_id, direction, body, status, error,"
-        " recurring_message_id, occurrence, created_at, updated_at)"
-        " SELECT %s, contact_id, %s, %s, %s, '', %s, %s, now(), now()"
-        " FROM unnest(%s::bigint[]) AS contact_id"
-        " ON CONFLICT DO NOTHING RETURNING id"
-    )
     audience = selectors.recurring_message_audience(recurring_message=recurring_message)
     created = existing = 0
     last_contact_id = 0
@@ -453,21 +480,9 @@ def recurring_message_create_occurrence(
             )
             if not batch:
                 break
-            with connections[PRIMARY_DB].cursor() as cursor:
-                cursor.execute(
-                    sql,
-                    [
-                        recurring_message.church_id,
-                        Message.Direction.OUTBOUND,
-                        recurring_message.body,
-                        Message.Status.QUEUED,
-                        recurring_message.pk,
-                        occurrence,
-                        batch,
-                    ],
-                )
-                new_ids = [row[0] for row in cursor.fetchall()]
-            messages_enqueue(message_ids=new_ids)
+            new_ids = recurring_message_insert_batch(
+                recurring_message=recurring_message, occurrence=occurrence, contact_ids=batch
+            )
         created += len(new_ids)
         existing += len(batch) - len(new_ids)
         last_contact_id = batch[-1]
