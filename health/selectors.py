@@ -24,6 +24,7 @@ from functools import partial
 
 from django.conf import settings
 
+from config import metrics
 from health import checks, drain
 from health.exceptions import HealthProblem, Status
 from health.report import CheckResult, Observation, Report
@@ -196,6 +197,16 @@ def run_checks(probe_checks: Sequence[Check], *, timeout: float) -> list[CheckRe
 
 
 def _run_one(check: Check, deadline: float) -> CheckResult:
+    started = time.monotonic()
+    result = _run_one_unobserved(check, deadline)
+    name = f"{check.key}:{check.component_id}" if check.component_id else check.key
+    metrics.record_health_check(
+        check=name, ok=result.status != Status.FAIL, seconds=time.monotonic() - started
+    )
+    return result
+
+
+def _run_one_unobserved(check: Check, deadline: float) -> CheckResult:
     try:
         observed = check.run(deadline=deadline)
     except HealthProblem as problem:

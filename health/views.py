@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
 
+from config import metrics
 from health import access, selectors
 from health.report import CONTENT_TYPE, Report
 
@@ -32,7 +33,9 @@ def live(request: HttpRequest) -> JsonResponse:
 
 
 def ready(request: HttpRequest) -> JsonResponse:
-    return render(selectors.ready_report())
+    report = selectors.ready_report()
+    metrics.record_readiness(is_ready=report.http_status == 200)
+    return render(report)
 
 
 def detailed(request: HttpRequest) -> HttpResponse:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from config import metrics
 from jobs import selectors
 from jobs.metrics import JOB_DELIVERIES, JOB_TICKS
 from jobs.models import JobRun, Outcome
@@ -67,6 +68,10 @@ def _identity() -> dict[str, Any]:
 
 def _record_skip(*, job: Job, tick: datetime, outcome: Outcome, task_id: str, detail: str) -> None:
     JOB_DELIVERIES.labels(job=job.name, outcome=outcome.value).inc()
+    metrics.record_job_run(job=job.name, outcome=outcome.value, interval_seconds=job.interval)
+    logger.info(
+        "job delivery skipped", extra={"job": job.name, "tick": tick.isoformat(), "outcome": outcome.value}
+    )
     now = timezone.now()
     try:
         JobRun.objects.using(DB).create(
@@ -290,7 +295,24 @@ def _run_one(*, job: Job, run: JobRun, lock: JobLock) -> str:
         outcome = Outcome.FAILED
     JOB_TICKS.labels(job=job.name, outcome=str(outcome)).inc()
     JOB_DELIVERIES.labels(job=job.name, outcome=str(outcome)).inc()
+    _observe_run(job=job, run=run, lock=lock, outcome=str(outcome))
     return str(outcome)
+
+
+def _observe_run(*, job: Job, run: JobRun, lock: JobLock, outcome: str) -> None:
+    """The run's metrics (config/metrics.py) and one structured log line with its tick and token."""
+    finished = timezone.now()
+    metrics.record_job_run(
+        job=job.name,
+        outcome=outcome,
+        seconds=(finished - run.started).total_seconds(),
+        start_delay_seconds=(run.started - run.tick).total_seconds(),
+        interval_seconds=job.interval,
+    )
+    logger.info(
+        "job run",
+        extra={"job": job.name, "tick": run.tick.isoformat(), "lock_token": lock.token, "outcome": outcome},
+    )
 
 
 # --- recurring-messages -------------------------------------------------------------------------

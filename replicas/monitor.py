@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 
+from config import metrics
 from replicas.conf import PRIMARY, replica_settings
 from replicas.lsn import format_lsn, parse_lsn
 
@@ -243,6 +244,12 @@ class ReplicaMonitor:
             taken_at=time.monotonic(), primary_lsn=primary_lsn, primary_error=primary_error, replicas=states
         )
         self._snapshot = snapshot
+        for state in states.values():
+            metrics.record_replica_lag(
+                replica=state.alias,
+                seconds=None if state.lag_ms is None else state.lag_ms / 1000,
+                reachable=state.status != UNREACHABLE,
+            )
         return snapshot
 
     def _primary_lsn(self) -> int:

@@ -12,6 +12,7 @@ from typing import TypedDict
 
 from django.db import DatabaseError, connections
 
+from config import metrics
 from replicas.conf import PRIMARY, replica_settings
 from replicas.context import RoutingState, current_state, primary_is_forced
 from replicas.lsn import parse_lsn
@@ -37,6 +38,7 @@ _outage_open = False
 
 
 def _routed(alias: str, reason: str) -> str:
+    metrics.record_read_routed(alias=alias)
     with _counts_lock:
         _reads_by_alias[alias] += 1
         _reads_by_reason[reason] += 1
