@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,10 @@ class Service:
     prepare: Callable[[Settings], None] | None = None
     # A string that must appear in /proc/PID/cmdline, so a reused PID is never signalled.
     marker: str = ""
+    # For an HTTP server: a path that answers 200 once its workers serve. A gunicorn master
+    # binds its port before the workers have loaded Django, and a balancer sending traffic in
+    # that gap sees requests wait in the listen backlog.
+    ready_path: str | None = None
 
     def pid_file(self, cfg: Settings) -> Path:
         return cfg.pid_dir / f"{self.name}.pid"
@@ -298,10 +303,20 @@ def _wait_started(
         if service.port is None:
             if time.monotonic() > deadline - timeout + 1.0:
                 return
-        elif port_open(service.port):
+        elif port_open(service.port) and (
+            service.ready_path is None or _answers_ok(service.port, service.ready_path)
+        ):
             return
         time.sleep(0.1)
     raise ClusterError(f"{service.name} did not start within {timeout:.0f}s (log: {service.log_file(cfg)})")
+
+
+def _answers_ok(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # refused, reset, timed out, or an HTTP error status
+        return False
 
 
 def signal_service(name: str, sig: signal.Signals, cfg: Settings | None = None) -> int:
@@ -706,7 +721,8 @@ def services(cfg: Settings) -> dict[str, Service]:
         beat_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "beat")}
         table += [
             Service(server, gunicorn, port=port, port_var="APP_PORTS", env=gunicorn_env,
-                    marker=f"127.0.0.1:{port}", prepare=_fresh_metrics_folder(metrics / "gunicorn")),
+                    marker=f"127.0.0.1:{port}", prepare=_fresh_metrics_folder(metrics / "gunicorn"),
+                    ready_path="/health/live"),
             Service(f"worker-{server}", worker, env=worker_env, marker=f"worker@{server}",
                     prepare=_fresh_metrics_folder(metrics / "worker")),
             Service(f"beat-{server}", beat, env=beat_env, marker=str(schedule),
