@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import runpy
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,15 @@ if TYPE_CHECKING:
 THROUGHPUT_PNG = "throughput_vs_concurrency.png"
 LATENCY_PNG = "latency_percentiles.png"
 WRK_SCENARIOS = ("NGINX return 200", "bare WSGI", "/health", "message list")
+
+
+def _gunicorn_shape() -> str:
+    """The app servers' worker shape, read from the gunicorn config they run."""
+    conf = runpy.run_path(
+        str(Path(__file__).resolve().parent.parent / "deploy" / "gunicorn" / "gunicorn.conf.py")
+    )
+    shape = f"{conf['workers']} {conf['worker_class']} workers"
+    return shape + (f" x {conf['threads']} threads" if conf["worker_class"] == "gthread" else "")
 
 
 def _find(run: Run, scenario: str, concurrency: int) -> Row | None:
@@ -156,7 +166,7 @@ def write(run: Run, *, out: Path, verification: Path) -> list[Path]:
         f"Measured {when} by `{command}` (`bench/run.py`) on {os.cpu_count()} CPU cores "
         f"({platform.machine()}; load average {load_at_start} at the start, {load} at the end: other "
         f"processes of the machine count), against the local cluster: NGINX "
-        f"(TLS) → 3 gunicorn app servers x 2 sync workers → PgBouncer (transaction mode, pool 30) → "
+        f"(TLS) → 3 gunicorn app servers x {_gunicorn_shape()} → PgBouncer (transaction mode, pool 30) → "
         f"PostgreSQL primary, reads from the streaming replica. Load generators, NGINX, the app servers, "
         f"Celery and both databases share these cores, so only ratios carry over to other machines.",
         "",
