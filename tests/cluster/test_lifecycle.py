@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local import cluster
+from tests.cluster.procs import child_pids
 
 pytestmark = pytest.mark.cluster
 
@@ -24,19 +25,6 @@ def side_cluster(tmp_path):
         nginx_http_port=28180,
         nginx_https_port=28543,
     )
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +58,7 @@ def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
         for name in names:
             pids.add(cluster.start_service(table[name], side_cluster))
         for pid in list(pids):
-            pids |= _children(pid)
+            pids |= child_pids(pid)
         assert len(pids) > len(names)  # gunicorn, Celery and NGINX have children too
     finally:
         # when

@@ -9,12 +9,12 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.cluster.health.conftest import check, first_probe_with, probe
+from tests.cluster.procs import child_pids
 
 pytestmark = pytest.mark.cluster
 
@@ -28,19 +28,6 @@ def _slow_request(url: str, seconds: float):
     time.sleep(0.5)  # let it reach a worker before anything else happens
     assert not future.done()
     return future
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, IndexError, ValueError):
-                continue
-            if parent == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_sigterm_fails_readiness_at_once_and_finishes_the_request_in_flight(side_server):
@@ -74,7 +61,7 @@ def test_sigterm_sent_to_the_workers_alone_finishes_their_requests_and_keeps_the
     server = side_server(
         HEALTH_DRAIN_SECONDS=str(DRAIN_SECONDS), HEALTH_DEBUG_SLOW_ENDPOINT="1", GUNICORN_TIMEOUT="4"
     )
-    workers = _children(server.process.pid)
+    workers = child_pids(server.process.pid)
     assert len(workers) == 2
     slow = _slow_request(server.url, seconds=1.5)
 
@@ -87,8 +74,8 @@ def test_sigterm_sent_to_the_workers_alone_finishes_their_requests_and_keeps_the
     answer = first_probe_with(f"{server.url}/health/ready", lambda a: a.status_code == 200, within=15)
     assert check(answer.body, "server:draining")["observedValue"] is False
     deadline = time.monotonic() + 20  # an idle worker notices at its next wake-up
-    while not set(_children(server.process.pid)).isdisjoint(workers) and time.monotonic() < deadline:
+    while not child_pids(server.process.pid).isdisjoint(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert set(_children(server.process.pid)).isdisjoint(workers)
+    assert child_pids(server.process.pid).isdisjoint(workers)
     assert probe(f"{server.url}/health").status_code == 200
     assert server.process.poll() is None

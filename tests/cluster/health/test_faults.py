@@ -9,27 +9,14 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from deploy.local import cluster
 from tests.cluster.health.conftest import check, first_probe_with, probe, wait_until_healthy_again
+from tests.cluster.procs import child_pids
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("healthy_cluster")]
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, IndexError, ValueError):
-                continue
-            if parent == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _is(status_code: int):
@@ -68,7 +55,7 @@ def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_
     app_url = side_server().url
     postmaster = cluster.recorded_pid(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
     assert postmaster is not None
-    paused = [postmaster, *_children(postmaster)]
+    paused = [postmaster, *child_pids(postmaster)]
     try:
         # given
         for pid in paused:
