@@ -31,10 +31,9 @@ from redis.retry import Retry
 from health import postgres
 from health.exceptions import HealthProblem, ServiceUnavailable, ServiceWarning
 from health.report import Observation
+from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
-
-PRIMARY_ALIAS = "default"
 
 
 def _remaining(deadline: float) -> float:
@@ -60,7 +59,7 @@ def _database(alias: str, *, deadline: float) -> Iterator[psycopg.Connection[Any
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-def database_response_time(*, alias: str = PRIMARY_ALIAS, deadline: float) -> Observation:
+def database_response_time(*, alias: str = PRIMARY_DB_ALIAS, deadline: float) -> Observation:
     """Connect (through PgBouncer for the primary) and run ``SELECT 1``."""
     started = time.monotonic()
     with _database(alias, deadline=deadline) as connection:
@@ -82,7 +81,7 @@ def replica_lag(*, alias: str, max_lag_ms: float, deadline: float) -> Observatio
         if in_recovery != "t":
             raise ServiceWarning("not a standby")
         try:
-            with _database(PRIMARY_ALIAS, deadline=deadline) as primary:
+            with _database(PRIMARY_DB_ALIAS, deadline=deadline) as primary:
                 started = time.monotonic()
                 (current,) = postgres.fetch_one(
                     primary, "SELECT pg_current_wal_flush_lsn()", deadline=deadline
@@ -121,7 +120,7 @@ def _migration_leaves() -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
 
 def migrations_pending(*, deadline: float) -> Observation:
     leaves = _migration_leaves()
-    with _database(PRIMARY_ALIAS, deadline=deadline) as connection:
+    with _database(PRIMARY_DB_ALIAS, deadline=deadline) as connection:
         rows = postgres.fetch_rows(connection, "SELECT app, name FROM django_migrations", deadline=deadline)
     applied = {(app, name) for app, name in rows}
     pending = sum(

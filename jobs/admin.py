@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from jobs.models import JobRun
+from replicas import PRIMARY_DB_ALIAS
 
 
 @admin.register(JobRun)
@@ -31,7 +32,7 @@ class JobRunAdmin(admin.ModelAdmin):
     list_per_page = 100
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        return super().get_queryset(request).using("default")
+        return super().get_queryset(request).using(PRIMARY_DB_ALIAS)
 
     @admin.display(description="duration", ordering="finished")
     def duration_display(self, run: JobRun) -> str:

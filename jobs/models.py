@@ -1,6 +1,6 @@
 """The run ledger: one row per job and tick for the run itself, plus a row per skipped delivery.
 
-Always written and read on the primary (``using("default")``): a replica may not have the
+Always written and read on the primary (``using(PRIMARY_DB_ALIAS)``): a replica may not have the
 row a moment-ago delivery wrote, and the ledger is what stops a second run.
 """
 

@@ -19,11 +19,11 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db.models import DateTimeField, Func
 
+from replicas import PRIMARY_DB_ALIAS
+
 if TYPE_CHECKING:
     from jobs.models import JobRun
     from locking.services import JobLock
-
-DB = "default"
 
 
 class ClockTimestamp(Func):
@@ -58,7 +58,7 @@ class JobContext:
         with self.lock.fenced():
             yield batch
             merged = self.counts + batch
-            JobRun.objects.using(DB).filter(pk=self.run.pk).update(
+            JobRun.objects.using(PRIMARY_DB_ALIAS).filter(pk=self.run.pk).update(
                 last_write_at=ClockTimestamp(), counts=dict(merged)
             )
         self.counts = merged

@@ -9,8 +9,8 @@ from django.db.models import Max
 
 from jobs.models import RUN_OUTCOMES, JobRun, Outcome
 from messaging.models import PhoneLink, RecurringMessage
+from replicas import PRIMARY_DB_ALIAS
 
-DB = "default"
 RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
 
 
@@ -23,14 +23,14 @@ def retry_backoff(*, attempt: int) -> float:
 def job_live_run(*, job: str, tick: datetime) -> JobRun | None:
     """The tick's current run row (the one not superseded), if any."""
     return (
-        JobRun.objects.using(DB)
+        JobRun.objects.using(PRIMARY_DB_ALIAS)
         .filter(job=job, tick=tick, superseded=False, outcome__in=RUN_OUTCOME_VALUES)
         .first()
     )
 
 
 def job_live_runs(*, job: str, first: datetime, last: datetime) -> dict[datetime, JobRun]:
-    rows = JobRun.objects.using(DB).filter(
+    rows = JobRun.objects.using(PRIMARY_DB_ALIAS).filter(
         job=job, tick__gte=first, tick__lte=last, superseded=False, outcome__in=RUN_OUTCOME_VALUES
     )
     return {row.tick: row for row in rows}
@@ -39,7 +39,7 @@ def job_live_runs(*, job: str, first: datetime, last: datetime) -> dict[datetime
 def job_ticks_refused(*, job: str, after: datetime, upto: datetime) -> list[datetime]:
     """Ticks in (``after``, ``upto``] that a delivery found locked (``skipped-held``), oldest first."""
     return list(
-        JobRun.objects.using(DB)
+        JobRun.objects.using(PRIMARY_DB_ALIAS)
         .filter(job=job, tick__gt=after, tick__lte=upto, outcome=Outcome.SKIPPED_HELD)
         .values_list("tick", flat=True)
         .distinct()
@@ -50,7 +50,7 @@ def job_ticks_refused(*, job: str, after: datetime, upto: datetime) -> list[date
 def job_last_run_tick(*, job: str, before: datetime) -> datetime | None:
     """The newest tick before ``before`` that has a run row of any outcome."""
     return (
-        JobRun.objects.using(DB)
+        JobRun.objects.using(PRIMARY_DB_ALIAS)
         .filter(job=job, tick__lt=before, outcome__in=RUN_OUTCOME_VALUES)
         .aggregate(last=Max("tick"))["last"]
     )
@@ -87,7 +87,7 @@ def job_tick_runnable(*, run: JobRun | None, token: int | None, now: datetime) -
 def recurring_messages_due_at(*, tick: datetime, after_id: int, limit: int = 100) -> list[RecurringMessage]:
     """Active recurring messages due at or before ``tick``, by id, after ``after_id``."""
     return list(
-        RecurringMessage.objects.using(DB)
+        RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
         .filter(active=True, next_run_at__lte=tick, id__gt=after_id)
         .select_related("church")
         .order_by("id")[:limit]
@@ -97,7 +97,7 @@ def recurring_messages_due_at(*, tick: datetime, after_id: int, limit: int = 100
 def phone_links_stuck(*, stuck_before: datetime, limit: int) -> list[PhoneLink]:
     """Pending links created before ``stuck_before``, least recently tried first."""
     return list(
-        PhoneLink.objects.using(DB)
+        PhoneLink.objects.using(PRIMARY_DB_ALIAS)
         .filter(state=PhoneLink.State.PENDING, created_at__lte=stuck_before)
         .order_by("last_attempt_at", "id")[:limit]
     )

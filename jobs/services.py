@@ -12,7 +12,7 @@
    run the body, whose batches commit through the fence, and record the outcome;
 4. release the lock.
 
-Everything here reads and writes the primary (``using("default")``).
+Everything here reads and writes the primary (``using(PRIMARY_DB_ALIAS)``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from config import metrics
 from jobs import selectors
 from jobs.metrics import JOB_DELIVERIES, JOB_TICKS
 from jobs.models import JobRun, Outcome
-from jobs.registry import DB, Job, JobContext
+from jobs.registry import Job, JobContext
 from jobs.schedules import tick_of, ticks_between
 from locking.errors import LockLost, LockUnavailable
 from locking.services import JobLock, acquire_job_lock, release_job_lock
@@ -39,6 +39,7 @@ from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
 from messaging.models import PhoneLink, RecurringMessage
 from messaging.selectors import recurring_message_audience
 from messaging.services import recurring_message_insert_batch, recurring_message_next_run
+from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _record_skip(*, job: Job, tick: datetime, outcome: Outcome, task_id: str, de
     )
     now = timezone.now()
     try:
-        JobRun.objects.using(DB).create(
+        JobRun.objects.using(PRIMARY_DB_ALIAS).create(
             job=job.name,
             tick=tick,
             outcome=outcome,
@@ -212,7 +213,7 @@ def _record_missed(*, job: Job, lock: JobLock, before: datetime, interval: float
         for t in ticks
     ]
     with lock.fenced():
-        JobRun.objects.using(DB).bulk_create(rows, ignore_conflicts=True)
+        JobRun.objects.using(PRIMARY_DB_ALIAS).bulk_create(rows, ignore_conflicts=True)
     JOB_TICKS.labels(job=job.name, outcome=Outcome.SKIPPED_MISSED.value).inc(len(rows))
     return len(rows)
 
@@ -222,7 +223,7 @@ def _claim(*, job: Job, tick: datetime, lock: JobLock, task_id: str, caught_up: 
     try:
         with lock.fenced():
             previous = (
-                JobRun.objects.using(DB)
+                JobRun.objects.using(PRIMARY_DB_ALIAS)
                 .select_for_update()
                 .filter(job=job.name, tick=tick, superseded=False, outcome__in=selectors.RUN_OUTCOME_VALUES)
                 .first()
@@ -239,13 +240,15 @@ def _claim(*, job: Job, tick: datetime, lock: JobLock, task_id: str, caught_up: 
                         f"(killed or paused); token {lock.token} took over"
                     )
                 if previous.attempt >= settings.JOBS_MAX_ATTEMPTS:
-                    previous.save(using=DB, update_fields=["outcome", "finished", "error"])
+                    previous.save(using=PRIMARY_DB_ALIAS, update_fields=["outcome", "finished", "error"])
                     logger.error("job %s tick %s: out of attempts (%s)", job.name, tick, previous.outcome)
                     return None
                 previous.superseded = True
-                previous.save(using=DB, update_fields=["outcome", "finished", "error", "superseded"])
-            with transaction.atomic(using=DB):
-                return JobRun.objects.using(DB).create(
+                previous.save(
+                    using=PRIMARY_DB_ALIAS, update_fields=["outcome", "finished", "error", "superseded"]
+                )
+            with transaction.atomic(using=PRIMARY_DB_ALIAS):
+                return JobRun.objects.using(PRIMARY_DB_ALIAS).create(
                     job=job.name,
                     tick=tick,
                     outcome=Outcome.RUNNING,
@@ -266,7 +269,9 @@ def _finish(*, run: JobRun, outcome: Outcome, error: str = "", counts: dict[str,
     if counts is not None:
         fields["counts"] = counts
     try:
-        JobRun.objects.using(DB).filter(pk=run.pk, outcome=Outcome.RUNNING, superseded=False).update(**fields)
+        JobRun.objects.using(PRIMARY_DB_ALIAS).filter(
+            pk=run.pk, outcome=Outcome.RUNNING, superseded=False
+        ).update(**fields)
     except DatabaseError as exc:
         logger.warning("job %s tick %s: could not record %s: %s", run.job, run.tick, outcome, exc)
 
@@ -278,7 +283,7 @@ def _run_one(*, job: Job, run: JobRun, lock: JobLock) -> str:
         job.body(ctx)
         with lock.fenced():
             settled = (
-                JobRun.objects.using(DB)
+                JobRun.objects.using(PRIMARY_DB_ALIAS)
                 .filter(pk=run.pk, outcome=Outcome.RUNNING, superseded=False)
                 .update(outcome=Outcome.SUCCESS, finished=timezone.now(), counts=dict(ctx.counts))
             )
@@ -376,7 +381,7 @@ def recurring_message_occurrence_create(
     ``ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact) constraint makes
     a re-run add only what is missing; new messages are handed to the sender on commit.
     """
-    audience = recurring_message_audience(recurring_message=recurring_message).using(DB)
+    audience = recurring_message_audience(recurring_message=recurring_message).using(PRIMARY_DB_ALIAS)
     last_contact_id = 0
     while True:
         with ctx.fenced() as batch_counts:
@@ -401,7 +406,7 @@ def _recurring_message_advance(*, ctx: JobContext, recurring_message: RecurringM
     """Move ``next_run_at`` on, only from the value this run read (a stale run moves nothing)."""
     with ctx.fenced():
         moved = (
-            RecurringMessage.objects.using(DB)
+            RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
             .filter(pk=recurring_message.pk, active=True, next_run_at=recurring_message.next_run_at)
             .update(next_run_at=to, updated_at=timezone.now())
         )
@@ -471,7 +476,7 @@ def phone_links_recover(
             state = PhoneLink.State.PENDING
         with ctx.fenced() as batch_counts:
             updated = (
-                PhoneLink.objects.using(DB)
+                PhoneLink.objects.using(PRIMARY_DB_ALIAS)
                 .filter(pk=link.pk, state=PhoneLink.State.PENDING, attempts=link.attempts)
                 .update(
                     state=state, attempts=attempts, last_attempt_at=timezone.now(), last_error=error or ""

@@ -15,6 +15,7 @@ from locking.errors import InvalidLockName, LockUnavailable
 from locking.models import LockGrant
 from locking.selectors import get_active_job_locks
 from locking.services import force_release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 FORCE_RELEASE_PERMISSION = "locking.force_release_lock"
 
@@ -41,7 +42,7 @@ class LockGrantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LockGrant]:
         # The audit is read where it is written: a replica may not have the latest outcome yet.
-        return super().get_queryset(request).using("default")
+        return super().get_queryset(request).using(PRIMARY_DB_ALIAS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,7 +8,7 @@ newest. A newer grant must update that same row to get its token, so it waits fo
 commit; if it got there first, the block raises ``StaleLockError`` and rolls back.
 
 Safe under PgBouncer transaction mode: one statement to issue a token, one transaction to
-fence, no session state and no session advisory locks. Always on the primary (``default``).
+fence, no session state and no session advisory locks. Always on the primary (``PRIMARY_DB_ALIAS``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from django.db import connections, transaction
 
 from locking.errors import StaleLockError
+from replicas import PRIMARY_DB_ALIAS
 
 if TYPE_CHECKING:
     from locking.services import JobLock
 
-DB_ALIAS = "default"
 
 _UPSERT_FENCE = """
 INSERT INTO locking_lockfence (name, token, updated) VALUES (%(name)s, 1, now())
@@ -63,7 +63,7 @@ FROM locking_lockfence WHERE name = %(name)s FOR UPDATE
 
 
 def issue_token(*, name: str) -> int:
-    with connections[DB_ALIAS].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(_UPSERT_FENCE, {"name": name})
         row = cursor.fetchone()
     assert row is not None  # RETURNING always yields the upserted row
@@ -79,7 +79,7 @@ def issue_token_and_grant(*, name: str, owner: str, server: str, pid: int, ttl_m
         "pid": pid,
         "ttl_ms": ttl_ms,
     }
-    with connections[DB_ALIAS].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(_NEXT_TOKEN_AND_GRANT, params)
         row = cursor.fetchone()
     assert row is not None
@@ -88,7 +88,7 @@ def issue_token_and_grant(*, name: str, owner: str, server: str, pid: int, ttl_m
 
 def advance_token(*, name: str) -> int | None:
     """Make every token issued so far for ``name`` stale; ``None`` if it never had one."""
-    with connections[DB_ALIAS].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(_ADVANCE, {"name": name})
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -99,15 +99,15 @@ def fenced(lock: JobLock) -> Iterator[None]:
     """Run the block's database writes only if ``lock`` still has the newest token.
 
     Raises ``LockLost`` if the lock is already known lost, ``StaleLockError`` (rolling back)
-    if a newer grant or a force-release advanced the token. Use the ``default`` database for
+    if a newer grant or a force-release advanced the token. Use the primary (``PRIMARY_DB_ALIAS``) for
     the protected writes; writes to other connections are not covered.
     """
     if lock.token is None:
         raise ValueError(f"lock {lock.name!r} was acquired with fence=False and has no fencing token")
     lock.ensure_held()
     idle_ms = str(max(1000, int(lock.ttl * 1000)))
-    with transaction.atomic(using=DB_ALIAS):
-        with connections[DB_ALIAS].cursor() as cursor:
+    with transaction.atomic(using=PRIMARY_DB_ALIAS):
+        with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
             cursor.execute(_CHECK, {"name": lock.name, "idle_ms": idle_ms})
             row = cursor.fetchone()
         newest = None if row is None else int(row[0])

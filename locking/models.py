@@ -1,6 +1,6 @@
 """The database side of the lock: fencing tokens and the audit of every grant.
 
-Both tables live on the primary and are always written with ``using("default")``.
+Both tables live on the primary and are always written with ``using(PRIMARY_DB_ALIAS)``.
 """
 
 from django.db import models

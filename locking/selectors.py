@@ -9,8 +9,7 @@ from datetime import datetime
 from locking.errors import LockUnavailable
 from locking.models import LockGrant
 from locking.quorum import get_quorum
-
-DB_ALIAS = "default"  # the audit is read where it is written: replicas may lag behind a grant
+from replicas import PRIMARY_DB_ALIAS
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,9 @@ def get_active_job_locks() -> list[ActiveLock]:
     active = [held for held, count in votes.items() if count >= quorum.majority]
     grants = {
         grant.owner: grant
-        for grant in LockGrant.objects.using(DB_ALIAS).filter(owner__in=[owner for _, owner in active])
+        for grant in LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(
+            owner__in=[owner for _, owner in active]
+        )
     }
     locks = []
     for name, owner in sorted(active):

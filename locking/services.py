@@ -54,6 +54,7 @@ from locking.errors import InvalidLockName, LockLost, LockUnavailable
 from locking.models import LockGrant
 from locking.quorum import LockQuorum, Outcome, get_quorum
 from locking.selectors import get_active_job_locks, is_job_lock_held
+from replicas import PRIMARY_DB_ALIAS
 
 __all__ = [
     "JobLock",
@@ -74,7 +75,6 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9._:-]+")
 SAFE_CHARACTERS = "letters, digits, '.', '_', ':' and '-'"
 NAME_LIMIT = 200  # the audit and fence columns' length
 RENEWAL_THREAD_PREFIX = "lock-renewal:"
-DB_ALIAS = fencing.DB_ALIAS
 
 
 def validate_lock_name(name: str) -> str:
@@ -200,9 +200,9 @@ class JobLock:
             return
         now = timezone.now()
         try:
-            LockGrant.objects.using(DB_ALIAS).filter(pk=self.grant_id, outcome=LockGrant.Outcome.HELD).update(
-                last_renewed=now, expires=now + timedelta(seconds=self.ttl), renewals=F("renewals") + 1
-            )
+            LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(
+                pk=self.grant_id, outcome=LockGrant.Outcome.HELD
+            ).update(last_renewed=now, expires=now + timedelta(seconds=self.ttl), renewals=F("renewals") + 1)
         except DatabaseError as exc:
             logger.warning("lock %r: could not record renewal %d: %s", self.name, self.renewals, exc)
 
@@ -232,7 +232,7 @@ def _close_grant(lock: JobLock, outcome: str) -> None:
     if lock.grant_id is None:
         return
     try:
-        with connections[DB_ALIAS].cursor() as cursor:
+        with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
             cursor.execute(_CLOSE_GRANT, [outcome, lock.grant_id])
     except DatabaseError as exc:
         logger.warning("lock %r: could not record outcome %s: %s", lock.name, outcome, exc)
@@ -420,7 +420,9 @@ def force_release_job_lock(name: str, *, by: str) -> bool:
     for owner in owners:
         quorum.release(name, owner)
     try:
-        LockGrant.objects.using(DB_ALIAS).filter(owner__in=owners, outcome=LockGrant.Outcome.HELD).update(
+        LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(
+            owner__in=owners, outcome=LockGrant.Outcome.HELD
+        ).update(
             outcome=LockGrant.Outcome.FORCE_RELEASED, released=timezone.now(), force_released_by=by[:150]
         )
     except DatabaseError as exc:

@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from messaging.errors import NotFound
 from messaging.models import Church, Contact, Message, RecurringMessage, StaffMember
-
-PRIMARY_DB = "default"
+from replicas import PRIMARY_DB_ALIAS
 
 
 def api_token_hash(*, raw_token: str) -> str:
@@ -36,7 +35,7 @@ def staff_member_for_token(*, raw_token: str) -> StaffMember | None:
     )
     staff_member = queryset.first()
     if staff_member is None:
-        staff_member = queryset.using(PRIMARY_DB).first()
+        staff_member = queryset.using(PRIMARY_DB_ALIAS).first()
     return staff_member
 
 

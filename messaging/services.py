@@ -37,10 +37,10 @@ from messaging.models import (
     StaffMember,
     validate_time_zone,
 )
+from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 
-PRIMARY_DB = selectors.PRIMARY_DB
 MAX_RECIPIENTS_PER_SEND = 1000
 SEND_TASK_BATCH = 100  # messages per Celery task
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -277,7 +277,7 @@ def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
 
 def _sending_number(*, church_id: int) -> str:
     link = (
-        PhoneLink.objects.using(PRIMARY_DB)
+        PhoneLink.objects.using(PRIMARY_DB_ALIAS)
         .filter(church_id=church_id, state=PhoneLink.State.LINKED)
         .order_by("id")
         .first()
@@ -291,10 +291,10 @@ def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Me
     A message that is no longer queued is left alone, so a redelivered task sends nothing twice
     in the common case. The status is only moved on from ``queued``, never back.
     """
-    message = Message.objects.using(PRIMARY_DB).select_related("contact").filter(pk=message_id).first()
+    message = Message.objects.using(PRIMARY_DB_ALIAS).select_related("contact").filter(pk=message_id).first()
     if message is None or message.status != Message.Status.QUEUED:
         return message
-    pending = Message.objects.using(PRIMARY_DB).filter(pk=message.pk, status=Message.Status.QUEUED)
+    pending = Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message.pk, status=Message.Status.QUEUED)
     if message.contact.opted_out:
         pending.update(status=Message.Status.FAILED, error="contact opted out", updated_at=timezone.now())
     else:
@@ -317,7 +317,7 @@ def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Me
                 sent_at=now,
                 updated_at=now,
             )
-    message.refresh_from_db(using=PRIMARY_DB)
+    message.refresh_from_db(using=PRIMARY_DB_ALIAS)
     return message
 
 
@@ -440,7 +440,7 @@ def recurring_message_insert_batch(
     constraint makes a re-run add only what is missing. The caller owns the transaction (the
     jobs commit each batch behind a lock's fence); new messages are enqueued on its commit.
     """
-    with connections[PRIMARY_DB].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(
             _OCCURRENCE_INSERT,
             [

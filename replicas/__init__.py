@@ -20,6 +20,9 @@ Force the primary for a block of code::
     with use_primary_db:
         balance = Account.objects.get(pk=pk).balance
 
+Code that must read or write the primary itself (locks, the job ledger) names it
+``PRIMARY_DB_ALIAS`` (``from replicas import PRIMARY_DB_ALIAS``), the one name of that alias.
+
 Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 ``REPLICA_MAX_LAG_MS``, ``REPLICA_LAG_REFRESH_SECONDS``, ``REPLICA_CONNECT_TIMEOUT_SECONDS``,
 ``REPLICA_READ_YOUR_WRITES_SECONDS``, ``REPLICA_LSN_COOKIE_NAME``, ``REPLICAS_DEBUG_ENDPOINTS``.
@@ -27,6 +30,7 @@ Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 Why it is built this way, and how it fails: docs/adr/0004-read-replicas.md.
 """
 
+from replicas.conf import PRIMARY_DB_ALIAS
 from replicas.context import use_primary_db
 
-__all__ = ["use_primary_db"]
+__all__ = ["PRIMARY_DB_ALIAS", "use_primary_db"]

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-PRIMARY = "default"
+# The primary's alias in DATABASES: every write, migration and forced read goes here.
+PRIMARY_DB_ALIAS = "default"
 
 
 @dataclass(frozen=True)

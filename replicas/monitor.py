@@ -35,7 +35,7 @@ import psycopg
 from django.conf import settings
 
 from config import metrics
-from replicas.conf import PRIMARY, replica_settings
+from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.lsn import format_lsn, parse_lsn
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def estimate_lag_ms(*, history: Sequence[tuple[float, int]], replay_lsn: int, no
 
 def classify(*, in_recovery: bool, lag_ms: float | None, max_lag_ms: float) -> str:
     if not in_recovery:
-        return NOT_A_REPLICA  # promoted, or pointed at a primary: not a copy of ``default``
+        return NOT_A_REPLICA  # promoted, or pointed at a primary: not a copy of the primary
     if lag_ms is None:
         return UNKNOWN
     return HEALTHY if lag_ms <= max_lag_ms else LAGGING
@@ -238,7 +238,7 @@ class ReplicaMonitor:
             self._history.append((time.monotonic(), primary_lsn))
         except (psycopg.Error, OSError, ValueError) as exc:
             primary_error = _short(exc)
-            self._drop_connection(PRIMARY)
+            self._drop_connection(PRIMARY_DB_ALIAS)
         states = {alias: self._measure(alias, conf.max_lag_ms) for alias in conf.replicas}
         snapshot = Snapshot.of(
             taken_at=time.monotonic(), primary_lsn=primary_lsn, primary_error=primary_error, replicas=states
@@ -253,7 +253,7 @@ class ReplicaMonitor:
         return snapshot
 
     def _primary_lsn(self) -> int:
-        row = self._connection(PRIMARY).execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        row = self._connection(PRIMARY_DB_ALIAS).execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
         if row is None:
             raise ValueError("pg_current_wal_flush_lsn() returned no row")
         return parse_lsn(row[0])

@@ -10,7 +10,7 @@ from typing import Any
 
 import multidb
 
-from replicas.conf import PRIMARY, replica_settings
+from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.routing import choose_read_alias
 
 
@@ -19,14 +19,14 @@ class ReplicaRouter(multidb.ReplicaRouter):
         return choose_read_alias()
 
     def db_for_write(self, model: type[Any], **hints: Any) -> str:
-        return PRIMARY
+        return PRIMARY_DB_ALIAS
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
         """Objects read from the primary and from its replicas are the same data."""
-        same_data = {PRIMARY, *replica_settings().replicas}
+        same_data = {PRIMARY_DB_ALIAS, *replica_settings().replicas}
         if obj1._state.db in same_data and obj2._state.db in same_data:
             return True
         return None
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
-        return db == PRIMARY
+        return db == PRIMARY_DB_ALIAS

@@ -13,7 +13,7 @@ from typing import TypedDict
 from django.db import DatabaseError, connections
 
 from config import metrics
-from replicas.conf import PRIMARY, replica_settings
+from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.context import RoutingState, current_state, primary_is_forced
 from replicas.lsn import parse_lsn
 from replicas.monitor import Snapshot, monitor
@@ -49,27 +49,27 @@ def choose_read_alias() -> str:
     """The alias for one read query in the current context."""
     conf = replica_settings()
     if not conf.replicas:
-        return PRIMARY
-    if connections[PRIMARY].in_atomic_block:
-        return _routed(PRIMARY, IN_TRANSACTION)  # a transaction reads what it wrote
+        return PRIMARY_DB_ALIAS
+    if connections[PRIMARY_DB_ALIAS].in_atomic_block:
+        return _routed(PRIMARY_DB_ALIAS, IN_TRANSACTION)  # a transaction reads what it wrote
     if primary_is_forced():
-        return _routed(PRIMARY, FORCED)
+        return _routed(PRIMARY_DB_ALIAS, FORCED)
     state = current_state()
     if state.wrote_recently(conf.read_your_writes_seconds):
-        return _routed(PRIMARY, AFTER_WRITE)
+        return _routed(PRIMARY_DB_ALIAS, AFTER_WRITE)
     snapshot = monitor.snapshot()
     if snapshot is None:  # not measured yet, or the measuring is stuck on a frozen server
-        return _routed(PRIMARY, NOT_MEASURED)
+        return _routed(PRIMARY_DB_ALIAS, NOT_MEASURED)
     healthy = snapshot.healthy
     if bool(healthy) == _outage_open:  # a change: the first read with(out) a healthy replica
         _note_outage(healthy, snapshot)
     if not healthy:
-        return _routed(PRIMARY, NO_HEALTHY_REPLICA)
+        return _routed(PRIMARY_DB_ALIAS, NO_HEALTHY_REPLICA)
     min_lsn = state.needs_lsn(time.time())
     if min_lsn is not None:
         healthy = tuple(alias for alias in healthy if _has_replayed(alias, min_lsn, state, snapshot))
         if not healthy:
-            return _routed(PRIMARY, NOT_CAUGHT_UP)
+            return _routed(PRIMARY_DB_ALIAS, NOT_CAUGHT_UP)
     alias = healthy[next(_round_robin) % len(healthy)]
     state.replicas_read.add(alias)
     return _routed(alias, REPLICA)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
-from replicas.conf import PRIMARY, replica_settings
+from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.models import RoutingProbe
 from replicas.monitor import ReplicaState, Snapshot, monitor
 from replicas.routing import routing_counts
@@ -66,7 +66,9 @@ def routing_probe_read(*, probe_id: int) -> ProbeRead | None:
     )
     if probe is None:
         return None
-    return ProbeRead(probe_id=probe.pk, alias=probe._state.db or PRIMARY, in_recovery=probe.in_recovery)
+    return ProbeRead(
+        probe_id=probe.pk, alias=probe._state.db or PRIMARY_DB_ALIAS, in_recovery=probe.in_recovery
+    )
 
 
 def database_server(*, alias: str) -> str:

@@ -4,6 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from replicas.conf import PRIMARY_DB_ALIAS
 from replicas.selectors import database_server, replica_states, routing_counts, routing_probe_read
 from replicas.services import routing_probe_create
 
@@ -12,7 +13,7 @@ from replicas.services import routing_probe_create
 @require_POST
 def probe_create(request: HttpRequest) -> JsonResponse:
     probe = routing_probe_create(note=request.GET.get("note", ""))
-    alias = probe._state.db or "default"
+    alias = probe._state.db or PRIMARY_DB_ALIAS
     return JsonResponse({"id": probe.pk, "alias": alias, "server": database_server(alias=alias)}, status=201)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from replicas.conf import PRIMARY
+from replicas.conf import PRIMARY_DB_ALIAS
 from replicas.context import RoutingState, note_write
 from replicas.lsn import parse_lsn
 
@@ -46,7 +46,7 @@ def install_write_detection(connection: BaseDatabaseWrapper) -> None:
     First, because ``connection.execute_wrapper()`` pops the *last* wrapper on exit: appended
     inside someone's ``with connection.execute_wrapper(...)``, ours would be the one removed.
     """
-    if connection.alias == PRIMARY and notice_writes not in connection.execute_wrappers:
+    if connection.alias == PRIMARY_DB_ALIAS and notice_writes not in connection.execute_wrappers:
         connection.execute_wrappers.insert(0, notice_writes)
 
 
@@ -59,7 +59,7 @@ def primary_lsn_after_writes(state: RoutingState) -> int | None:
     """
     if not state.lsn_dirty and state.written_lsn is not None:
         return state.written_lsn
-    connection = connections[PRIMARY]
+    connection = connections[PRIMARY_DB_ALIAS]
     if connection.in_atomic_block:
         return None
     try:

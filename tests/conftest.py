@@ -6,6 +6,7 @@ import pytest
 from pytest_django.fixtures import _get_databases_for_setup, validate_django_db
 
 from deploy.local import cluster
+from replicas import PRIMARY_DB_ALIAS
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,7 @@ def django_db_setup(
             serialized_aliases=serialized_aliases - replicas,
             keepdb=keepdb,
         )
-    test_database = connections["default"].settings_dict["NAME"]
+    test_database = connections[PRIMARY_DB_ALIAS].settings_dict["NAME"]
     for alias in replicas:
         connections[alias].close()
         own_settings = connections.settings[alias]

@@ -4,6 +4,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from replicas import PRIMARY_DB_ALIAS
 from tests.cluster.health.conftest import Probe, check, first_probe_with, probe
 
 pytestmark = pytest.mark.cluster
@@ -81,7 +82,7 @@ def test_detailed_with_the_token_shows_values_and_no_secret(side_server):
     assert check(body, "database:replicationLag", "replica")["observedUnit"] == "ms"
     secrets = [
         TOKEN,
-        settings.DATABASES["default"]["PASSWORD"],
+        settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"],
         f"{settings.DATABASES['default']['USER']}:",
         settings.BROKER_REDIS_URL,
         *settings.LOCK_REDIS_URLS,

@@ -16,6 +16,7 @@ from locking.models import LockGrant
 from locking.quorum import get_quorum
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -103,5 +104,5 @@ def test_renewal_that_cannot_keep_a_quorum_loses_the_lock_and_says_so(lock_name)
     with pytest.raises(LockLost, match="could not reach a quorum"):
         lock.ensure_held()
     assert lost == [lock]
-    assert LockGrant.objects.using("default").get(owner=lock.owner).outcome == LockGrant.Outcome.LOST
+    assert LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=lock.owner).outcome == LockGrant.Outcome.LOST
     assert release_job_lock(lock) is False

@@ -14,6 +14,7 @@ from django.db import connections
 from health import checks, postgres
 from health.exceptions import ServiceUnavailable, Status
 from health.selectors import Check, run_checks
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def test_a_redis_ping_to_a_stopped_or_hung_node_ends_within_its_timeout(port_fix
 @pytest.mark.django_db
 def test_a_query_the_server_never_answers_is_abandoned_at_the_deadline():
     # given: a real connection through PgBouncer and a query that outlasts the budget
-    connection = postgres.connect(connections.settings["default"], timeout=1.0)
+    connection = postgres.connect(connections.settings[PRIMARY_DB_ALIAS], timeout=1.0)
     started = time.monotonic()
 
     # when
@@ -54,7 +55,7 @@ def test_a_query_the_server_never_answers_is_abandoned_at_the_deadline():
 
 def test_a_database_that_accepts_and_never_answers_counts_as_failed_within_the_budget(hung_port):
     # given: a database alias whose server accepts TCP and never speaks
-    hung = {**connections.settings["default"], "HOST": "127.0.0.1", "PORT": hung_port}
+    hung = {**connections.settings[PRIMARY_DB_ALIAS], "HOST": "127.0.0.1", "PORT": hung_port}
     connections.settings["hung"] = hung
     probe = Check("database:responseTime", partial(checks.database_response_time, alias="hung"), "hung")
     started = time.monotonic()

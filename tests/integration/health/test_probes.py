@@ -10,6 +10,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from health import selectors
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
 
@@ -109,7 +110,7 @@ def test_detailed_is_hidden_from_other_networks_unless_the_token_is_shown(client
     text = with_token.content.decode()
     secrets = [
         TOKEN,
-        settings.DATABASES["default"]["PASSWORD"],
+        settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"],
         settings.BROKER_REDIS_URL,
         settings.CELERY_BROKER_URL,
         *settings.LOCK_REDIS_URLS,

@@ -15,6 +15,7 @@ from jobs.services import job_execute
 from locking.errors import StaleLockError
 from locking.models import LockFence
 from locking.services import acquire_job_lock, force_release_job_lock, release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +23,7 @@ TICK = datetime(2026, 3, 8, 10, 0, tzinfo=UTC)
 
 
 def runs(job, **filters):
-    return list(JobRun.objects.using("default").filter(job=job.name, **filters).order_by("tick", "id"))
+    return list(JobRun.objects.using(PRIMARY_DB_ALIAS).filter(job=job.name, **filters).order_by("tick", "id"))
 
 
 def test_a_second_delivery_of_the_same_tick_is_recorded_as_duplicate_and_does_not_run(make_job):
@@ -152,7 +153,7 @@ def test_a_run_that_loses_its_lock_commits_nothing_more_and_the_tick_is_run_agai
 
     def body(ctx: JobContext) -> None:
         with ctx.fenced() as counts:
-            LockFence.objects.using("default").create(
+            LockFence.objects.using(PRIMARY_DB_ALIAS).create(
                 name=f"marker-{ctx.run.attempt}-1", token=1, updated=ctx.tick
             )
             counts["batches"] += 1
@@ -160,7 +161,7 @@ def test_a_run_that_loses_its_lock_commits_nothing_more_and_the_tick_is_run_agai
         if ctx.run.attempt == 1:
             force_release_job_lock(ctx.lock.name, by="test")
         with ctx.fenced() as counts:
-            LockFence.objects.using("default").create(
+            LockFence.objects.using(PRIMARY_DB_ALIAS).create(
                 name=f"marker-{ctx.run.attempt}-2", token=1, updated=ctx.tick
             )
             counts["batches"] += 1
@@ -175,7 +176,9 @@ def test_a_run_that_loses_its_lock_commits_nothing_more_and_the_tick_is_run_agai
     assert report.outcome == Outcome.LOST_LOCK
     assert written == [1]
     markers = set(
-        LockFence.objects.using("default").filter(name__startswith="marker-").values_list("name", flat=True)
+        LockFence.objects.using(PRIMARY_DB_ALIAS)
+        .filter(name__startswith="marker-")
+        .values_list("name", flat=True)
     )
     assert markers == {"marker-1-1"}
     [lost] = runs(job, outcome=Outcome.LOST_LOCK)
@@ -189,14 +192,14 @@ def test_a_run_that_loses_its_lock_commits_nothing_more_and_the_tick_is_run_agai
     # then the tick is run again, once, as attempt 2
     [success] = runs(job, outcome=Outcome.SUCCESS)
     assert success.attempt == 2 and success.lock_token > lost.lock_token
-    assert LockFence.objects.using("default").filter(name__startswith="marker-2").count() == 2
+    assert LockFence.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith="marker-2").count() == 2
 
 
 def test_a_run_abandoned_by_a_dead_worker_is_taken_over_by_the_next_lock_holder(make_job):
     # given a tick whose run row says "running" under an old token (its worker was SIGKILLed)
     calls = []
     job = make_job(lambda ctx: calls.append(ctx.run.attempt))
-    JobRun.objects.using("default").create(
+    JobRun.objects.using(PRIMARY_DB_ALIAS).create(
         job=job.name, tick=TICK, outcome=Outcome.RUNNING, server="gone", pid=1, lock_token=0, started=TICK
     )
 
@@ -249,6 +252,8 @@ def test_the_celery_task_runs_the_stamped_tick(settings):
     # then the run is recorded for that tick
     assert result["outcome"] == Outcome.SUCCESS and result["tick"] == tick.isoformat()
     assert (
-        JobRun.objects.using("default").filter(job="recurring-messages", tick=tick, outcome="success").count()
+        JobRun.objects.using(PRIMARY_DB_ALIAS)
+        .filter(job="recurring-messages", tick=tick, outcome="success")
+        .count()
         == 1
     )

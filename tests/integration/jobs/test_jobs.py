@@ -13,6 +13,7 @@ from jobs.services import job_execute, phone_links_recover, recurring_messages_r
 from messaging.gateway import GatewayError, OutboundSms
 from messaging.models import DevelopmentSms, Message, PhoneLink
 from messaging.services import recurring_message_next_run
+from replicas import PRIMARY_DB_ALIAS
 from tests.integration.messaging.factories import (
     ChurchFactory,
     ContactFactory,
@@ -35,7 +36,7 @@ def recurring_job(make_job, job_settings):
 
 def outbound(recurring_message):
     return list(
-        Message.objects.using("default")
+        Message.objects.using(PRIMARY_DB_ALIAS)
         .filter(recurring_message=recurring_message)
         .order_by("occurrence", "contact_id")
         .values_list("occurrence", "contact_id")

@@ -26,6 +26,7 @@ from django.contrib.auth.models import Group  # noqa: E402
 
 from locking.errors import LockError  # noqa: E402
 from locking.services import acquire_job_lock, release_job_lock  # noqa: E402
+from replicas import PRIMARY_DB_ALIAS  # noqa: E402
 
 
 def hold(name: str, ttl: float) -> None:
@@ -39,8 +40,8 @@ def hold(name: str, ttl: float) -> None:
         if command == "write":
             try:
                 with lock.fenced():
-                    Group.objects.using("default").create(name=argument)
-                    Group.objects.using("default").create(name=f"{argument}-second")
+                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=argument)
+                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{argument}-second")
                 print("wrote", flush=True)
             except LockError as exc:
                 print(type(exc).__name__, flush=True)
@@ -48,10 +49,10 @@ def hold(name: str, ttl: float) -> None:
             # Inside the fenced block: one write, then wait for a line before the second.
             try:
                 with lock.fenced():
-                    Group.objects.using("default").create(name=argument)
+                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=argument)
                     print("inside", flush=True)
                     sys.stdin.readline()
-                    Group.objects.using("default").create(name=f"{argument}-second")
+                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{argument}-second")
                 print("wrote", flush=True)
             except Exception as exc:
                 print(type(exc).__name__, flush=True)

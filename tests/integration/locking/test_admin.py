@@ -8,6 +8,7 @@ from django.urls import reverse
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +76,7 @@ def test_force_release_asks_then_releases_and_is_audited(held):
     assert still_held is True
     assert response.status_code == 302
     assert not is_job_lock_held(held.name)
-    grant = LockGrant.objects.using("default").get(owner=held.owner)
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=held.owner)
     assert grant.outcome == LockGrant.Outcome.FORCE_RELEASED
     assert grant.force_released_by == "operator"
 

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 from .conftest import REPO
 
@@ -84,6 +85,6 @@ def test_release_with_yes_force_releases_and_records_the_operator(child_env, hel
     # then
     assert result.returncode == 0, result.stderr
     assert not is_job_lock_held(held.name)
-    grant = LockGrant.objects.using("default").get(owner=held.owner)
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=held.owner)
     assert grant.outcome == LockGrant.Outcome.FORCE_RELEASED
     assert grant.force_released_by == "oncall-bob"

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 
 from locking.models import LockGrant
 from locking.services import acquire_job_lock, release_job_lock
+from replicas import PRIMARY_DB_ALIAS
 
 from .conftest import REPO
 
@@ -70,7 +71,9 @@ def test_a_killed_holder_frees_the_lock_within_ttl_plus_one_second(lock_name, sp
     # then: the dead holder's row is closed as expired by the next grant
     assert lock is not None
     assert waited <= 2.0
-    outcomes = dict(LockGrant.objects.using("default").filter(name=lock_name).values_list("pid", "outcome"))
+    outcomes = dict(
+        LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).values_list("pid", "outcome")
+    )
     assert outcomes[holder.pid] == LockGrant.Outcome.EXPIRED
     release_job_lock(lock)
 
@@ -87,15 +90,15 @@ def test_a_paused_holder_cannot_commit_after_a_newer_holder_started(lock_name, s
         assert lock.token is not None
         assert lock.token > old_token
         with lock.fenced():
-            Group.objects.using("default").create(name=f"{lock_name}-new")
+            Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-new")
     finally:
         os.kill(holder.pid, signal.SIGCONT)
     # then: the old holder wakes up, its fenced writes are refused and nothing of it is committed
     answer = holder.ask(f"write {lock_name}-old")
     assert answer in {"StaleLockError", "LockLost"}
     assert holder.ask("ensure") == "lost"
-    assert Group.objects.using("default").filter(name__startswith=f"{lock_name}-old").count() == 0
-    assert Group.objects.using("default").filter(name=f"{lock_name}-new").exists()
+    assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith=f"{lock_name}-old").count() == 0
+    assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=f"{lock_name}-new").exists()
     assert lock.held
     release_job_lock(lock)
 
@@ -113,11 +116,11 @@ def test_a_holder_paused_inside_its_fenced_block_is_cut_off_and_the_next_holder_
         lock = acquire_eventually(lock_name, 5.0, timeout=10)
         assert lock is not None
         with lock.fenced():
-            Group.objects.using("default").create(name=f"{lock_name}-new")
+            Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-new")
     finally:
         os.kill(holder.pid, signal.SIGCONT)
     # then: PostgreSQL ended the paused transaction; none of the old holder's writes committed
     assert holder.ask("continue") != "wrote"
-    assert Group.objects.using("default").filter(name__startswith=f"{lock_name}-old").count() == 0
-    assert Group.objects.using("default").filter(name=f"{lock_name}-new").exists()
+    assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith=f"{lock_name}-old").count() == 0
+    assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=f"{lock_name}-new").exists()
     release_job_lock(lock)

@@ -17,6 +17,7 @@ from locking.services import (
     release_job_lock,
     with_job_lock,
 )
+from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -47,11 +48,11 @@ def test_grant_writes_token_and_audit_row_and_release_closes_it(lock_name):
     lock = acquire_job_lock(lock_name, ttl=5)
     assert lock is not None
     # when
-    grant = LockGrant.objects.using("default").get(owner=lock.owner)
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=lock.owner)
     release_job_lock(lock)
     grant.refresh_from_db()
     # then
-    assert LockFence.objects.using("default").get(name=lock_name).token == lock.token
+    assert LockFence.objects.using(PRIMARY_DB_ALIAS).get(name=lock_name).token == lock.token
     assert grant.token == lock.token
     assert grant.owner == lock.owner
     assert grant.outcome == LockGrant.Outcome.RELEASED
@@ -66,7 +67,7 @@ def test_audit_false_writes_no_row_but_still_fences(lock_name):
     release_job_lock(lock)
     # then
     assert lock.token is not None
-    assert not LockGrant.objects.using("default").filter(name=lock_name).exists()
+    assert not LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).exists()
 
 
 def test_a_grant_that_is_never_renewed_expires_and_frees_the_lock(lock_name):
@@ -97,7 +98,7 @@ def test_renewal_keeps_a_lock_alive_over_five_times_its_ttl(lock_name):
     assert refused >= 20
     assert lock.renewals >= 12
     assert is_job_lock_held(lock_name)
-    grant = LockGrant.objects.using("default").get(owner=lock.owner)
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=lock.owner)
     assert grant.renewals >= 12
     assert grant.last_renewed is not None
     assert release_job_lock(lock) is True
@@ -124,9 +125,9 @@ def test_force_release_makes_the_holder_lose_the_lock_and_refuses_its_fenced_wri
     assert force_release_job_lock(lock_name, by="operator-ann") is True
     # then: the fence refuses at once, before the holder noticed anything
     with pytest.raises(StaleLockError), lock.fenced():
-        Group.objects.using("default").create(name=f"{lock_name}-stale")
-    assert not Group.objects.using("default").filter(name=f"{lock_name}-stale").exists()
-    grant = LockGrant.objects.using("default").get(owner=lock.owner)
+        Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-stale")
+    assert not Group.objects.using(PRIMARY_DB_ALIAS).filter(name=f"{lock_name}-stale").exists()
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=lock.owner)
     assert grant.outcome == LockGrant.Outcome.FORCE_RELEASED
     assert grant.force_released_by == "operator-ann"
     assert not is_job_lock_held(lock_name)
@@ -160,10 +161,10 @@ def test_fenced_block_commits_while_the_token_is_newest(lock_name):
     assert lock is not None
     # when
     with lock.fenced():
-        Group.objects.using("default").create(name=lock_name)
+        Group.objects.using(PRIMARY_DB_ALIAS).create(name=lock_name)
     release_job_lock(lock)
     # then
-    assert Group.objects.using("default").filter(name=lock_name).exists()
+    assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).exists()
 
 
 def test_force_release_of_a_free_lock_reports_nothing_released(lock_name):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import pytest
 from django.db import connections
 
+from replicas import PRIMARY_DB_ALIAS
 from replicas.lsn import parse_lsn
 from replicas.models import RoutingProbe
 from replicas.monitor import Snapshot, monitor
@@ -28,7 +29,7 @@ def measured() -> Snapshot:
 
 
 def primary_lsn() -> int:
-    with connections["default"].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
         return parse_lsn(cursor.fetchone()[0])
 
@@ -51,7 +52,7 @@ def replayed_probe() -> Callable[[], RoutingProbe]:
     """Write a probe row on the primary (outside any test unit) and wait for the replica to have it."""
 
     def make() -> RoutingProbe:
-        with connections["default"].cursor() as cursor:
+        with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
             cursor.execute(
                 "INSERT INTO replicas_routingprobe (note, created_at) VALUES ('fixture', now()) RETURNING id"
             )

@@ -9,7 +9,7 @@ from django.db import connections, router, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from replicas import routing
+from replicas import PRIMARY_DB_ALIAS, routing
 from replicas.context import unit_of_work, use_primary_db
 from replicas.models import RoutingProbe
 from replicas.monitor import monitor
@@ -117,7 +117,7 @@ def test_routing_a_read_costs_no_round_trip_while_the_measurement_is_fresh(measu
     snapshot = monitor.snapshot()
     with (
         unit_of_work(),
-        CaptureQueriesContext(connections["default"]) as on_primary,
+        CaptureQueriesContext(connections[PRIMARY_DB_ALIAS]) as on_primary,
         CaptureQueriesContext(connections["replica"]) as on_replica,
     ):
         # when the router decides 500 reads
