@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import random
+import time
 import uuid
 
 from locust import FastHttpUser, between, constant, task
@@ -58,8 +59,16 @@ class ChurchStaff(FastHttpUser):
                 "body": "Thanks, see you there",
             }
         )
-        signature = hmac.new(FIXTURE["webhook_secret"].encode(), body.encode(), hashlib.sha256).hexdigest()
-        headers = {**BYPASS, "Content-Type": "application/json", "X-Signature": signature}
+        # The provider's format (messaging/webhooks.py): HMAC of "<timestamp>." and the body.
+        timestamp = str(int(time.time()))
+        signed = f"{timestamp}.{body}".encode()
+        signature = hmac.new(FIXTURE["webhook_secret"].encode(), signed, hashlib.sha256).hexdigest()
+        headers = {
+            **BYPASS,
+            "Content-Type": "application/json",
+            "X-Signature": f"sha256={signature}",
+            "X-Signature-Timestamp": timestamp,
+        }
         self.client.post(
             "/webhooks/sms/inbound", data=body, headers=headers, name="POST /webhooks/sms/inbound"
         )

@@ -7,8 +7,10 @@ gets a 500.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal, ParamSpec, TypeVar, cast
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
@@ -21,7 +23,7 @@ from pydantic import AfterValidator
 from messaging import selectors, services
 from messaging.errors import Conflict, InvalidInput, MessagingError, NotFound
 from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, RecurringMessage, StaffMember
-from messaging.webhooks import SIGNATURE_HEADER, webhook_signature_valid
+from messaging.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_verify
 
 # --- authentication -------------------------------------------------------------------------
 
@@ -32,18 +34,53 @@ class BearerToken(HttpBearer):
 
 
 class SignatureRefused(Exception):
-    pass
+    def __init__(self, detail: str, field: str) -> None:
+        super().__init__(detail)
+        self.detail, self.field = detail, field
 
 
 class WebhookSignature(APIKeyHeader):
-    """Provider callbacks: the HMAC of the raw body, checked before the body is parsed."""
+    """Provider callbacks: the HMAC of timestamp and raw body, checked before the body is parsed.
+
+    A stale timestamp, a wrong signature and a signature already accepted (a replay) are all
+    403 (messaging/webhooks.py). The accepted signature becomes ``request.auth``.
+    """
 
     param_name = SIGNATURE_HEADER
 
-    def authenticate(self, request: HttpRequest, key: str | None) -> bool:
-        if not webhook_signature_valid(body=request.body, signature=key):
-            raise SignatureRefused
-        return True
+    def authenticate(self, request: HttpRequest, key: str | None) -> str:
+        verdict = webhook_verify(
+            body=request.body, signature=key, timestamp=request.headers.get(TIMESTAMP_HEADER)
+        )
+        if not verdict.ok:
+            raise SignatureRefused(verdict.reason, verdict.field)
+        if not services.webhook_delivery_claim(signature=verdict.signature):
+            raise SignatureRefused("this signed callback was already received (a replay)", SIGNATURE_HEADER)
+        return verdict.signature
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _forget_signature_on_failure(view: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A callback we failed to handle (a 500) is forgotten, so the provider's retry is served.
+
+    Answers about the callback itself (400, 404) stay: a retry would get the same answer.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return view(*args, **kwargs)
+        except (MessagingError, HttpError):
+            raise
+        except Exception:
+            request = cast(HttpRequest, args[0])
+            services.webhook_delivery_release(signature=str(getattr(request, "auth", "")))
+            raise
+
+    return wrapper
 
 
 api = NinjaAPI(
@@ -105,7 +142,7 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 @api.exception_handler(SignatureRefused)
 def _signature_refused(request: HttpRequest, exc: SignatureRefused) -> HttpResponse:
-    return _error(request, 403, "missing or wrong signature", SIGNATURE_HEADER)
+    return _error(request, 403, exc.detail, exc.field)
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -427,6 +464,7 @@ _WEBHOOK_ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
     response={200: WebhookOut, **_WEBHOOK_ERRORS},
     tags=["webhooks"],
 )
+@_forget_signature_on_failure
 def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, object]:
     """A contact's SMS to a church's linked number; a repeat of the same message id is a no-op."""
     message, created = services.inbound_message_receive(
@@ -444,6 +482,7 @@ def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, ob
     response={200: WebhookOut, **_WEBHOOK_ERRORS},
     tags=["webhooks"],
 )
+@_forget_signature_on_failure
 def webhook_status(request: HttpRequest, payload: SmsStatusIn) -> dict[str, object]:
     """A delivery report for a message we sent; the status only moves forward."""
     status = Message.Status.FAILED if payload.status == "undelivered" else payload.status

@@ -17,6 +17,7 @@ from croniter import CroniterError, croniter  # type: ignore[import-untyped]
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import IntegrityError, connections, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
@@ -45,6 +46,7 @@ MAX_RECIPIENTS_PER_SEND = 1000
 SEND_TASK_BATCH = 100  # messages per Celery task
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+WEBHOOK_SEEN_PREFIX = "webhook-seen:"
 STATUS_RANK = {
     Message.Status.QUEUED: 0,
     Message.Status.SENT: 1,
@@ -553,6 +555,22 @@ def message_status_update(*, provider_message_id: str, status: str, error: str =
             message.error = error[:2000] if status == Message.Status.FAILED else message.error
             message.save(update_fields=["status", "error", "updated_at"])
     return message, changed
+
+
+def webhook_delivery_claim(*, signature: str) -> bool:
+    """Remember an accepted callback signature; False if it was already accepted (a replay).
+
+    Kept in the cache (Redis) for twice the allowed clock skew: a signature stops verifying
+    once its timestamp is more than the skew away, so nothing older needs remembering. An
+    unreachable cache raises, and the provider retries later: a replay is never let through.
+    """
+    ttl = int(2 * settings.MESSAGING_WEBHOOK_MAX_SKEW_SECONDS) + 1
+    return bool(cache.add(f"{WEBHOOK_SEEN_PREFIX}{signature}", 1, timeout=ttl))
+
+
+def webhook_delivery_release(*, signature: str) -> None:
+    """Forget a claimed signature whose handling failed, so the provider's retry of it is served."""
+    cache.delete(f"{WEBHOOK_SEEN_PREFIX}{signature}")
 
 
 # --- phone links ----------------------------------------------------------------------------

@@ -22,8 +22,14 @@ MESSAGING_SMS_DEFAULT_FROM = env("MESSAGING_SMS_DEFAULT_FROM", default="+1500555
 MESSAGING_SMS_STATUS_CALLBACK_URL = env("MESSAGING_SMS_STATUS_CALLBACK_URL", default="")
 
 # --- Webhooks ---------------------------------------------------------------------------
-# Shared with the provider: it signs each callback body with HMAC-SHA256 under this secret.
+# Shared with the provider: it signs each callback's timestamp and body with HMAC-SHA256 under
+# this secret (messaging/webhooks.py). During a rotation the provider may still sign with the
+# old one: put it in the _PREVIOUS variable until the provider has switched, then remove it.
 MESSAGING_WEBHOOK_SECRET = env("MESSAGING_WEBHOOK_SECRET", default="local-webhook-secret")
+MESSAGING_WEBHOOK_SECRET_PREVIOUS = env("MESSAGING_WEBHOOK_SECRET_PREVIOUS", default="")
+# A callback signed further than this from our clock (either way) is refused: a captured one
+# cannot be replayed later, and one replayed sooner is caught by its signature being seen.
+MESSAGING_WEBHOOK_MAX_SKEW_SECONDS = env.float("MESSAGING_WEBHOOK_MAX_SKEW_SECONDS", default=300.0)
 
 # --- API --------------------------------------------------------------------------------
 MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)

@@ -5,7 +5,7 @@ import pytest
 from messaging.errors import InvalidInput
 from messaging.models import validate_cron
 from messaging.services import phone_normalize
-from messaging.webhooks import webhook_signature, webhook_signature_valid
+from messaging.webhooks import webhook_signature, webhook_verify
 
 pytestmark = pytest.mark.unit
 
@@ -35,14 +35,41 @@ def test_a_cron_expression_is_validated():
         validate_cron("every sunday")
 
 
-def test_a_signature_over_the_exact_body_is_accepted_and_any_change_refused():
+def _verify(body, signature, timestamp="1700000000", now=1700000000.0, secrets=("s3cret",)):
+    return webhook_verify(
+        body=body, signature=signature, timestamp=timestamp, secrets=secrets, now=now, max_skew=300
+    )
+
+
+def test_a_signature_over_timestamp_and_exact_body_is_accepted_and_any_change_refused():
     # given
     body = b'{"message_id": "SM1"}'
-    signature = webhook_signature(body=body, secret="s3cret")
+    signature = webhook_signature(body=body, timestamp=1700000000, secret="s3cret")
     # then
-    assert webhook_signature_valid(body=body, signature=signature, secret="s3cret")
-    assert webhook_signature_valid(body=body, signature=f"sha256={signature}", secret="s3cret")
-    assert not webhook_signature_valid(body=body + b" ", signature=signature, secret="s3cret")
-    assert not webhook_signature_valid(body=body, signature=signature, secret="other")
-    assert not webhook_signature_valid(body=body, signature=None, secret="s3cret")
-    assert not webhook_signature_valid(body=body, signature="", secret="s3cret")
+    assert _verify(body, signature).ok
+    assert _verify(body, f"sha256={signature}").ok
+    assert not _verify(body + b" ", signature).ok
+    assert not _verify(body, signature, timestamp="1700000001").ok  # the timestamp is signed too
+    assert not _verify(body, signature, secrets=("other",)).ok
+    assert not _verify(body, None).ok
+    assert not _verify(body, "").ok
+    assert not _verify(body, signature, secrets=("",)).ok  # an empty secret never verifies
+
+
+def test_the_timestamp_may_be_at_most_the_skew_away_either_way():
+    body = b"{}"
+    signature = webhook_signature(body=body, timestamp=1700000000, secret="s3cret")
+    assert _verify(body, signature, now=1700000300.0).ok
+    assert _verify(body, signature, now=1699999700.0).ok
+    stale = _verify(body, signature, now=1700000301.0)
+    assert (stale.ok, stale.field) == (False, "X-Signature-Timestamp")
+    assert not _verify(body, signature, now=1699999699.0).ok
+
+
+def test_either_of_two_secrets_verifies_during_a_rotation():
+    body = b"{}"
+    old = webhook_signature(body=body, timestamp=1700000000, secret="old")
+    new = webhook_signature(body=body, timestamp=1700000000, secret="new")
+    assert _verify(body, old, secrets=("new", "old")).ok
+    assert _verify(body, new, secrets=("new", "old")).ok
+    assert not _verify(body, old, secrets=("new",)).ok
