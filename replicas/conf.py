@@ -43,6 +43,5 @@ def _reload(*, setting: str, **_: Any) -> None:
 
 
 def debug_endpoints_enabled() -> bool:
-    """``REPLICAS_DEBUG_ENDPOINTS``, or when unset, ``DEBUG`` (local yes, production no)."""
-    enabled = getattr(settings, "REPLICAS_DEBUG_ENDPOINTS", None)
-    return bool(settings.DEBUG) if enabled is None else bool(enabled)
+    """``REPLICAS_DEBUG_ENDPOINTS`` alone: DEBUG never switches test-only endpoints on."""
+    return bool(getattr(settings, "REPLICAS_DEBUG_ENDPOINTS", False))

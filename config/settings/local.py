@@ -13,4 +13,6 @@ environ.Env.read_env(Path(__file__).resolve().parent.parent.parent / ".cluster" 
 
 from config.settings.base import *  # noqa: E402,F403
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)  # noqa: F405
+# DEBUG stays off unless DJANGO_DEBUG turns it on (base.py): the local cluster's app servers,
+# workers and beats run production-shaped, and its test-only endpoints are switched on by their
+# own settings (HEALTH_DEBUG_SLOW_ENDPOINT, REPLICAS_DEBUG_ENDPOINTS), never by DEBUG.

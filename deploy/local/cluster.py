@@ -702,10 +702,11 @@ def services(cfg: Settings) -> dict[str, Service]:
     celery = str(VENV_BIN / "celery")
     for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):
         # A short drain keeps restarts and `make down` quick (production drains 15 s); the slow
-        # endpoint lets the drain tests hold a request open across a SIGTERM (ADR 0005).
+        # endpoint lets the drain tests hold a request open across a SIGTERM (ADR 0005). DEBUG
+        # is off (production-shaped); the test-only endpoints are on by their own settings.
         env = {"APP_SERVER_NAME": server, "DJANGO_SETTINGS_MODULE": "config.settings.local",
-               "PYTHONUNBUFFERED": "1", "HEALTH_DRAIN_SECONDS": "3",
-               "HEALTH_DEBUG_SLOW_ENDPOINT": "1"}  # fmt: skip
+               "PYTHONUNBUFFERED": "1", "HEALTH_DRAIN_SECONDS": "3", "DJANGO_DEBUG": "0",
+               "HEALTH_DEBUG_SLOW_ENDPOINT": "1", "REPLICAS_DEBUG_ENDPOINTS": "1"}  # fmt: skip
         gunicorn = [str(VENV_BIN / "gunicorn"), "-c", gunicorn_conf, "--bind", f"127.0.0.1:{port}",
                     "--name", server, "config.wsgi"]  # fmt: skip
         worker = [celery, "-A", "config", "worker", "-n", f"worker@{server}", "--concurrency", "2",

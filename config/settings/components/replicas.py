@@ -20,8 +20,9 @@ REPLICA_CONNECT_TIMEOUT_SECONDS = env.int("REPLICA_CONNECT_TIMEOUT_SECONDS", def
 REPLICA_READ_YOUR_WRITES_SECONDS = env.float("REPLICA_READ_YOUR_WRITES_SECONDS", default=5.0)
 REPLICA_LSN_COOKIE_NAME = env.str("REPLICA_LSN_COOKIE_NAME", default="replica_lsn")
 # Diagnostic endpoints under /replicas/debug/ (write a row, read it back, say which server
-# answered). Unset: on exactly when DEBUG is (local yes, production no).
-REPLICAS_DEBUG_ENDPOINTS = env.bool("REPLICAS_DEBUG_ENDPOINTS", default=None)
+# answered) and the benchmark's primary-only header. Off unless set (the local cluster and the
+# test settings set it); never tied to DEBUG, never on in production.
+REPLICAS_DEBUG_ENDPOINTS = env.bool("REPLICAS_DEBUG_ENDPOINTS", default=False)
 
 # Reads to healthy, caught-up replicas; writes, migrations and transactions on the primary.
 DATABASE_ROUTERS = ["replicas.routers.ReplicaRouter"]

@@ -8,8 +8,8 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(
     ("debug", "setting", "enabled"),
-    [(True, None, True), (False, None, False), (False, True, True), (True, False, False)],
+    [(True, None, False), (False, None, False), (False, True, True), (True, False, False)],
 )
-def test_the_debug_endpoints_follow_debug_unless_set(debug, setting, enabled):
+def test_the_debug_endpoints_follow_their_own_setting_never_debug(debug, setting, enabled):
     with override_settings(DEBUG=debug, REPLICAS_DEBUG_ENDPOINTS=setting):
         assert debug_endpoints_enabled() is enabled
