@@ -2,16 +2,23 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 PY := .venv/bin/python
+# Both locks pin every distribution with its hashes, for Python 3.11 (the image's and Debian 12's).
+# --native-tls: the system's CA store, so an intercepting proxy's certificate is trusted.
+UV_COMPILE := .venv/bin/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+	--native-tls --custom-compile-command "make lock"
 # The cluster runs PostgreSQL and PgBouncer as the postgres user, so it needs root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install up down status test lint format logs bench
+.PHONY: help install venv up down status test test-unit lint format lock logs bench
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 install: ## install missing Debian packages and the virtualenv (.venv)
 	@$(SUDO) bash deploy/local/install.sh
+
+venv: ## only the virtualenv (.venv from requirements-dev.lock): no root, no Debian packages
+	@bash deploy/local/install.sh --venv-only
 
 up: install ## start the local cluster (safe to run twice) and print its URLs
 	@$(SUDO) $(PY) -m deploy.local.cluster up
@@ -27,9 +34,12 @@ test: install ## ruff, mypy and the whole pytest suite, on the running (or start
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
-	.venv/bin/pytest $(PYTEST_ARGS)
+	TESTS_REQUIRE_PROGRAMS=1 .venv/bin/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff and mypy only
+test-unit: venv ## the tests that need no services (marker unit): no root, nothing started
+	.venv/bin/pytest -m unit $(PYTEST_ARGS)
+
+lint: venv ## ruff and mypy only (no root, nothing started)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
@@ -37,6 +47,10 @@ lint: install ## ruff and mypy only
 format: install ## rewrite the code with ruff's formatter and fixes
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+lock: venv ## resolve pyproject.toml into requirements.lock (runtime) and requirements-dev.lock, with hashes
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev --extra bench -c requirements.lock -o requirements-dev.lock
 
 logs: ## follow every cluster log (ID=<request id>: that request's lines in NGINX's and the app's logs)
 	@if [ -n "$(ID)" ]; then grep -H -- "$(ID)" .cluster/logs/*.log; else tail -n 20 -F .cluster/logs/*.log; fi

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install what the project needs and is missing: Debian packages and the virtualenv.
 # Safe to run again; does nothing when everything is there.
+#   --venv-only: only the virtualenv (make venv, lint, test-unit): no root, no Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 say() { printf '[install] %s\n' "$*"; }
+
+venv_only=0
+[ "${1:-}" = "--venv-only" ] && venv_only=1
 
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
@@ -21,6 +25,12 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
+if [ "$venv_only" -eq 1 ]; then
+    # Only the interpreter's venv module is needed from Debian here.
+    need=()
+    /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || { say "python3-venv is missing: run 'sudo make install' once"; exit 1; }
+fi
+
 if [ ${#need[@]} -gt 0 ]; then
     say "Debian packages: ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -34,10 +44,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.installed
-if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
-    say "virtualenv .venv from requirements.lock"
+if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ requirements-dev.lock -nt "$stamp" ]; then
+    say "virtualenv .venv from requirements-dev.lock"
     # Debian's interpreter, so the postgres user can run the venv too.
     [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+    # The dev lock: the runtime lock's pins plus the test, lint and bench tools, every file hashed.
+    .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
     touch "$stamp"
 fi

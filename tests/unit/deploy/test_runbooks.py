@@ -14,6 +14,7 @@ from django.core.management import CommandError, get_commands, load_command_clas
 
 from deploy.local import cluster
 from deploy.local.cluster import REPO
+from tests.programs import require_program
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +24,18 @@ SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "expor
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
 # kubectl comes from a wheel into the virtualenv, which a plain `.venv/bin/pytest` has not on PATH.
 SEARCH_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+# Programs the runbooks use that `make install` brings from Debian (absent after `make test-unit`
+# alone on a fresh machine).
+DEBIAN_PACKAGES = {
+    "nginx": "nginx",
+    "curl": "curl",
+    "psql": "postgresql-client-15",
+    "pgbouncer": "pgbouncer",
+    "redis-cli": "redis-tools",
+    "systemctl": "systemd",
+    "journalctl": "systemd",
+    "systemd-analyze": "systemd",
+}
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 
@@ -96,6 +109,8 @@ def _check_page(page: Path) -> int:
                         if "/" in program
                         else shutil.which(program, path=SEARCH_PATH)
                     )
+                    if not found and program in DEBIAN_PACKAGES:
+                        found = require_program(program, DEBIAN_PACKAGES[program])
                     assert found, f"{page.name}: {program} is not a program here"
                 checked += 1
     return checked

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from deploy import selectors, services
+from tests.programs import require_program
 
 pytestmark = pytest.mark.unit
 
@@ -39,8 +40,7 @@ def rendered(tmp_path) -> Path:
 
 
 def test_the_rendered_units_pass_systemd_analyze_verify(rendered):
-    systemd_analyze = shutil.which("systemd-analyze")
-    assert systemd_analyze, "systemd-analyze (Debian package systemd) checks the units"
+    systemd_analyze = require_program("systemd-analyze", "systemd")
     result = subprocess.run(
         [systemd_analyze, "verify", *(str(rendered / unit) for unit in UNITS)],
         capture_output=True,

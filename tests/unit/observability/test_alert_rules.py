@@ -2,17 +2,17 @@
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.programs import require_program
+
 pytestmark = pytest.mark.unit
 
 MONITORING = Path(__file__).resolve().parents[3] / "deploy" / "monitoring"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 REQUIRED_ALERTS = {
     "ReplicaLagHigh",
@@ -27,7 +27,8 @@ REQUIRED_ALERTS = {
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMTOOL, *args], cwd=MONITORING, capture_output=True, text=True, check=False)
+    promtool = require_program("promtool", "prometheus")
+    return subprocess.run([promtool, *args], cwd=MONITORING, capture_output=True, text=True, check=False)
 
 
 def test_alert_rules_pass_promtool_check():

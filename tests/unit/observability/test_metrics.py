@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.observability import ServerCollector
+from tests.programs import require_program
 
 pytestmark = pytest.mark.unit
 
@@ -110,7 +111,10 @@ def test_exposition_passes_promtool_check_metrics(tmp_path):
     registry = CollectorRegistry()
     ServerCollector(registry, [tmp_path])
     result = subprocess.run(
-        ["promtool", "check", "metrics"], input=generate_latest(registry), capture_output=True, check=False
+        [require_program("promtool", "prometheus"), "check", "metrics"],
+        input=generate_latest(registry),
+        capture_output=True,
+        check=False,
     )
     # then it has no complaints
     assert result.returncode == 0, result.stdout + result.stderr
