@@ -20,6 +20,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import AfterValidator
 
+from logins.selectors import login_locked_seconds
+from logins.services import login_failures_clear
 from messaging import selectors, services
 from messaging.errors import Conflict, InvalidInput, MessagingError, NotFound
 from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, RecurringMessage, StaffMember
@@ -57,6 +59,12 @@ class WebhookSignature(APIKeyHeader):
         if not services.webhook_delivery_claim(signature=verdict.signature):
             raise SignatureRefused("this signed callback was already received (a replay)", SIGNATURE_HEADER)
         return verdict.signature
+
+
+class AccountLockedOut(Exception):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 _P = ParamSpec("_P")
@@ -143,6 +151,14 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 @api.exception_handler(SignatureRefused)
 def _signature_refused(request: HttpRequest, exc: SignatureRefused) -> HttpResponse:
     return _error(request, 403, exc.detail, exc.field)
+
+
+@api.exception_handler(AccountLockedOut)
+def _locked_out(request: HttpRequest, exc: AccountLockedOut) -> HttpResponse:
+    detail = f"too many failed logins for this account; retry in {exc.seconds} s"
+    response = _error(request, 429, detail, "username")
+    response["Retry-After"] = str(exc.seconds)
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -327,15 +343,28 @@ _ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: Erro
 # --- auth -----------------------------------------------------------------------------------
 
 
-@api.post("/auth/login", auth=None, response={200: LoginOut, 400: ErrorOut, 401: ErrorOut}, tags=["auth"])
+@api.post(
+    "/auth/login",
+    auth=None,
+    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
+    tags=["auth"],
+)
 def login(request: HttpRequest, payload: LoginIn) -> Status[dict[str, object]]:
-    """Exchange a staff user's username and password for a bearer token."""
+    """Exchange a staff user's username and password for a bearer token.
+
+    After too many failed logins the account is locked for a while (``logins``): 429 with
+    ``Retry-After``, whatever the password.
+    """
+    locked = login_locked_seconds(username=payload.username)
+    if locked:
+        raise AccountLockedOut(locked)
     user = authenticate(request, username=payload.username, password=payload.password)
     staff = getattr(user, "staff", None) if user is not None else None
     if user is None or staff is None:
         return Status(
             401, {"detail": "wrong username or password, or not a church staff member", "field": "password"}
         )
+    login_failures_clear(username=payload.username)
     token = services.api_token_create(user=user)
     return Status(200, {"token": token, "church": staff.church})
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "health",
+    "logins",
     "locking",
     "jobs",
     "replicas",
@@ -77,6 +78,12 @@ TEMPLATES = [
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / ".cluster" / "static"))
+
+# The lockout backend goes first: a locked account is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "logins.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -173,6 +180,7 @@ from config.settings.components.deploy import *  # noqa: E402,F403
 from config.settings.components.health import *  # noqa: E402,F403
 from config.settings.components.jobs import *  # noqa: E402,F403
 from config.settings.components.locking import *  # noqa: E402,F403
+from config.settings.components.logins import *  # noqa: E402,F403
 from config.settings.components.messaging import *  # noqa: E402,F403
 from config.settings.components.observability import *  # noqa: E402,F403
 from config.settings.components.replicas import *  # noqa: E402,F403

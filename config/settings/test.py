@@ -1,5 +1,7 @@
 """Settings for the test suite: the same real services as local, separate names and keys."""
 
+import secrets
+
 from config.settings.local import *  # noqa: F403
 
 DEBUG = False
@@ -16,7 +18,9 @@ DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # noqa: F405
 # The diagnostic endpoints the replica tests call (/replicas/debug/...).
 REPLICAS_DEBUG_ENDPOINTS = True
 
-CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
+# A prefix of its own per run: failed-login counts and seen webhook signatures of an earlier
+# run (same usernames, same bodies) must not lock out or refuse anything in this one.
+CACHES["default"]["KEY_PREFIX"] = f"test-{secrets.token_hex(4)}"  # noqa: F405
 # Tasks sent by tests go to their own broker database, never to the cluster's workers.
 CELERY_BROKER_URL = f"{BROKER_REDIS_URL}/2"  # noqa: F405
 CELERY_RESULT_BACKEND = f"{BROKER_REDIS_URL}/2"  # noqa: F405

@@ -21,6 +21,7 @@ state_dir, log_dir          NGINX_STATE_DIR, NGINX_LOG_DIR  ``/var/lib/nginx``, 
 upstream_max_fails          NGINX_UPSTREAM_MAX_FAILS        2
 upstream_fail_timeout       NGINX_UPSTREAM_FAIL_TIMEOUT     ``5s``
 next_upstream_tries         NGINX_NEXT_UPSTREAM_TRIES       3
+admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       false: ``/admin/`` answers everyone
 ==========================  ==============================  ====================================
 
 Values are checked before they reach the file (a stray ``;`` or quote would change the
@@ -92,6 +93,8 @@ class NginxSettings:
     upstream_max_fails: int = 2
     upstream_fail_timeout: str = "5s"
     next_upstream_tries: int = 3
+    # True: /admin/ (login form included) answers only NGINX_INTERNAL_NETWORKS, like /metrics.
+    admin_internal_only: bool = False
 
 
 def variable_name(field: str) -> str:
@@ -100,6 +103,13 @@ def variable_name(field: str) -> str:
 
 def _coerce(field: dataclasses.Field[object], value: object) -> object:
     name = variable_name(field.name)
+    if field.type is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise NginxConfigError(f"{name}={value!r} is not true or false")
+        return text in ("1", "true", "yes", "on")
     if field.type is int:
         try:
             return int(value)  # type: ignore[call-overload]
@@ -203,6 +213,11 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
         "state_dir": _check("state_dir", s.state_dir, _WORD, "a path"),
         "log_dir": _check("log_dir", s.log_dir, _WORD, "a path"),
         "next_upstream_tries": str(s.next_upstream_tries),
+        "admin_access": (
+            "            include edge_internal_only.conf;"
+            if s.admin_internal_only
+            else "            # NGINX_ADMIN_INTERNAL_ONLY is off: the admin answers every address"
+        ),
     }
 
 

@@ -1,5 +1,5 @@
-"""Per-client rate limits at NGINX: auth 10 r/s (burst 20), webhooks 50 r/s (burst 100), API
-100 r/s (burst 200); 429 beyond.
+"""Per-client rate limits at NGINX: auth and the admin's login form 10 r/s (burst 20), webhooks
+50 r/s (burst 100), API 100 r/s (burst 200); 429 beyond.
 
 With ``burst=B nodelay`` and rate R, a client that starts with an empty bucket gets its first
 B + 1 requests through and at most R more per second after that; the rest are refused with 429
@@ -24,8 +24,13 @@ def most_allowed(*, rate: int, burst: int, seconds: float) -> int:
 
 @pytest.mark.parametrize(
     ("path", "rate", "burst_size", "count"),
-    [("/auth/login", 10, 20, 60), ("/webhooks/sms/status", 50, 100, 300), ("/api/contacts", 100, 200, 600)],
-    ids=["auth", "webhooks", "api"],
+    [
+        ("/auth/login", 10, 20, 60),
+        ("/admin/login/", 10, 20, 60),
+        ("/webhooks/sms/status", 50, 100, 300),
+        ("/api/contacts", 100, 200, 600),
+    ],
+    ids=["auth", "admin-login", "webhooks", "api"],
 )
 def test_one_client_over_the_zone_rate_gets_429s(burst, path, rate, burst_size, count):
     # when: one client sends far more than the zone's rate, as fast as it can

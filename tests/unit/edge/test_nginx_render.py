@@ -90,3 +90,23 @@ def test_rendering_fills_every_placeholder_of_every_file(tmp_path):
         assert "${" not in path.read_text(), path.name
     included = set(re.findall(r"include (\S+);", "".join(p.read_text() for p in tmp_path.iterdir())))
     assert included <= set(rendered)
+
+
+def _admin_locations(conf: str) -> list[str]:
+    return re.findall(r"location (?:= )?/admin/(?:login/)? \{.*?\n        \}", conf, re.DOTALL)
+
+
+@pytest.mark.parametrize(("value", "internal"), [("1", True), ("true", True), ("0", False), ("", False)])
+def test_the_admin_can_be_restricted_to_the_internal_networks(tmp_path, value, internal):
+    # when
+    conf = render_nginx(tmp_path, {"NGINX_ADMIN_INTERNAL_ONLY": value}).read_text()
+    # then: both the login form and the rest of the admin, or neither
+    locations = _admin_locations(conf)
+    assert len(locations) == 2
+    assert all(("include edge_internal_only.conf;" in location) is internal for location in locations)
+    assert "limit_req zone=auth" in locations[0]
+
+
+def test_a_bad_admin_switch_is_refused_naming_its_variable():
+    with pytest.raises(NginxConfigError, match="NGINX_ADMIN_INTERNAL_ONLY"):
+        nginx_values(nginx_settings({"NGINX_ADMIN_INTERNAL_ONLY": "maybe"}))
