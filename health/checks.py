@@ -29,9 +29,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from health import postgres
-from health.exceptions import HealthProblem, ServiceUnavailable, ServiceWarning
+from health.exceptions import ServiceUnavailable, ServiceWarning
 from health.report import Observation
 from replicas import PRIMARY_DB_ALIAS
+from replicas.selectors import HEALTHY, LAGGING, NOT_A_REPLICA, UNREACHABLE, replica_states
 
 logger = logging.getLogger(__name__)
 
@@ -67,43 +68,22 @@ def database_response_time(*, alias: str = PRIMARY_DB_ALIAS, deadline: float) ->
     return Observation(_elapsed_ms(started), "ms")
 
 
-def replica_lag(*, alias: str, max_lag_ms: float, deadline: float) -> Observation:
-    """Replication lag in ms, measured from WAL positions, never from replay timestamps.
-
-    Read the primary's flushed WAL position (what a standby can receive at all), then poll the
-    replica until it has replayed that position: the time that took is an upper bound of the
-    lag (about a millisecond on a healthy pair). ``now() - pg_last_xact_replay_timestamp()``
-    is not used: on an idle primary it grows by a second every second while the replica is
-    fully caught up.
-    """
-    with _database(alias, deadline=deadline) as replica:
-        (in_recovery,) = postgres.fetch_one(replica, "SELECT pg_is_in_recovery()", deadline=deadline)
-        if in_recovery != "t":
-            raise ServiceWarning("not a standby")
-        try:
-            with _database(PRIMARY_DB_ALIAS, deadline=deadline) as primary:
-                started = time.monotonic()
-                (current,) = postgres.fetch_one(
-                    primary, "SELECT pg_current_wal_flush_lsn()", deadline=deadline
-                )
-        except HealthProblem:
-            raise ServiceWarning("lag unknown: primary unreachable") from None
-        target = postgres.parse_lsn(current) or 0
-        # Stop polling well before the deadline, and soon after the lag is known to be too high.
-        give_up = min(deadline - 0.1, started + max(2 * max_lag_ms / 1000, 0.25))
-        while True:
-            (replayed_text,) = postgres.fetch_one(
-                replica, "SELECT pg_last_wal_replay_lsn()", deadline=deadline
-            )
-            replayed = postgres.parse_lsn(replayed_text) or 0
-            lag = Observation(_elapsed_ms(started), "ms")
-            if replayed >= target:
-                if lag.value is not None and lag.value > max_lag_ms:
-                    raise ServiceWarning("lagging", observed=lag)
-                return lag
-            if time.monotonic() >= give_up:
-                raise ServiceWarning(f"lagging: {target - replayed} bytes of WAL not replayed", observed=lag)
-            time.sleep(0.005)
+def replica_lag(*, alias: str, deadline: float) -> Observation:
+    """The replica's lag in ms as the router measured it (``replicas.selectors``): the probe shows
+    what routing decides on, so the two can never disagree. Unreachable is a failure (of a
+    non-critical check); lagging, not in recovery or not measured yet is a warning."""
+    _remaining(deadline)
+    state = next(state for state in replica_states() if state.alias == alias)
+    observed = Observation(None if state.lag_ms is None else round(state.lag_ms, 1), "ms")
+    if state.status == UNREACHABLE:
+        raise ServiceUnavailable("unreachable")
+    if state.status == LAGGING:
+        raise ServiceWarning("lagging", observed=observed)
+    if state.status == NOT_A_REPLICA:
+        raise ServiceWarning("not a standby")
+    if state.status != HEALTHY:
+        raise ServiceWarning("lag not measured yet")
+    return observed
 
 
 @cache

@@ -93,14 +93,6 @@ def close_quietly(connection: psycopg.Connection[Any]) -> None:
         connection.close()
 
 
-def parse_lsn(text: str | None) -> int | None:
-    """``'16/B374D848'`` to a byte position."""
-    if not text:
-        return None
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode()
 

@@ -28,6 +28,7 @@ from config import metrics
 from health import checks, drain
 from health.exceptions import HealthProblem, Status
 from health.report import CheckResult, Observation, Report
+from replicas.selectors import replica_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +120,11 @@ def _detailed_only_checks() -> list[Check]:
     replicas = [
         Check(
             "database:replicationLag",
-            partial(checks.replica_lag, alias=alias, max_lag_ms=settings.HEALTH_REPLICA_MAX_LAG_MS),
+            partial(checks.replica_lag, alias=alias),
             component_id=alias,
             critical=False,  # the router sends reads to the primary when a replica is unusable
         )
-        for alias in settings.HEALTH_REPLICA_ALIASES
+        for alias in replica_aliases()
     ]
     return [
         *replicas,

@@ -9,9 +9,11 @@ Where a read goes (``replicas.routers.ReplicaRouter``, in ``DATABASE_ROUTERS``):
 - reads after this request or Celery task wrote: the primary, for the rest of it;
 - reads by a user whose recent write (the WAL position in the signed ``replica_lsn`` cookie, or
   the task header ``replica_min_lsn``) a replica has not replayed yet: the primary;
-- every other read: a replica from ``REPLICA_DATABASES`` whose lag, measured from WAL positions
-  once a second per process, is at most ``REPLICA_MAX_LAG_MS`` (100); with none healthy, the
-  primary (logged once per outage, counted in ``replicas.selectors.routing_counts()``).
+- every other read: a replica from ``REPLICA_DATABASES`` whose lag (staleness as a reader sees
+  it, measured once a second per process by ``replicas.monitor``) is at most
+  ``REPLICA_MAX_LAG_MS`` (100); with none healthy, the primary (logged once per outage, counted
+  in ``replicas.selectors.routing_counts()``). Health checks, metrics and the ``replicas``
+  command report that same measurement (``replicas.selectors.replica_states()``).
 
 Force the primary for a block of code::
 

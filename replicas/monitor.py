@@ -1,19 +1,22 @@
-"""Replica health and lag, measured from WAL positions, cached per process.
+"""Replica health and lag, measured once per interval per process and cached: the one measure.
 
 A daemon thread per process re-measures every ``REPLICA_LAG_REFRESH_SECONDS`` while the router
 is in use (it sleeps after a minute without routing decisions), so a routing decision only reads
 the cached :class:`Snapshot`. When the snapshot is missing or older than two intervals (a fresh
 process, or one waking from idle), the first decision measures inline; the others use what is
-cached. So a refresh adds round trips to at most one query per interval.
+cached. So a refresh adds round trips to at most one query per interval. Routing, the
+``/health/detailed`` probe, ``manage.py replicas status`` and the ``app_replica_lag_seconds``
+metric all read these measurements (``replicas.selectors``): there is no second algorithm.
 
-How lag is measured (never ``now() - pg_last_xact_replay_timestamp()``, which reads an idle
-primary's quiet time as lag): every refresh reads the primary's ``pg_current_wal_flush_lsn()``
-first and keeps the samples. (The flush position: WAL written but not flushed cannot have been
-streamed yet.) A replica whose ``pg_last_wal_replay_lsn()`` has reached the newest sample has
-lag 0. Otherwise its lag is the time since the oldest sample it has not replayed was taken: the
-WAL it lacks existed on the primary at least that long ago (a lower bound, sharp to one
-interval, which is what a 100 ms threshold against a 1 s refresh needs: a stalled replica
-crosses it at the next refresh). See :func:`replayable_position` for a half-flushed record.
+What is measured is staleness as a reader sees it: how long ago the oldest write committed on the
+primary that this replica does not show yet. Each refresh samples the primary's *insert* position
+(every commit acknowledged so far lies before it), its flush position, its clock and its
+``synchronous_commit``, then asks each replica how far it has replayed and the commit time of the
+newest transaction it replayed (``pg_last_xact_replay_timestamp()``). See :func:`estimate_lag_ms`:
+caught up with the insert position means 0; otherwise the lag is the age of the newest commit the
+replica has replayed, on the primary's clock (no clock skew between servers enters), never more
+than the age of the newest sampled primary position it has reached. That age alone would read an
+idle primary's quiet time as lag; it is only used while the replica lacks WAL the primary has.
 
 The monitor talks to the servers over its own psycopg connections (autocommit, short connect
 timeout), never through Django's per-thread connections.
@@ -115,30 +118,68 @@ class Snapshot:
 WAL_PAGE_BYTES = 8192
 
 
+@dataclass(frozen=True)
+class PrimarySample:
+    """The primary at one instant: what the replicas are compared with."""
+
+    taken_at: float  # time.monotonic() when the primary answered
+    insert_lsn: int  # pg_current_wal_insert_lsn(): every acknowledged commit lies before it
+    flush_lsn: int  # pg_current_wal_flush_lsn(): what can have been streamed at all
+    clock: float  # the primary's clock_timestamp() as a Unix time, for commit ages
+    # synchronous_commit is on: a commit becomes visible only after its WAL is flushed.
+    commits_flushed_first: bool = True
+
+    def clock_at(self, monotonic: float) -> float:
+        """The primary's clock at ``monotonic`` (our clock only measures the time in between)."""
+        return self.clock + (monotonic - self.taken_at)
+
+
 def replayable_position(*, replay_lsn: int, receive_lsn: int | None, paused: bool) -> int:
     """How far a replica has got, counting an unreplayed tail shorter than a WAL page as replayed.
 
-    The primary's flush position may end inside a record whose rest is not flushed yet (with
-    ``synchronous_commit = off`` for up to a few ``wal_writer_delay``); the replica cannot replay
-    that half record, so its replay position trails a position it holds all the WAL for. A
-    paused replica gets no such credit.
+    The primary's flush position may end inside a record whose rest is not flushed yet; the
+    replica cannot replay that half record, so its replay position trails a position it holds
+    all the WAL for. A paused replica gets no such credit.
     """
     if not paused and receive_lsn is not None and 0 < receive_lsn - replay_lsn < WAL_PAGE_BYTES:
         return receive_lsn
     return replay_lsn
 
 
-def estimate_lag_ms(*, history: Sequence[tuple[float, int]], replay_lsn: int, now: float) -> float:
-    """Lag of a replica at ``replay_lsn`` given ``(monotonic time, primary LSN)`` samples, oldest first.
+def estimate_lag_ms(
+    *,
+    sample: PrimarySample,
+    history: Sequence[tuple[float, int]],
+    replay_lsn: int,
+    last_replayed_commit: float | None,
+    asked_at: float,
+) -> float | None:
+    """How stale a replica at ``replay_lsn`` is, in ms, as a reader sees it.
 
-    0 when it has replayed the newest sample; else the age of the oldest sample it lacks.
+    - 0 when it has replayed the primary's insert position sampled just before (it shows every
+      commit acknowledged by then), or, with ``synchronous_commit = on``, its flush position (a
+      commit is visible on the primary only once flushed, so nothing a reader could see there
+      is missing).
+    - Otherwise the age of the newest commit it has replayed (``last_replayed_commit``, the
+      primary's commit time) at ``asked_at`` on the primary's clock: under writes, what it
+      lacks was committed after that. Capped by the age of the newest ``(monotonic time,
+      insert position)`` sample in ``history`` it has reached: it had everything from then.
+    - None when neither tells (a replica that never replayed a commit since it started and
+      has reached no sample): the caller measures again.
     """
-    if not history or replay_lsn >= history[-1][1]:
+    if replay_lsn >= sample.insert_lsn:
         return 0.0
-    for taken_at, primary_lsn in history:
-        if primary_lsn > replay_lsn:
-            return max(0.0, (now - taken_at) * 1000.0)
-    return 0.0  # unreachable: the newest sample is ahead
+    if sample.commits_flushed_first and replay_lsn >= sample.flush_lsn:
+        return 0.0
+    bounds = []
+    if last_replayed_commit is not None:
+        bounds.append(sample.clock_at(asked_at) - last_replayed_commit)
+    reached = [taken_at for taken_at, position in history if position <= replay_lsn]
+    if reached:
+        bounds.append(asked_at - max(reached))
+    if not bounds:
+        return None
+    return max(0.0, min(bounds) * 1000.0)
 
 
 def classify(*, in_recovery: bool, lag_ms: float | None, max_lag_ms: float) -> str:
@@ -158,6 +199,7 @@ class ReplicaMonitor:
         self._wake = threading.Event()
         self._snapshot: Snapshot | None = None
         self._history: collections.deque[tuple[float, int]] = collections.deque(maxlen=HISTORY_SAMPLES)
+        self._sample: PrimarySample | None = None
         self._connections: dict[str, psycopg.Connection[Any]] = {}
         self._thread: threading.Thread | None = None
         self._last_used = 0.0
@@ -234,9 +276,12 @@ class ReplicaMonitor:
         conf = replica_settings()
         primary_lsn, primary_error = None, ""
         try:
-            primary_lsn = self._primary_lsn()
-            self._history.append((time.monotonic(), primary_lsn))
+            sample = self._primary_sample()
+            self._sample = sample
+            self._history.append((sample.taken_at, sample.insert_lsn))
+            primary_lsn = sample.insert_lsn
         except (psycopg.Error, OSError, ValueError) as exc:
+            # Compared with the last sample: with the primary down nothing new commits.
             primary_error = _short(exc)
             self._drop_connection(PRIMARY_DB_ALIAS)
         states = {alias: self._measure(alias, conf.max_lag_ms) for alias in conf.replicas}
@@ -252,11 +297,26 @@ class ReplicaMonitor:
             )
         return snapshot
 
-    def _primary_lsn(self) -> int:
-        row = self._connection(PRIMARY_DB_ALIAS).execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+    def _primary_sample(self) -> PrimarySample:
+        row = (
+            self._connection(PRIMARY_DB_ALIAS)
+            .execute(
+                "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,"
+                " extract(epoch FROM clock_timestamp())::float8,"
+                " current_setting('synchronous_commit') <> 'off'"
+            )
+            .fetchone()
+        )
         if row is None:
-            raise ValueError("pg_current_wal_flush_lsn() returned no row")
-        return parse_lsn(row[0])
+            raise ValueError("the primary's WAL position query returned no row")
+        insert_text, flush_text, clock, flushed_first = row
+        return PrimarySample(
+            taken_at=time.monotonic(),
+            insert_lsn=parse_lsn(insert_text),
+            flush_lsn=parse_lsn(flush_text),
+            clock=float(clock),
+            commits_flushed_first=bool(flushed_first),
+        )
 
     def _measure(self, alias: str, max_lag_ms: float) -> ReplicaState:
         # The replica's answer describes it no earlier than this; timing from the answer's
@@ -268,7 +328,8 @@ class ReplicaMonitor:
                 .execute(
                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
                     " pg_last_wal_receive_lsn()::text,"
-                    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END"
+                    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
+                    " extract(epoch FROM pg_last_xact_replay_timestamp())::float8"
                 )
                 .fetchone()
             )
@@ -278,14 +339,21 @@ class ReplicaMonitor:
                 alias=alias, status=UNREACHABLE, measured_at=time.monotonic(), error=_short(exc)
             )
         assert row is not None  # a SELECT without FROM returns one row
-        in_recovery, replay_text, receive_text, paused = row
+        in_recovery, replay_text, receive_text, paused, last_commit = row
         now = time.monotonic()
         replay = parse_lsn(replay_text) if replay_text else None
         receive = parse_lsn(receive_text) if receive_text else None
         lag_ms = None
-        if in_recovery and replay is not None and self._history:
+        sample = self._sample
+        if in_recovery and replay is not None and sample is not None:
             position = replayable_position(replay_lsn=replay, receive_lsn=receive, paused=bool(paused))
-            lag_ms = estimate_lag_ms(history=self._history, replay_lsn=position, now=asked_at)
+            lag_ms = estimate_lag_ms(
+                sample=sample,
+                history=self._history,
+                replay_lsn=position,
+                last_replayed_commit=None if last_commit is None else float(last_commit),
+                asked_at=asked_at,
+            )
         status = classify(in_recovery=bool(in_recovery), lag_ms=lag_ms, max_lag_ms=max_lag_ms)
         return ReplicaState(
             alias=alias,

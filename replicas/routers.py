@@ -1,20 +1,19 @@
 """The database router: writes and migrations to the primary, reads to a healthy, caught-up replica.
 
-Built on ``multidb.ReplicaRouter`` (django-multidb-router) for its write and migration rules;
-replica choice and pinning are ours (lag-aware, per-context, nesting): docs/adr/0004-read-replicas.md.
+A plain Django router. django-multidb-router (``multidb``) was its base once, but every one of
+its four methods was replaced: its replica choice has no health or lag, and its pinning is a
+timer in one thread-local slot. Why it is not used: docs/adr/0004-read-replicas.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import multidb
-
 from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.routing import choose_read_alias
 
 
-class ReplicaRouter(multidb.ReplicaRouter):
+class ReplicaRouter:
     def db_for_read(self, model: type[Any], **hints: Any) -> str:
         return choose_read_alias()
 

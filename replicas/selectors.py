@@ -10,12 +10,27 @@ from django.db.models.expressions import RawSQL
 
 from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.models import RoutingProbe
-from replicas.monitor import ReplicaState, Snapshot, monitor
+from replicas.monitor import (
+    HEALTHY,
+    LAGGING,
+    NOT_A_REPLICA,
+    UNKNOWN,
+    UNREACHABLE,
+    ReplicaState,
+    Snapshot,
+    monitor,
+)
 from replicas.routing import routing_counts
 
 __all__ = [
+    "HEALTHY",
+    "LAGGING",
+    "NOT_A_REPLICA",
+    "UNKNOWN",
+    "UNREACHABLE",
     "ProbeRead",
     "database_server",
+    "replica_aliases",
     "replica_states",
     "replicas_snapshot",
     "routing_counts",
@@ -24,16 +39,24 @@ __all__ = [
 
 
 def replicas_snapshot(*, fresh: bool = False) -> Snapshot | None:
-    """Every replica's last measurement, as the router uses it.
+    """Every replica's last measurement, as the router uses it (the one lag measurement: health
+    checks, metrics and ``manage.py replicas status`` report exactly this).
 
-    ``fresh``: measure now, twice, ``REPLICA_MAX_LAG_MS`` apart (a fresh process has no older
-    sample of the primary's position, and lag is the age of the oldest sample a replica lacks).
+    ``fresh``: measure now; once more ``REPLICA_MAX_LAG_MS`` later if a replica's lag could not
+    be told (behind the primary, yet no commit replayed since it started to date it by).
     """
     if not fresh:
         return monitor.snapshot()
-    monitor.refresh()
-    time.sleep(replica_settings().max_lag_ms / 1000 + 0.05)
-    return monitor.refresh()
+    snapshot = monitor.refresh()
+    if any(state.status == UNKNOWN for state in snapshot.replicas.values()):
+        time.sleep(replica_settings().max_lag_ms / 1000 + 0.05)
+        snapshot = monitor.refresh()
+    return snapshot
+
+
+def replica_aliases() -> tuple[str, ...]:
+    """The replicas reads may go to (``REPLICA_DATABASES``), in settings order."""
+    return replica_settings().replicas
 
 
 def replica_states(*, fresh: bool = False) -> list[ReplicaState]:

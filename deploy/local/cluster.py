@@ -456,8 +456,10 @@ def _prepare_primary(cfg: Settings) -> None:
             "wal_receiver_status_interval = 1s\n"
             "shared_buffers = 128MB\n"
             # A throwaway loopback cluster: durability against power loss buys nothing here.
+            # synchronous_commit stays on (set again for older clusters in _bootstrap_primary):
+            # a commit is then visible only once its WAL is flushed and streamed, as in production.
             "fsync = off\n"
-            "synchronous_commit = off\n"
+            "synchronous_commit = on\n"
             "full_page_writes = off\n"
         )
     (data / "pg_hba.conf").write_text(
@@ -498,6 +500,9 @@ def _bootstrap_primary(cfg: Settings) -> None:
     exists = _psql(cfg, f"SELECT 1 FROM pg_database WHERE datname = '{db}'", step="find database")
     if not exists.strip():
         _psql(cfg, f'CREATE DATABASE "{db}" OWNER "{user}"', step="create database")
+    # Clusters made when the local default was off: commits visible before streaming (ADR 0004).
+    _psql(cfg, "ALTER SYSTEM SET synchronous_commit = on", step="synchronous commit")
+    _psql(cfg, "SELECT pg_reload_conf()", step="reload configuration")
 
 
 def _prepare_replica(cfg: Settings) -> None:

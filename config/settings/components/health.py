@@ -15,9 +15,8 @@ HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=1.0)
 # polling at once cost one round of checks. The drain flag is never cached.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=1.0)
 
-# Replicas whose replay lags more than this are reported as warn (the router's threshold).
-HEALTH_REPLICA_ALIASES = env.list("HEALTH_REPLICA_ALIASES", default=["replica"])
-HEALTH_REPLICA_MAX_LAG_MS = env.float("HEALTH_REPLICA_MAX_LAG_MS", default=100.0)
+# Replica lag is not measured here: /health/detailed reports the router's measurement of each
+# replica in REPLICA_DATABASES against REPLICA_MAX_LAG_MS (config/settings/components/replicas.py).
 
 HEALTH_DISK_PATH = env("HEALTH_DISK_PATH", default="/")
 HEALTH_DISK_MAX_PERCENT = env.float("HEALTH_DISK_MAX_PERCENT", default=90.0)

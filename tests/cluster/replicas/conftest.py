@@ -83,24 +83,29 @@ def old_probe(new_user: Callable[[], ProbeClient]) -> int:
 _LOAD_SCRIPT = """
 import sys, time, psycopg
 port, dbname, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-seconds, pause = float(sys.argv[5]), float(sys.argv[6])
+seconds, pause, rate = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
 conn = psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user=user, password=password,
                        autocommit=True, prepare_threshold=None)
-deadline = time.monotonic() + seconds
+started = time.monotonic()
+deadline, done = started + seconds, 0
 while time.monotonic() < deadline:
     conn.execute("INSERT INTO replicas_routingprobe (note, created_at) VALUES ('load', now())")
+    done += 1
     if pause:
         time.sleep(pause)
+    elif rate:  # paced: transaction n starts at n / rate seconds
+        time.sleep(max(0.0, started + done / rate - time.monotonic()))
 """
 
 
 @pytest.fixture
 def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start another process writing to the primary directly (bounded in time; stopped after the
-    test). ``pause`` seconds between inserts leaves the two cores to the app servers."""
+    test). ``pause`` seconds between inserts leaves the two cores to the app servers; ``rate``
+    paces the inserts (autocommit: one transaction each) to that many a second instead."""
     started: list[subprocess.Popen] = []
 
-    def start(seconds: float = 60.0, pause: float = 0.0) -> subprocess.Popen:
+    def start(seconds: float = 60.0, pause: float = 0.0, rate: float = 0.0) -> subprocess.Popen:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -112,6 +117,7 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
                 cluster_settings.db_password,
                 str(seconds),
                 str(pause),
+                str(rate),
             ]
         )
         started.append(process)

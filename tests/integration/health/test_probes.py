@@ -80,7 +80,7 @@ def test_detailed_reports_every_dependency_with_observed_values(client):
         assert checks[key][0]["status"] == "pass", key
     replica = checks["database:replicationLag"][0]
     assert (replica["componentId"], replica["status"], replica["observedUnit"]) == ("replica", "pass", "ms")
-    assert 0 <= replica["observedValue"] < settings.HEALTH_REPLICA_MAX_LAG_MS
+    assert 0 <= replica["observedValue"] < settings.REPLICA_MAX_LAG_MS
     assert [node["componentId"] for node in checks["lock-redis:responseTime"]] == [
         "node-1",
         "node-2",

@@ -6,6 +6,7 @@ from replicas.monitor import (
     LAGGING,
     NOT_A_REPLICA,
     UNKNOWN,
+    PrimarySample,
     classify,
     estimate_lag_ms,
     replayable_position,
@@ -35,36 +36,89 @@ def test_a_malformed_lsn_is_refused(text):
         parse_lsn(text)
 
 
-def test_a_replica_at_the_primarys_newest_position_has_no_lag_however_old_the_position():
-    # given an idle primary: the same position for ten minutes
-    history = [(0.0, 500), (300.0, 500), (600.0, 500)]
-    # when the replica has replayed it
-    lag = estimate_lag_ms(history=history, replay_lsn=500, now=600.5)
+def _sample(*, insert: int, flush: int | None = None, at: float = 100.0, clock: float = 5000.0, on=True):
+    return PrimarySample(
+        taken_at=at, insert_lsn=insert, flush_lsn=insert if flush is None else flush, clock=clock,
+        commits_flushed_first=on,
+    )  # fmt: skip
+
+
+def test_a_replica_at_the_primarys_insert_position_has_no_lag_however_old_its_last_commit():
+    # given an idle primary: nothing committed for ten minutes, the replica has it all
+    sample = _sample(insert=500, at=600.0, clock=5600.0)
+    # when
+    lag = estimate_lag_ms(
+        sample=sample, history=[(0.0, 500), (600.0, 500)], replay_lsn=500,
+        last_replayed_commit=5000.0, asked_at=600.001,
+    )  # fmt: skip
     # then there is no lag (now() - pg_last_xact_replay_timestamp() would say ten minutes)
     assert lag == 0.0
 
 
-def test_lag_is_the_age_of_the_oldest_sample_the_replica_has_not_replayed():
-    # given the primary moved on at t=10 and t=11; the replica stopped at 500
-    history = [(9.0, 500), (10.0, 700), (11.0, 900)]
-    # when
-    lag = estimate_lag_ms(history=history, replay_lsn=500, now=11.25)
-    # then the WAL written by t=10 has been missing for 1.25 s
-    assert lag == pytest.approx(1250.0)
+def test_behind_the_insert_position_the_lag_is_the_age_of_the_newest_commit_replayed():
+    # given a busy primary; the replica's newest replayed commit was made 40 ms before the sample
+    sample = _sample(insert=900, flush=900, at=100.0, clock=5000.0)
+    # when it is asked 2 ms after the sample
+    lag = estimate_lag_ms(
+        sample=sample, history=[(99.0, 100), (100.0, 900)], replay_lsn=850,
+        last_replayed_commit=4999.960, asked_at=100.002,
+    )  # fmt: skip
+    # then it shows the primary as it was 42 ms ago (the primary's clock, never the replica's)
+    assert lag == pytest.approx(42.0)
 
 
-def test_a_replica_just_behind_the_newest_sample_has_the_lag_since_that_sample():
-    # given a busy primary: the replica trails the sample taken a moment ago
-    history = [(10.0, 500), (11.0, 900)]
+def test_with_synchronous_commit_what_is_inserted_but_not_flushed_is_no_lag():
+    # given WAL inserted but not flushed (a transaction still running): invisible on the primary too
+    sample = _sample(insert=900, flush=800)
+    # then a replica that has replayed the flushed WAL misses nothing a reader could see
+    assert (
+        estimate_lag_ms(
+            sample=sample, history=[], replay_lsn=800, last_replayed_commit=4000.0, asked_at=100.001
+        )
+        == 0.0
+    )
+    # but with synchronous_commit = off a commit is visible before its flush: the commit age counts
+    lag = estimate_lag_ms(
+        sample=_sample(insert=900, flush=800, on=False), history=[], replay_lsn=800,
+        last_replayed_commit=4999.5, asked_at=100.0,
+    )  # fmt: skip
+    assert lag == pytest.approx(500.0)
+
+
+def test_the_lag_is_never_more_than_the_age_of_the_newest_primary_position_it_has_reached():
+    # given no commit for a minute, then WAL it has not replayed yet (the history says it had
+    # everything the primary had 300 ms ago)
+    sample = _sample(insert=900, flush=850, at=100.0, clock=5000.0)
+    history = [(99.0, 500), (99.7, 700), (100.0, 900)]
     # when
-    lag = estimate_lag_ms(history=history, replay_lsn=899, now=11.0005)
+    lag = estimate_lag_ms(
+        sample=sample, history=history, replay_lsn=700, last_replayed_commit=4940.0, asked_at=100.0
+    )
     # then
-    assert lag == pytest.approx(0.5)
+    assert lag == pytest.approx(300.0)
 
 
-def test_a_replica_behind_every_sample_is_at_least_as_late_as_the_oldest():
-    history = [(5.0, 600), (6.0, 700)]
-    assert estimate_lag_ms(history=history, replay_lsn=100, now=7.0) == pytest.approx(2000.0)
+def test_a_paused_replica_grows_stale_with_the_primarys_commits():
+    # given replay paused at the commit made at 4999.0 while the primary keeps committing
+    history = [(t, 1000 + int(t * 10)) for t in (99.0, 100.0, 101.0)]
+    sample = _sample(insert=history[-1][1], at=101.0, clock=5001.0)
+    # when
+    lag = estimate_lag_ms(
+        sample=sample, history=history, replay_lsn=history[0][1], last_replayed_commit=4999.0,
+        asked_at=101.001,
+    )  # fmt: skip
+    # then
+    assert lag == pytest.approx(2001.0)
+
+
+def test_a_replica_behind_with_nothing_to_date_it_by_has_no_lag_yet():
+    sample = _sample(insert=900)
+    assert (
+        estimate_lag_ms(
+            sample=sample, history=[(100.0, 900)], replay_lsn=10, last_replayed_commit=None, asked_at=100.0
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize(
