@@ -1,11 +1,49 @@
 """Read the values each deployment template needs from settings (which read the environment)."""
 
 import math
+import os
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from deploy.pgbouncer.render import PgBouncerValues
+from deploy.render import MissingTemplateValue
+
+# Values only the deployment knows: setting -> the environment variable that sets it. No default
+# exists for them (config/settings/components/deploy.py); a loopback guess in a production config
+# file would start and then fail far from its cause.
+REQUIRED = {
+    "DEPLOY_PG_PRIMARY_HOST": "PG_PRIMARY_HOST",
+    "DEPLOY_PG_REPLICA_HOST": "DB_REPLICA_HOST",
+    "DEPLOY_PGBOUNCER_AUTH_FILE": "PGBOUNCER_AUTH_FILE",
+    "DEPLOY_GUNICORN_BIND": "DEPLOY_GUNICORN_BIND",
+    "DEPLOY_IMAGE": "DEPLOY_IMAGE",
+    "DEPLOY_NAMESPACE": "DEPLOY_NAMESPACE",
+}
+
+
+class MissingDeployVariable(MissingTemplateValue):
+    """A production template needs a value the environment did not give."""
+
+
+def _required(*names: str) -> dict[str, Any]:
+    """The settings' values, or one error naming every variable still to set."""
+    values = {name: getattr(settings, name, None) for name in names}
+    missing = [REQUIRED[name] for name, value in values.items() if value in (None, "")]
+    if missing:
+        raise MissingDeployVariable(
+            f"set {', '.join(missing)} in the environment: production values are never guessed"
+        )
+    return values
+
+
+def nginx_app_servers_given() -> None:
+    """The edge's upstreams are the only NGINX value without a production meaning by default."""
+    if not os.environ.get("NGINX_APP_SERVERS", "").strip():
+        raise MissingDeployVariable(
+            "set NGINX_APP_SERVERS in the environment: production values are never guessed"
+        )
 
 
 def drain_seconds() -> int:
@@ -24,15 +62,16 @@ def web_stop_timeout_seconds() -> int:
 
 
 def pgbouncer_values() -> PgBouncerValues:
+    given = _required("DEPLOY_PG_PRIMARY_HOST", "DEPLOY_PG_REPLICA_HOST", "DEPLOY_PGBOUNCER_AUTH_FILE")
     return PgBouncerValues(
         db_name=settings.DB_NAME,
-        primary_host=settings.DEPLOY_PG_PRIMARY_HOST,
+        primary_host=given["DEPLOY_PG_PRIMARY_HOST"],
         primary_port=settings.DEPLOY_PG_PRIMARY_PORT,
-        replica_host=settings.DEPLOY_PG_REPLICA_HOST,
+        replica_host=given["DEPLOY_PG_REPLICA_HOST"],
         replica_port=settings.DEPLOY_PG_REPLICA_PORT,
         listen_addr=settings.DEPLOY_PGBOUNCER_LISTEN_ADDR,
         listen_port=settings.DEPLOY_PGBOUNCER_PORT,
-        auth_file=Path(settings.DEPLOY_PGBOUNCER_AUTH_FILE),
+        auth_file=Path(given["DEPLOY_PGBOUNCER_AUTH_FILE"]),
         default_pool_size=settings.DEPLOY_PGBOUNCER_POOL_SIZE,
         max_client_conn=settings.DEPLOY_PGBOUNCER_MAX_CLIENT_CONN,
         max_db_connections=settings.DEPLOY_PGBOUNCER_MAX_DB_CONNECTIONS,
@@ -40,6 +79,7 @@ def pgbouncer_values() -> PgBouncerValues:
 
 
 def systemd_values() -> dict[str, object]:
+    _required("DEPLOY_GUNICORN_BIND")
     return {
         "app_dir": settings.DEPLOY_APP_DIR,
         "venv": settings.DEPLOY_VENV,
@@ -67,4 +107,5 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
 
 
 def k8s_values() -> dict[str, str]:
-    return {"image": settings.DEPLOY_IMAGE, "namespace": settings.DEPLOY_NAMESPACE}
+    given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE")
+    return {"image": given["DEPLOY_IMAGE"], "namespace": given["DEPLOY_NAMESPACE"]}

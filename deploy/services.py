@@ -28,6 +28,7 @@ def render_pgbouncer(*, out: Path) -> list[Path]:
 
 def render_nginx(*, out: Path) -> list[Path]:
     """``nginx.conf`` and its includes, from the ``NGINX_*`` variables (deploy/nginx/render.py)."""
+    selectors.nginx_app_servers_given()
     render_nginx_files(out)
     return [out / name for name in NGINX_TEMPLATES]
 
@@ -41,6 +42,7 @@ def render_systemd(*, out: Path) -> list[Path]:
 def render_k8s(*, out: Path) -> list[Path]:
     """The kustomize base (with PgBouncer's ini rendered from its template) and the example overlay,
     the overlay's image and namespace set from settings."""
+    values = selectors.k8s_values()  # before writing anything: a missing value leaves no half folder
     source = DEPLOY_DIR / "k8s"
     shutil.copytree(source / "base", out / "base", dirs_exist_ok=True)
     render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
@@ -48,7 +50,6 @@ def render_k8s(*, out: Path) -> list[Path]:
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
     kustomization_file = overlay / "kustomization.yaml"
     kustomization = yaml.safe_load(kustomization_file.read_text())
-    values = selectors.k8s_values()
     name, tag = _image_name_and_tag(values["image"])
     kustomization["namespace"] = values["namespace"]
     kustomization["images"] = [

@@ -1,10 +1,10 @@
 """Settings for the ``deploy`` app: the values ``manage.py render_deploy`` fills the templates with.
 
-Every value comes from the environment. The defaults describe the local loopback cluster, so
-rendering with no environment reproduces what ``make up`` runs; a real deployment sets them.
+Every value comes from the environment. A value that only the deployment can know (hosts,
+addresses, the image) has no default: ``None`` here, and ``render_deploy`` refuses to render a
+template that needs it, naming the variable, rather than fill in a loopback guess. The others
+default to the production layout of the runbooks (``/srv/app``, the standard ports).
 """
-
-from pathlib import Path
 
 import environ
 
@@ -12,30 +12,28 @@ from health.drain import DEFAULT_DRAIN_SECONDS
 
 env = environ.Env()
 
-_REPO = Path(__file__).resolve().parent.parent.parent.parent
-
 # NGINX reads its own NGINX_* variables: see deploy/nginx/render.py.
 
 # --- PgBouncer --------------------------------------------------------------------------
-DEPLOY_PG_PRIMARY_HOST = env("PG_PRIMARY_HOST", default="127.0.0.1")
-DEPLOY_PG_PRIMARY_PORT = env.int("PG_PRIMARY_PORT", default=25432)
-DEPLOY_PG_REPLICA_HOST = env("DB_REPLICA_HOST", default="127.0.0.1")
-DEPLOY_PG_REPLICA_PORT = env.int("PG_REPLICA_PORT", default=25433)
+DEPLOY_PG_PRIMARY_HOST = env("PG_PRIMARY_HOST", default=None)
+DEPLOY_PG_PRIMARY_PORT = env.int("PG_PRIMARY_PORT", default=5432)
+DEPLOY_PG_REPLICA_HOST = env("DB_REPLICA_HOST", default=None)
+DEPLOY_PG_REPLICA_PORT = env.int("PG_REPLICA_PORT", default=5432)
+# PgBouncer runs next to the app on each server (docs/runbooks/deploy.md): loopback by design.
 DEPLOY_PGBOUNCER_LISTEN_ADDR = env("PGBOUNCER_LISTEN_ADDR", default="127.0.0.1")
-DEPLOY_PGBOUNCER_PORT = env.int("PGBOUNCER_PORT", default=26432)
-DEPLOY_PGBOUNCER_AUTH_FILE = env(
-    "PGBOUNCER_AUTH_FILE", default=str(_REPO / ".cluster" / "pgbouncer" / "userlist.txt")
-)
+DEPLOY_PGBOUNCER_PORT = env.int("PGBOUNCER_PORT", default=6432)
+DEPLOY_PGBOUNCER_AUTH_FILE = env("PGBOUNCER_AUTH_FILE", default=None)
 DEPLOY_PGBOUNCER_POOL_SIZE = env.int("PGBOUNCER_POOL_SIZE", default=30)
 DEPLOY_PGBOUNCER_MAX_CLIENT_CONN = env.int("PGBOUNCER_MAX_CLIENT_CONN", default=1000)
 DEPLOY_PGBOUNCER_MAX_DB_CONNECTIONS = env.int("PGBOUNCER_MAX_DB_CONNECTIONS", default=30)
 
 # --- systemd (one VM = one app server) --------------------------------------------------
-DEPLOY_APP_DIR = env("DEPLOY_APP_DIR", default=str(_REPO))
-DEPLOY_VENV = env("DEPLOY_VENV", default=str(_REPO / ".venv"))
+DEPLOY_APP_DIR = env("DEPLOY_APP_DIR", default="/srv/app")
+DEPLOY_VENV = env("DEPLOY_VENV", default="/srv/app/.venv")
 DEPLOY_SERVICE_USER = env("DEPLOY_SERVICE_USER", default="app")
 DEPLOY_ENV_FILE = env("DEPLOY_ENV_FILE", default="/etc/app/app.env")
-DEPLOY_GUNICORN_BIND = env("DEPLOY_GUNICORN_BIND", default="127.0.0.1:8000")
+# The server's private address, which the edge's upstream list names.
+DEPLOY_GUNICORN_BIND = env("DEPLOY_GUNICORN_BIND", default=None)
 DEPLOY_CELERY_CONCURRENCY = env.int("DEPLOY_CELERY_CONCURRENCY", default=2)
 # The same variables gunicorn.conf.py reads (the drain's default is health/drain.py's), so a
 # unit's stop timeout covers the drain and then the graceful stop.
@@ -45,5 +43,5 @@ DEPLOY_GUNICORN_GRACEFUL_TIMEOUT = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=
 DEPLOY_WORKER_STOP_TIMEOUT = env.int("DEPLOY_WORKER_STOP_TIMEOUT", default=120)
 
 # --- Kubernetes -------------------------------------------------------------------------
-DEPLOY_IMAGE = env("DEPLOY_IMAGE", default="registry.example.com/app:latest")
-DEPLOY_NAMESPACE = env("DEPLOY_NAMESPACE", default="app")
+DEPLOY_IMAGE = env("DEPLOY_IMAGE", default=None)
+DEPLOY_NAMESPACE = env("DEPLOY_NAMESPACE", default=None)

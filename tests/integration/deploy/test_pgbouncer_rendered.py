@@ -74,7 +74,14 @@ def test_rendered_pgbouncer_starts_and_serves_the_primary_and_the_replica(cluste
         # given: an auth file read from the database and the template rendered for our port
         auth_file = folder / "userlist.txt"
         assert _auth_file_command(cfg, "--out", str(auth_file), "--dsn", _superuser_dsn(cfg)).returncode == 0
-        with override_settings(DEPLOY_PGBOUNCER_PORT=port, DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file)):
+        with override_settings(
+            DEPLOY_PG_PRIMARY_HOST="127.0.0.1",
+            DEPLOY_PG_PRIMARY_PORT=cfg.pg_primary_port,
+            DEPLOY_PG_REPLICA_HOST="127.0.0.1",
+            DEPLOY_PG_REPLICA_PORT=cfg.pg_replica_port,
+            DEPLOY_PGBOUNCER_PORT=port,
+            DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file),
+        ):
             call_command("render_deploy", "pgbouncer", "--out", str(folder))
         ini = folder / "pgbouncer.ini"
         # when

@@ -1,6 +1,7 @@
 """``manage.py render_deploy`` fills each family of templates from settings into a folder."""
 
 import configparser
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from deploy import selectors
 from deploy.local import cluster
 from deploy.local.cluster import REPO
 from deploy.pgbouncer.render import render_pgbouncer_ini
@@ -24,7 +26,11 @@ def _ini(path) -> configparser.ConfigParser:
 def test_pgbouncer_is_rendered_from_settings(tmp_path):
     # given
     with override_settings(
-        DEPLOY_PGBOUNCER_PORT=6432, DEPLOY_PG_PRIMARY_HOST="db-primary.internal", DB_NAME="crm"
+        DEPLOY_PGBOUNCER_PORT=6432,
+        DEPLOY_PG_PRIMARY_HOST="db-primary.internal",
+        DEPLOY_PG_REPLICA_HOST="db-replica.internal",
+        DEPLOY_PGBOUNCER_AUTH_FILE="/etc/pgbouncer/userlist.txt",
+        DB_NAME="crm",
     ):
         # when
         call_command("render_deploy", "pgbouncer", "--out", str(tmp_path))
@@ -42,15 +48,22 @@ def test_pgbouncer_is_rendered_from_settings(tmp_path):
     assert "dbname=crm" in ini["databases"]["crm_replica"]
 
 
-def test_with_no_environment_render_deploy_reproduces_the_local_clusters_pgbouncer(tmp_path):
+def test_with_the_clusters_values_render_deploy_reproduces_the_local_clusters_pgbouncer(tmp_path):
     # given: the local cluster's rendering of the same template
     cfg = cluster.Settings()
     auth_file = tmp_path / "userlist.txt"
     cluster_ini = render_pgbouncer_ini(
         cluster.pgbouncer_values(cfg, auth_file=auth_file), tmp_path / "cluster.ini"
     )
-    # when
-    with override_settings(DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file)):
+    # when the environment names the cluster's hosts, ports and auth file
+    with override_settings(
+        DEPLOY_PG_PRIMARY_HOST="127.0.0.1",
+        DEPLOY_PG_PRIMARY_PORT=cfg.pg_primary_port,
+        DEPLOY_PG_REPLICA_HOST="127.0.0.1",
+        DEPLOY_PG_REPLICA_PORT=cfg.pg_replica_port,
+        DEPLOY_PGBOUNCER_PORT=cfg.pgbouncer_port,
+        DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file),
+    ):
         call_command("render_deploy", "pgbouncer", "--out", str(tmp_path / "rendered"))
     # then
     assert (tmp_path / "rendered" / "pgbouncer.ini").read_text() == cluster_ini.read_text()
@@ -77,6 +90,7 @@ def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
 
 
 def test_a_bad_value_is_an_error_naming_its_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NGINX_APP_SERVERS", "10.0.0.11:8000")
     monkeypatch.setenv("NGINX_HTTPS_PORT", "four-four-three")
     with pytest.raises(CommandError, match="NGINX_HTTPS_PORT"):
         call_command("render_deploy", "nginx", "--out", str(tmp_path))
@@ -95,3 +109,46 @@ def test_bad_arguments_exit_non_zero_with_one_line():
     # then
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["CommandError: --out FOLDER is required"]
+
+
+@pytest.mark.parametrize(
+    ("target", "variables"),
+    [
+        ("pgbouncer", "PG_PRIMARY_HOST, DB_REPLICA_HOST, PGBOUNCER_AUTH_FILE"),
+        ("systemd", "DEPLOY_GUNICORN_BIND"),
+        ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE"),
+        ("nginx", "NGINX_APP_SERVERS"),
+    ],
+)
+def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(tmp_path, target, variables):
+    # given an environment without the values only the deployment knows (the local cluster's
+    # ports, read from .cluster/cluster.env, are still there: they must not fill the gap)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {*selectors.REQUIRED.values(), "NGINX_APP_SERVERS"}
+    }
+    # when
+    result = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "render_deploy", target, "--out", str(tmp_path / "out")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # then one line names every variable to set, and nothing was written
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"CommandError: set {variables} in the environment: production values are never guessed"
+    ]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_a_variable_set_to_an_empty_string_is_missing(tmp_path):
+    with (
+        override_settings(DEPLOY_IMAGE="", DEPLOY_NAMESPACE="sms-prod"),
+        pytest.raises(CommandError, match=r"set DEPLOY_IMAGE in the environment"),
+    ):
+        call_command("render_deploy", "k8s", "--out", str(tmp_path))

@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,15 @@ def _directives(path: Path) -> dict[str, dict[str, list[str]]]:
         key, _, value = line.partition("=")
         sections[section].setdefault(key, []).append(value)
     return sections
+
+
+@pytest.fixture(autouse=True)
+def server_address(settings):
+    # the one value a VM's units need that has no default (the server's private address)
+    settings.DEPLOY_GUNICORN_BIND = "10.0.0.11:8000"
+    # systemd-analyze verify checks that ExecStart's program exists: point at this checkout
+    settings.DEPLOY_APP_DIR = str(services.DEPLOY_DIR.parent)
+    settings.DEPLOY_VENV = sys.prefix
 
 
 @pytest.fixture
