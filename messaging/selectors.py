@@ -6,37 +6,30 @@ services, inside ``transaction.atomic()``, where they go to the primary.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from messaging import tokens
 from messaging.errors import NotFound
 from messaging.models import Church, Contact, Message, RecurringMessage, StaffMember
-from replicas import PRIMARY_DB_ALIAS
 
 
 def api_token_hash(*, raw_token: str) -> str:
-    return hashlib.sha256(raw_token.encode()).hexdigest()
+    return tokens.token_hash(raw_token=raw_token)
 
 
 def staff_member_for_token(*, raw_token: str) -> StaffMember | None:
-    """The staff member a live bearer token belongs to, or None.
+    """The staff member a live bearer token belongs to (church and user loaded), or None.
 
-    A token created a moment ago on another server may not have reached the replica yet,
-    so a miss is asked again of the primary before the request is refused.
+    Checked against the primary, never a replica, through the per-process cache that every
+    revocation drops on every server (messaging/tokens.py): logout, expiry and deactivation
+    hold from the next request on. The object is shared by the process's requests: read it,
+    never change it.
     """
-    key_hash = api_token_hash(raw_token=raw_token)
-    queryset = StaffMember.objects.select_related("church", "user").filter(
-        user__api_tokens__key_hash=key_hash,
-        user__api_tokens__expires_at__gt=timezone.now(),
-        user__is_active=True,
-    )
-    staff_member = queryset.first()
-    if staff_member is None:
-        staff_member = queryset.using(PRIMARY_DB_ALIAS).first()
-    return staff_member
+    staff: StaffMember | None = tokens.token_cache.staff_member(raw_token=raw_token)
+    return staff
 
 
 def contact_list(*, church: Church, after: int | None = None, limit: int = 50) -> list[Contact]:
@@ -71,6 +64,43 @@ def message_list(
     if after is not None:
         queryset = queryset.filter(id__gt=after)
     return list(queryset[:limit])
+
+
+# The message list's columns, in MessageOut's order: the list is served from plain rows
+# (no model instances, no per-row validation; messaging/api.py serialises them directly).
+MESSAGE_LIST_FIELDS = (
+    "id",
+    "contact_id",
+    "direction",
+    "body",
+    "status",
+    "provider_message_id",
+    "error",
+    "recurring_message_id",
+    "occurrence",
+    "created_at",
+    "sent_at",
+)
+
+
+def message_list_rows(
+    *,
+    church: Church,
+    after: int | None = None,
+    limit: int = 50,
+    contact_id: int | None = None,
+    direction: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """Like :func:`message_list`, as tuples of ``MESSAGE_LIST_FIELDS``: one query, no instances."""
+    queryset = Message.objects.filter(church_id=church.id).order_by("id")
+    if contact_id is not None:
+        contact_get(church=church, contact_id=contact_id)  # another church's contact is a 404
+        queryset = queryset.filter(contact_id=contact_id)
+    if direction is not None:
+        queryset = queryset.filter(direction=direction)
+    if after is not None:
+        queryset = queryset.filter(id__gt=after)
+    return list(queryset.values_list(*MESSAGE_LIST_FIELDS)[:limit])
 
 
 def message_get(*, church: Church, message_id: int) -> Message:

@@ -22,7 +22,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from messaging import selectors
+from messaging import selectors, tokens
 from messaging.errors import Conflict, InvalidInput, NotFound
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
 from messaging.models import (
@@ -125,7 +125,13 @@ def api_token_create(*, user: User) -> str:
 
 
 def api_token_revoke(*, raw_token: str) -> None:
+    """Delete the token, then tell every server (their cached copies go before the next request).
+
+    Raises ``tokens.RevocationNotPublished`` when the other servers could not be told; the
+    token is deleted all the same and a retry publishes again.
+    """
     ApiToken.objects.filter(key_hash=selectors.api_token_hash(raw_token=raw_token)).delete()
+    tokens.token_cache.bump()
 
 
 def api_tokens_purge_expired(*, now: datetime | None = None) -> int:

@@ -33,6 +33,10 @@ MESSAGING_WEBHOOK_MAX_SKEW_SECONDS = env.float("MESSAGING_WEBHOOK_MAX_SKEW_SECON
 
 # --- API --------------------------------------------------------------------------------
 MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)
+# Each process remembers a token it checked on the primary for at most this long; any logout,
+# deactivation or token deletion drops every server's copies at once (messaging/tokens.py,
+# ADR 0010). 0 turns the cache off: every request asks the primary.
+MESSAGING_TOKEN_CACHE_SECONDS = env.float("MESSAGING_TOKEN_CACHE_SECONDS", default=60.0)
 # Phone numbers written without "+" are read as numbers of this region.
 MESSAGING_DEFAULT_PHONE_REGION = env("MESSAGING_DEFAULT_PHONE_REGION", default="US")
 # The largest request body Django reads; larger ones get a JSON 413 from the API.
