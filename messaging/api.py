@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar, cast
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
@@ -98,7 +99,9 @@ api = NinjaAPI(
     version="1",
     description="Contacts, messages and recurring messages of one church; SMS provider callbacks.",
     urls_namespace="messaging-api",
-    openapi_url="/api/openapi.json",
+    # The schema and its docs page describe every endpoint to whoever asks: served only where
+    # MESSAGING_API_DOCS turns them on (local development), a 404 elsewhere.
+    openapi_url="/api/openapi.json" if settings.MESSAGING_API_DOCS else None,
     docs_url="/api/docs",
     auth=BearerToken(),
 )

@@ -16,3 +16,7 @@ from config.settings.base import *  # noqa: E402,F403
 # DEBUG stays off unless DJANGO_DEBUG turns it on (base.py): the local cluster's app servers,
 # workers and beats run production-shaped, and its test-only endpoints are switched on by their
 # own settings (HEALTH_DEBUG_SLOW_ENDPOINT, REPLICAS_DEBUG_ENDPOINTS), never by DEBUG.
+
+# The API's schema and docs page (/api/openapi.json, /api/docs): on for development, off by
+# default everywhere else (components/messaging.py).
+MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=True)  # noqa: F405

@@ -633,7 +633,8 @@ def _prepare_nginx(cfg: Settings) -> None:
     render_nginx(
         folder,
         environ={},  # the same templates as production, with this cluster's values only
-        server_name="localhost",
+        # The tests call https://127.0.0.1:PORT; redirects go to the first name.
+        server_name="localhost 127.0.0.1",
         listen_host="127.0.0.1",
         http_port=cfg.nginx_http_port,
         https_port=cfg.nginx_https_port,

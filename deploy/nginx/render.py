@@ -7,7 +7,9 @@ comes from an environment variable, with a default for one Debian host:
 ==========================  ==============================  ====================================
 value                       variable                        default
 ==========================  ==============================  ====================================
-server_name                 NGINX_SERVER_NAME               ``_`` (any host)
+server_name                 NGINX_SERVER_NAME               ``localhost``; the first name is the
+                                                            one redirects go to, other hosts
+                                                            get 444 (HTTP) or 421 (HTTPS)
 listen_host                 NGINX_LISTEN_HOST               ``0.0.0.0``
 http_port, https_port       NGINX_HTTP_PORT, _HTTPS_PORT    80, 443
 tls_cert, tls_key           NGINX_TLS_CERT, NGINX_TLS_KEY   ``/etc/nginx/tls/edge.crt``, ``.key``
@@ -22,6 +24,10 @@ upstream_max_fails          NGINX_UPSTREAM_MAX_FAILS        2
 upstream_fail_timeout       NGINX_UPSTREAM_FAIL_TIMEOUT     ``5s``
 next_upstream_tries         NGINX_NEXT_UPSTREAM_TRIES       3
 admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       false: ``/admin/`` answers everyone
+websocket_rate              NGINX_WEBSOCKET_RATE            ``10r/s`` new /ws/, /socket.io/
+                                                            requests per client (burst 20)
+websocket_connections       NGINX_WEBSOCKET_CONNECTIONS     20 open at once per client
+websocket_idle_timeout      NGINX_WEBSOCKET_IDLE_TIMEOUT    ``120s`` without a frame: closed
 ==========================  ==============================  ====================================
 
 Values are checked before they reach the file (a stray ``;`` or quote would change the
@@ -41,6 +47,7 @@ from deploy.render import render_file
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATES = (
     "nginx.conf",
+    "edge_tls.conf",
     "edge_security_headers.conf",
     "edge_proxy_headers.conf",
     "edge_proxy.conf",
@@ -68,6 +75,11 @@ _ADDRESS = re.compile(r"^(unix:/[^\s;{}'\"\\#$]+|[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A
 _SIZE = re.compile(r"^\d+[kKmMgG]?$")
 _DURATION = re.compile(r"^\d+(ms|s|m|h)?$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+_RATE = re.compile(r"^\d+r/[sm]$")
+# A concrete host name: no "_" catch-all, no wildcard or regex, so a redirect can name it.
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 class NginxConfigError(ValueError):
@@ -76,7 +88,7 @@ class NginxConfigError(ValueError):
 
 @dataclass(frozen=True)
 class NginxSettings:
-    server_name: str = "_"
+    server_name: str = "localhost"
     listen_host: str = "0.0.0.0"  # noqa: S104 - the edge listens on every interface
     http_port: int = 80
     https_port: int = 443
@@ -95,6 +107,10 @@ class NginxSettings:
     next_upstream_tries: int = 3
     # True: /admin/ (login form included) answers only NGINX_INTERNAL_NETWORKS, like /metrics.
     admin_internal_only: bool = False
+    websocket_rate: str = "10r/s"
+    websocket_burst: int = 20
+    websocket_connections: int = 20
+    websocket_idle_timeout: str = "120s"
 
 
 def variable_name(field: str) -> str:
@@ -186,9 +202,22 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
         raise NginxConfigError(f"{variable_name('upstream_max_fails')} must be at least 1")
     fail_timeout = _check("upstream_fail_timeout", s.upstream_fail_timeout, _DURATION, "a duration like 5s")
     https_port = _port("https_port", s.https_port)
+    names = s.server_name.split()
+    if not names:
+        raise NginxConfigError(f"{variable_name('server_name')} is empty: name the host this edge serves")
+    for field, minimum in (("websocket_burst", 0), ("websocket_connections", 1)):
+        if getattr(s, field) < minimum:
+            raise NginxConfigError(f"{variable_name(field)} must be at least {minimum}")
     return {
         "server_name": " ".join(
-            _check("server_name", name, _WORD, "a host name") for name in s.server_name.split()
+            _check("server_name", name, _HOST, "a host name (no _ or wildcard)") for name in names
+        ),
+        "canonical_host": names[0],
+        "websocket_rate": _check("websocket_rate", s.websocket_rate, _RATE, "a rate like 10r/s"),
+        "websocket_burst": str(s.websocket_burst),
+        "websocket_connections": str(s.websocket_connections),
+        "websocket_idle_timeout": _check(
+            "websocket_idle_timeout", s.websocket_idle_timeout, _DURATION, "a duration like 120s"
         ),
         "listen_host": _check("listen_host", s.listen_host, _WORD, "an address"),
         "http_port": str(_port("http_port", s.http_port)),

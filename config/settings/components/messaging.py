@@ -32,6 +32,8 @@ MESSAGING_WEBHOOK_SECRET_PREVIOUS = env("MESSAGING_WEBHOOK_SECRET_PREVIOUS", def
 MESSAGING_WEBHOOK_MAX_SKEW_SECONDS = env.float("MESSAGING_WEBHOOK_MAX_SKEW_SECONDS", default=300.0)
 
 # --- API --------------------------------------------------------------------------------
+# /api/openapi.json and /api/docs: off unless turned on (local settings turn them on).
+MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=False)
 MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)
 # Each process remembers a token it checked on the primary for at most this long; any logout,
 # deactivation or token deletion drops every server's copies at once (messaging/tokens.py,

@@ -80,3 +80,13 @@ def test_a_429_is_json_with_retry_after(burst):
         "error": "too_many_requests",
         "detail": "slow down and retry later",
     }
+
+
+@pytest.mark.parametrize("path", ["/ws/chat", "/socket.io/"])
+def test_websocket_paths_are_rate_limited_per_client(burst, path):
+    # when: one client opens far more than 10 a second (nothing listens upstream here: 502s)
+    got = burst(path, 60, source=outside_address())
+    # then
+    allowed = [reply for reply in got.replies if reply.status != 429]
+    assert 21 <= len(allowed) <= most_allowed(rate=10, burst=20, seconds=got.seconds)
+    assert got.count(429) > 0

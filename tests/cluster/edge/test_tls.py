@@ -47,15 +47,15 @@ def test_tls_1_2_offers_only_forward_secret_aead_ciphers(cluster_settings):
     assert "Cipher is (NONE)" in result.stdout
 
 
-def test_plain_http_redirects_to_the_same_path_on_https(http, cluster_settings):
-    # when
+def test_plain_http_redirects_to_the_same_path_on_https_at_the_configured_name(http, cluster_settings):
+    # when: the request names the host by its address, the other configured name
     response = http.get(
         f"http://127.0.0.1:{cluster_settings.nginx_http_port}/api/items?page=2",
         allow_redirects=False,
         timeout=5,
     )
-    # then
+    # then: the redirect names the first configured name, not what the client sent
     assert response.status_code == 301
     assert response.headers["Location"] == (
-        f"https://127.0.0.1:{cluster_settings.nginx_https_port}/api/items?page=2"
+        f"https://localhost:{cluster_settings.nginx_https_port}/api/items?page=2"
     )

@@ -110,3 +110,51 @@ def test_the_admin_can_be_restricted_to_the_internal_networks(tmp_path, value, i
 def test_a_bad_admin_switch_is_refused_naming_its_variable():
     with pytest.raises(NginxConfigError, match="NGINX_ADMIN_INTERNAL_ONLY"):
         nginx_values(nginx_settings({"NGINX_ADMIN_INTERNAL_ONLY": "maybe"}))
+
+
+def test_the_redirect_names_the_first_configured_host_never_the_request_s(tmp_path):
+    # when
+    conf = render_nginx(tmp_path, {"NGINX_SERVER_NAME": "sms.example.org www.sms.example.org"}).read_text()
+    # then
+    assert "return 301 https://sms.example.org$request_uri;" in conf
+    assert "https://$host" not in conf
+    # and hosts it does not serve go to the default servers
+    assert "listen 0.0.0.0:80 default_server;" in conf
+    assert "return 444;" in conf
+    assert "listen 0.0.0.0:443 ssl http2 default_server;" in conf
+    assert "return 421 " in conf
+
+
+@pytest.mark.parametrize("name", ["_", "*.example.org", "~^(.+)$", "", "a b;c"])
+def test_a_catch_all_or_pattern_server_name_is_refused(name):
+    with pytest.raises(NginxConfigError, match="NGINX_SERVER_NAME"):
+        nginx_values(nginx_settings({"NGINX_SERVER_NAME": name}))
+
+
+def test_websocket_locations_have_a_connection_and_a_request_limit_and_an_idle_timeout(tmp_path):
+    # when
+    environ = {"NGINX_WEBSOCKET_CONNECTIONS": "7", "NGINX_WEBSOCKET_IDLE_TIMEOUT": "90s"}
+    render_nginx(tmp_path, environ)
+    conf = (tmp_path / "nginx.conf").read_text()
+    websocket = (tmp_path / "edge_websocket.conf").read_text()
+    # then
+    for path in ("/ws/", "/socket.io/"):
+        location = conf.split(f"location {path} {{")[1].split("}")[0]
+        assert "limit_conn websocket_conn 7;" in location
+        assert "limit_req zone=websocket burst=20 nodelay;" in location
+    assert "proxy_read_timeout 90s;" in websocket
+    assert "proxy_send_timeout 90s;" in websocket
+    assert "1h" not in websocket
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NGINX_WEBSOCKET_RATE", "fast"),
+        ("NGINX_WEBSOCKET_IDLE_TIMEOUT", "forever"),
+        ("NGINX_WEBSOCKET_CONNECTIONS", "0"),
+    ],
+)
+def test_bad_websocket_limits_are_refused_naming_their_variable(variable, value):
+    with pytest.raises(NginxConfigError, match=variable):
+        nginx_values(nginx_settings({variable: value}))
