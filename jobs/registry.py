@@ -2,85 +2,25 @@
 
 The task it makes is thin: it parses the tick beat stamped on the message and calls
 ``services.job_execute``, which takes the lock, writes the ledger, runs the body and records
-the outcome. A body receives a ``JobContext`` and does its protected writes inside
-``ctx.fenced()``, one transaction per batch, committed only while its lock is the newest.
+the outcome. The body gets a ``JobContext`` (``jobs.context``).
+
+Any app declares its jobs with ``@job`` in a module its ``AppConfig.ready()`` imports (messaging
+does it in ``messaging/jobs.py``), so every process (web, worker, beat, commands) knows every
+job in ``JOBS`` from start-up; beat's schedule names the jobs' tasks in
+``config/settings/components/jobs.py``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db.models import DateTimeField, Func
 
-from replicas import PRIMARY_DB_ALIAS
-
-if TYPE_CHECKING:
-    from jobs.models import JobRun
-    from locking.services import JobLock
-
-
-class ClockTimestamp(Func):
-    """PostgreSQL's ``clock_timestamp()``: the real time of the statement, not the transaction's start."""
-
-    function = "clock_timestamp"
-    template = "clock_timestamp()"
-    output_field = DateTimeField()
-
-
-@dataclass
-class JobContext:
-    """What a job body gets: its tick, the lock it runs under, its ledger row, its counters."""
-
-    job: Job
-    tick: datetime
-    lock: JobLock
-    run: JobRun
-    counts: Counter[str] = field(default_factory=Counter)
-
-    @contextmanager
-    def fenced(self) -> Iterator[Counter[str]]:
-        """One transaction on the primary that commits only while ``lock`` has the newest token.
-
-        Yields a counter for this batch; it is added to the run's counts, and the run row's
-        ``last_write_at`` is stamped, in the same transaction. Raises ``LockLost`` (or
-        ``StaleLockError``, rolling back) when the lock is no longer this run's.
-        """
-        from jobs.models import JobRun
-
-        batch: Counter[str] = Counter()
-        with self.lock.fenced():
-            yield batch
-            merged = self.counts + batch
-            JobRun.objects.using(PRIMARY_DB_ALIAS).filter(pk=self.run.pk).update(
-                last_write_at=ClockTimestamp(), counts=dict(merged)
-            )
-        self.counts = merged
-
-
-Body = Callable[[JobContext], None]
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str  # the beat schedule key, the ledger's job, and (prefixed) the lock name
-    interval_setting: str
-    body: Body
-
-    @property
-    def interval(self) -> float:
-        return float(getattr(settings, self.interval_setting))
-
-    @property
-    def lock_name(self) -> str:
-        return f"job:{self.name}"
-
+from jobs.context import Body, Job
+from jobs.services import job_execute
 
 JOBS: dict[str, Job] = {}
 
@@ -93,8 +33,6 @@ class JobTask(Task):
     job: Job
 
     def run_tick(self, tick: str | None) -> dict[str, Any]:
-        from jobs.services import job_execute
-
         report = job_execute(
             job=self.job,
             tick=datetime.fromisoformat(tick) if tick else None,

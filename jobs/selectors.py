@@ -1,4 +1,4 @@
-"""Reads of the ledger and of the jobs' inputs. Always the primary: these decide writes."""
+"""Reads of the run ledger. Always the primary: these decide writes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Max
 
+from config.retry import capped_backoff
 from jobs.models import RUN_OUTCOMES, JobRun, Outcome
-from messaging.models import PhoneLink, RecurringMessage
 from replicas import PRIMARY_DB_ALIAS
 
 RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
@@ -16,8 +16,9 @@ RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
 
 def retry_backoff(*, attempt: int) -> float:
     """Seconds to wait after the ``attempt``-th failed try of a tick before the next one."""
-    base = settings.JOBS_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempt - 1)
-    return float(min(base, settings.JOBS_RETRY_BACKOFF_MAX_SECONDS))
+    return capped_backoff(
+        attempt=attempt, base=settings.JOBS_RETRY_BACKOFF_SECONDS, cap=settings.JOBS_RETRY_BACKOFF_MAX_SECONDS
+    )
 
 
 def job_live_run(*, job: str, tick: datetime) -> JobRun | None:
@@ -82,22 +83,3 @@ def job_tick_runnable(*, run: JobRun | None, token: int | None, now: datetime) -
         ended = run.finished or run.started
         return now >= ended + timedelta(seconds=retry_backoff(attempt=run.attempt))
     return False
-
-
-def recurring_messages_due_at(*, tick: datetime, after_id: int, limit: int = 100) -> list[RecurringMessage]:
-    """Active recurring messages due at or before ``tick``, by id, after ``after_id``."""
-    return list(
-        RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
-        .filter(active=True, next_run_at__lte=tick, id__gt=after_id)
-        .select_related("church")
-        .order_by("id")[:limit]
-    )
-
-
-def phone_links_stuck(*, stuck_before: datetime, limit: int) -> list[PhoneLink]:
-    """Pending links created before ``stuck_before``, least recently tried first."""
-    return list(
-        PhoneLink.objects.using(PRIMARY_DB_ALIAS)
-        .filter(state=PhoneLink.State.PENDING, created_at__lte=stuck_before)
-        .order_by("last_attempt_at", "id")[:limit]
-    )

@@ -1,4 +1,4 @@
-"""Running a job's tick exactly once, and the two jobs' bodies.
+"""Running a job's tick exactly once: the framework every job goes through.
 
 ``job_execute`` is the one code path of every delivery (docs/adr/0008-exactly-once-jobs.md):
 
@@ -29,16 +29,12 @@ from django.utils import timezone
 
 from config import metrics
 from jobs import selectors
+from jobs.context import Job, JobContext
 from jobs.metrics import JOB_DELIVERIES, JOB_TICKS
 from jobs.models import JobRun, Outcome
-from jobs.registry import Job, JobContext
 from jobs.schedules import tick_of, ticks_between
 from locking.errors import LockLost, LockUnavailable
 from locking.services import JobLock, acquire_job_lock, release_job_lock
-from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
-from messaging.models import PhoneLink, RecurringMessage
-from messaging.selectors import recurring_message_audience
-from messaging.services import recurring_message_insert_batch, recurring_message_next_run
 from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
@@ -318,168 +314,3 @@ def _observe_run(*, job: Job, run: JobRun, lock: JobLock, outcome: str) -> None:
         "job run",
         extra={"job": job.name, "tick": run.tick.isoformat(), "lock_token": lock.token, "outcome": outcome},
     )
-
-
-# --- recurring-messages -------------------------------------------------------------------------
-
-MAX_OCCURRENCES_PER_RUN = 1000  # per recurring message, a guard against a runaway schedule
-
-
-def recurring_messages_run(*, ctx: JobContext, batch_size: int) -> None:
-    """Queue every active recurring message due at the tick, each occurrence once, then advance it.
-
-    Occurrences older than the catch-up window are not sent (the schedule moves past them,
-    counted as ``occurrences_skipped``): a message for last week's service is noise.
-    """
-    oldest = ctx.tick - timedelta(seconds=settings.JOBS_CATCH_UP_WINDOW_SECONDS)
-    last_id = 0
-    while True:
-        ctx.lock.ensure_held()
-        due = selectors.recurring_messages_due_at(tick=ctx.tick, after_id=last_id)
-        if not due:
-            return
-        for recurring_message in due:
-            _recurring_message_catch_up(
-                ctx=ctx, recurring_message=recurring_message, oldest=oldest, batch_size=batch_size
-            )
-        last_id = due[-1].pk
-
-
-def _recurring_message_catch_up(
-    *, ctx: JobContext, recurring_message: RecurringMessage, oldest: datetime, batch_size: int
-) -> None:
-    cron, time_zone = recurring_message.cron, recurring_message.church.time_zone
-    for _ in range(MAX_OCCURRENCES_PER_RUN):
-        occurrence = recurring_message.next_run_at
-        if occurrence is None or occurrence > ctx.tick:
-            return
-        if occurrence < oldest:
-            # the first occurrence at or after ``oldest``: the window includes its start
-            following = recurring_message_next_run(
-                cron=cron, time_zone=time_zone, after=oldest - timedelta(microseconds=1)
-            )
-            if not _recurring_message_advance(ctx=ctx, recurring_message=recurring_message, to=following):
-                return
-            ctx.counts["occurrences_skipped"] += 1
-            continue
-        recurring_message_occurrence_create(
-            ctx=ctx, recurring_message=recurring_message, occurrence=occurrence, batch_size=batch_size
-        )
-        following = recurring_message_next_run(cron=cron, time_zone=time_zone, after=occurrence)
-        if not _recurring_message_advance(ctx=ctx, recurring_message=recurring_message, to=following):
-            return
-    logger.error(
-        "recurring message %s: more than %d occurrences due", recurring_message.pk, MAX_OCCURRENCES_PER_RUN
-    )
-
-
-def recurring_message_occurrence_create(
-    *, ctx: JobContext, recurring_message: RecurringMessage, occurrence: datetime, batch_size: int
-) -> None:
-    """Queue one message per audience member, one fenced transaction per batch of contacts.
-
-    ``ON CONFLICT DO NOTHING`` on the (recurring message, occurrence, contact) constraint makes
-    a re-run add only what is missing; new messages are handed to the sender on commit.
-    """
-    audience = recurring_message_audience(recurring_message=recurring_message).using(PRIMARY_DB_ALIAS)
-    last_contact_id = 0
-    while True:
-        with ctx.fenced() as batch_counts:
-            batch = list(
-                audience.filter(id__gt=last_contact_id)
-                .order_by("id")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if batch:
-                new_ids = recurring_message_insert_batch(
-                    recurring_message=recurring_message, occurrence=occurrence, contact_ids=batch
-                )
-                batch_counts["messages_created"] += len(new_ids)
-                batch_counts["messages_existing"] += len(batch) - len(new_ids)
-        if len(batch) < batch_size:  # the last (or an empty) batch: the audience is done
-            ctx.counts["occurrences"] += 1
-            return
-        last_contact_id = batch[-1]
-
-
-def _recurring_message_advance(*, ctx: JobContext, recurring_message: RecurringMessage, to: datetime) -> bool:
-    """Move ``next_run_at`` on, only from the value this run read (a stale run moves nothing)."""
-    with ctx.fenced():
-        moved = (
-            RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
-            .filter(pk=recurring_message.pk, active=True, next_run_at=recurring_message.next_run_at)
-            .update(next_run_at=to, updated_at=timezone.now())
-        )
-    recurring_message.next_run_at = to
-    return bool(moved)
-
-
-# --- phone-linking-recovery ---------------------------------------------------------------------
-
-
-def phone_link_backoff(*, attempts: int) -> float:
-    """Seconds to wait after ``attempts`` failed attempts before the next one."""
-    base = settings.JOBS_PHONE_LINK_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)
-    return float(min(base, settings.JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS))
-
-
-def phone_link_attempt(*, gateway: SmsGateway, phone: str) -> str | None:
-    """Try to link ``phone`` at the provider; the error text, or ``None`` when linked.
-
-    A gateway with a ``link_number(phone)`` operation is asked to link it; otherwise the
-    number is verified by sending it a message through the gateway.
-    """
-    link_number = getattr(gateway, "link_number", None)
-    try:
-        if callable(link_number):
-            link_number(phone)
-        else:
-            gateway.send(
-                OutboundSms(
-                    to=phone,
-                    from_number=settings.MESSAGING_SMS_DEFAULT_FROM,
-                    body="This number is being linked to your church's messaging account.",
-                )
-            )
-    except GatewayError as exc:
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def phone_links_recover(
-    *, ctx: JobContext, gateway: SmsGateway | None = None, now: datetime | None = None
-) -> None:
-    """Retry links stuck in ``pending``; after ``JOBS_PHONE_LINK_MAX_ATTEMPTS`` mark them ``failed``.
-
-    A link is retried when it was created more than ``JOBS_PHONE_LINK_STUCK_AFTER_SECONDS`` ago
-    and its backoff since the last attempt has passed. Each result is written only if the link
-    is still as this run read it (pending, same attempt count), behind the fence, so a second
-    run or a stale holder changes nothing.
-    """
-    now = now or timezone.now()
-    gateway = gateway or get_gateway()
-    stuck_before = now - timedelta(seconds=settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS)
-    for link in selectors.phone_links_stuck(stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH):
-        if link.last_attempt_at is not None and (
-            now - link.last_attempt_at
-        ).total_seconds() < phone_link_backoff(attempts=link.attempts):
-            ctx.counts["waiting"] += 1
-            continue
-        ctx.lock.ensure_held()  # the gateway call itself cannot be fenced: check right before it
-        error = phone_link_attempt(gateway=gateway, phone=link.phone)
-        attempts = link.attempts + 1
-        if error is None:
-            state = PhoneLink.State.LINKED
-        elif attempts >= settings.JOBS_PHONE_LINK_MAX_ATTEMPTS:
-            state = PhoneLink.State.FAILED
-        else:
-            state = PhoneLink.State.PENDING
-        with ctx.fenced() as batch_counts:
-            updated = (
-                PhoneLink.objects.using(PRIMARY_DB_ALIAS)
-                .filter(pk=link.pk, state=PhoneLink.State.PENDING, attempts=link.attempts)
-                .update(
-                    state=state, attempts=attempts, last_attempt_at=timezone.now(), last_error=error or ""
-                )
-            )
-            batch_counts[str(state) if updated else "changed_meanwhile"] += 1

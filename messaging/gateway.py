@@ -17,6 +17,8 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from config.retry import capped_backoff
+
 logger = logging.getLogger(__name__)
 
 
@@ -118,7 +120,9 @@ class HttpSmsGateway:
                 last_error = str(error)
                 logger.warning("SMS provider attempt %d/%d failed: %s", attempt, self.max_attempts, error)
             if attempt < self.max_attempts:
-                time.sleep(min(self.backoff_max_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
+                time.sleep(
+                    capped_backoff(attempt=attempt, base=self.backoff_seconds, cap=self.backoff_max_seconds)
+                )
         raise GatewayError(f"gave up after {self.max_attempts} attempts: {last_error}")
 
     def _post(self, form: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from functools import cache
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models

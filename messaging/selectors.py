@@ -13,7 +13,8 @@ from django.db.models import QuerySet
 
 from messaging import tokens
 from messaging.errors import NotFound
-from messaging.models import Church, Contact, Message, RecurringMessage, StaffMember
+from messaging.models import Church, Contact, Message, PhoneLink, RecurringMessage, StaffMember
+from replicas import PRIMARY_DB_ALIAS
 
 
 def api_token_hash(*, raw_token: str) -> str:
@@ -130,12 +131,25 @@ def recurring_message_get(*, church: Church, recurring_message_id: int) -> Recur
     return recurring_message
 
 
-def recurring_messages_due(*, now: datetime, limit: int = 100) -> QuerySet[RecurringMessage]:
-    """Active recurring messages whose next run is at or before ``now``, oldest first."""
-    return (
-        RecurringMessage.objects.filter(active=True, next_run_at__lte=now)
-        .select_related("church", "group")
-        .order_by("next_run_at", "id")[:limit]
+def recurring_messages_due(*, tick: datetime, after_id: int, limit: int = 100) -> list[RecurringMessage]:
+    """Active recurring messages due at or before ``tick``, by id, after ``after_id``.
+
+    Read on the primary: the recurring-messages job decides its writes from it.
+    """
+    return list(
+        RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
+        .filter(active=True, next_run_at__lte=tick, id__gt=after_id)
+        .select_related("church")
+        .order_by("id")[:limit]
+    )
+
+
+def phone_links_stuck(*, stuck_before: datetime, limit: int) -> list[PhoneLink]:
+    """Pending links created before ``stuck_before``, least recently tried first (on the primary)."""
+    return list(
+        PhoneLink.objects.using(PRIMARY_DB_ALIAS)
+        .filter(state=PhoneLink.State.PENDING, created_at__lte=stuck_before)
+        .order_by("last_attempt_at", "id")[:limit]
     )
 
 

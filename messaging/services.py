@@ -6,14 +6,17 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from croniter import CroniterError, croniter  # type: ignore[import-untyped]
+from celery import current_app
+from croniter import CroniterError, croniter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -44,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 MAX_RECIPIENTS_PER_SEND = 1000
 SEND_TASK_BATCH = 100  # messages per Celery task
+# messaging.tasks.send_messages, named rather than imported: the task module calls these services.
+SEND_TASK_NAME = "messaging.send_messages"
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
 WEBHOOK_SEEN_PREFIX = "webhook-seen:"
@@ -53,6 +58,17 @@ STATUS_RANK = {
     Message.Status.DELIVERED: 2,
     Message.Status.FAILED: 2,
 }
+
+
+Batch = Callable[[], AbstractContextManager[Counter[str]]]
+
+
+@contextmanager
+def primary_batch() -> Iterator[Counter[str]]:
+    """A plain transaction on the primary, yielding a counter: the default ``batch`` of the
+    services a job also runs behind its fence (``JobContext.fenced`` has the same shape)."""
+    with transaction.atomic(using=PRIMARY_DB_ALIAS):
+        yield Counter()
 
 
 # --- phone numbers and bodies ---------------------------------------------------------------
@@ -255,12 +271,11 @@ def messages_enqueue(*, message_ids: Sequence[int]) -> None:
 
     If the broker is down the messages stay ``queued`` (logged, not lost) for a later sweep.
     """
-    from messaging.tasks import send_messages
-
+    send = current_app.signature(SEND_TASK_NAME)
     ids = list(message_ids)
     for start in range(0, len(ids), SEND_TASK_BATCH):
         chunk = ids[start : start + SEND_TASK_BATCH]
-        transaction.on_commit(partial(send_messages.delay, message_ids=chunk), robust=True)
+        transaction.on_commit(partial(send.delay, message_ids=chunk), robust=True)
 
 
 def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
@@ -412,16 +427,27 @@ def recurring_message_set_active(
     return recurring_message
 
 
-def recurring_message_advance(*, recurring_message: RecurringMessage, after: datetime) -> datetime:
-    """Move ``next_run_at`` to the first occurrence after ``after`` (usually the one just sent)."""
-    next_run_at = recurring_message_next_run(
+def recurring_message_advance(
+    *, recurring_message: RecurringMessage, after: datetime, batch: Batch | None = None
+) -> bool:
+    """Move ``next_run_at`` to the first occurrence after ``after`` (usually the one just sent).
+
+    Only from the value this caller read, and only while the schedule is active: a second or
+    stale run moves nothing. ``batch`` is the transaction to write in (a job's ``ctx.fenced``);
+    by default a plain one on the primary. Returns whether the row moved; the instance's
+    ``next_run_at`` is set either way, so a caller walking the schedule goes on from there.
+    """
+    following = recurring_message_next_run(
         cron=recurring_message.cron, time_zone=recurring_message.church.time_zone, after=after
     )
-    RecurringMessage.objects.filter(pk=recurring_message.pk).update(
-        next_run_at=next_run_at, updated_at=timezone.now()
-    )
-    recurring_message.next_run_at = next_run_at
-    return next_run_at
+    with (batch or primary_batch)():
+        moved = (
+            RecurringMessage.objects.using(PRIMARY_DB_ALIAS)
+            .filter(pk=recurring_message.pk, active=True, next_run_at=recurring_message.next_run_at)
+            .update(next_run_at=following, updated_at=timezone.now())
+        )
+    recurring_message.next_run_at = following
+    return bool(moved)
 
 
 @dataclass(frozen=True)
@@ -466,35 +492,45 @@ def recurring_message_insert_batch(
     return new_ids
 
 
-def recurring_message_create_occurrence(
-    *, recurring_message: RecurringMessage, occurrence: datetime, batch_size: int = 1000
+def recurring_message_occurrence_create(
+    *,
+    recurring_message: RecurringMessage,
+    occurrence: datetime,
+    batch_size: int = 1000,
+    batch: Batch | None = None,
 ) -> OccurrenceResult:
     """Queue one outbound message per audience member for one occurrence, in batches.
 
-    A re-run after a crash, or a run by a second server, adds only what is missing (see
-    ``recurring_message_insert_batch``). Each batch commits on its own.
+    Each batch of contacts is one transaction: ``batch()`` (a job's ``ctx.fenced``, so it
+    commits only while the job's lock is the newest; its counter gets ``messages_created`` and
+    ``messages_existing``), by default a plain one on the primary. A re-run after a crash, or a
+    run by a second server, adds only what is missing (``recurring_message_insert_batch``).
     """
     if occurrence.tzinfo is None:
         raise ValueError("occurrence must be an aware datetime")
-    audience = selectors.recurring_message_audience(recurring_message=recurring_message)
+    audience = selectors.recurring_message_audience(recurring_message=recurring_message).using(
+        PRIMARY_DB_ALIAS
+    )
     created = existing = 0
     last_contact_id = 0
     while True:
-        with transaction.atomic():
-            batch = list(
+        with (batch or primary_batch)() as counts:
+            contact_ids = list(
                 audience.filter(id__gt=last_contact_id)
                 .order_by("id")
                 .values_list("id", flat=True)[:batch_size]
             )
-            if not batch:
-                break
-            new_ids = recurring_message_insert_batch(
-                recurring_message=recurring_message, occurrence=occurrence, contact_ids=batch
-            )
-        created += len(new_ids)
-        existing += len(batch) - len(new_ids)
-        last_contact_id = batch[-1]
-    return OccurrenceResult(created=created, existing=existing)
+            if contact_ids:
+                new_ids = recurring_message_insert_batch(
+                    recurring_message=recurring_message, occurrence=occurrence, contact_ids=contact_ids
+                )
+                counts["messages_created"] += len(new_ids)
+                counts["messages_existing"] += len(contact_ids) - len(new_ids)
+                created += len(new_ids)
+                existing += len(contact_ids) - len(new_ids)
+        if len(contact_ids) < batch_size:  # the last (or an empty) batch: the audience is done
+            return OccurrenceResult(created=created, existing=existing)
+        last_contact_id = contact_ids[-1]
 
 
 # --- provider callbacks ---------------------------------------------------------------------
@@ -591,11 +627,49 @@ def phone_link_create(*, church: Church, phone: str) -> PhoneLink:
         raise Conflict(f"{normalized} is already linked or being linked", field="phone") from None
 
 
-def phone_link_record_attempt(*, phone_link: PhoneLink, error: str | None = None) -> PhoneLink:
-    """Record one linking attempt: no error means linked; an error leaves it failed, with why."""
-    phone_link.attempts += 1
-    phone_link.last_attempt_at = timezone.now()
-    phone_link.state = PhoneLink.State.FAILED if error else PhoneLink.State.LINKED
-    phone_link.last_error = error or ""
-    phone_link.save(update_fields=["attempts", "last_attempt_at", "state", "last_error"])
-    return phone_link
+def phone_link_attempt(*, gateway: SmsGateway, phone: str) -> str | None:
+    """Try to link ``phone`` at the provider; the error text, or ``None`` when linked.
+
+    A gateway with a ``link_number(phone)`` operation is asked to link it; otherwise the
+    number is verified by sending it a message through the gateway.
+    """
+    link_number = getattr(gateway, "link_number", None)
+    try:
+        if callable(link_number):
+            link_number(phone)
+        else:
+            gateway.send(
+                OutboundSms(
+                    to=phone,
+                    from_number=settings.MESSAGING_SMS_DEFAULT_FROM,
+                    body="This number is being linked to your church's messaging account.",
+                )
+            )
+    except GatewayError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def phone_link_record_attempt(
+    *, phone_link: PhoneLink, error: str | None, max_attempts: int
+) -> PhoneLink.State | None:
+    """Record one linking attempt of a pending link: no error means ``linked``; an error leaves
+    it ``pending`` for another try, or ``failed`` once it has had ``max_attempts``.
+
+    Written only if the link is still as the caller read it (pending, same attempt count), so
+    a second or stale run changes nothing. Returns the new state, or ``None`` when the link
+    changed meanwhile. The caller owns the transaction (the recovery job writes behind its fence).
+    """
+    attempts = phone_link.attempts + 1
+    if error is None:
+        state = PhoneLink.State.LINKED
+    elif attempts >= max_attempts:
+        state = PhoneLink.State.FAILED
+    else:
+        state = PhoneLink.State.PENDING
+    updated = (
+        PhoneLink.objects.using(PRIMARY_DB_ALIAS)
+        .filter(pk=phone_link.pk, state=PhoneLink.State.PENDING, attempts=phone_link.attempts)
+        .update(state=state, attempts=attempts, last_attempt_at=timezone.now(), last_error=error or "")
+    )
+    return state if updated else None

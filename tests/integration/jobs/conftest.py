@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jobs.registry import Body, Job
+from jobs.context import Body, Job
 
 
 @pytest.fixture(autouse=True)

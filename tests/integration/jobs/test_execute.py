@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from jobs.context import JobContext
 from jobs.models import JobRun, Outcome
-from jobs.registry import JobContext
 from jobs.services import job_execute
 from locking.errors import StaleLockError
 from locking.models import LockFence
@@ -240,7 +240,7 @@ def test_a_stale_holder_cannot_claim_a_tick(make_job):
 
 
 def test_the_celery_task_runs_the_stamped_tick(settings):
-    from jobs.tasks import recurring_messages
+    from messaging.jobs import recurring_messages
 
     # given a beat-stamped delivery of the real recurring-messages task
     settings.JOBS_CATCH_UP_WINDOW_SECONDS = 0

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import JobRun, Outcome
-from jobs.services import job_execute, phone_links_recover, recurring_messages_run
+from jobs.services import job_execute
 from messaging.gateway import GatewayError, OutboundSms
+from messaging.jobs import phone_links_recover, recurring_messages_run
 from messaging.models import DevelopmentSms, Message, PhoneLink
 from messaging.services import recurring_message_next_run
 from replicas import PRIMARY_DB_ALIAS

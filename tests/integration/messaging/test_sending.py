@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging import services
-from messaging.models import DevelopmentSms, Message, PhoneLink
+from messaging.models import DevelopmentSms, Message, PhoneLink, RecurringMessage
 from tests.integration.messaging.factories import (
     ContactFactory,
     ContactGroupFactory,
@@ -85,10 +85,10 @@ def test_an_occurrence_queues_one_message_per_opted_in_contact_and_a_rerun_adds_
     ContactFactory.create(church=church, opted_out=True)
     # when
     with django_capture_on_commit_callbacks() as callbacks:
-        first = services.recurring_message_create_occurrence(
+        first = services.recurring_message_occurrence_create(
             recurring_message=recurring, occurrence=OCCURRENCE, batch_size=2
         )
-    second = services.recurring_message_create_occurrence(recurring_message=recurring, occurrence=OCCURRENCE)
+    second = services.recurring_message_occurrence_create(recurring_message=recurring, occurrence=OCCURRENCE)
     # then
     assert (first.created, first.existing) == (5, 0)
     assert (second.created, second.existing) == (0, 5)
@@ -104,7 +104,7 @@ def test_an_occurrence_for_a_group_reaches_only_its_members(church):
     singer.groups.add(choir)
     recurring = RecurringMessageFactory.create(church=church, group=choir)
     # when
-    result = services.recurring_message_create_occurrence(recurring_message=recurring, occurrence=OCCURRENCE)
+    result = services.recurring_message_occurrence_create(recurring_message=recurring, occurrence=OCCURRENCE)
     # then
     assert result.created == 1
     assert Message.objects.get(recurring_message=recurring).contact == singer
@@ -114,10 +114,25 @@ def test_advancing_a_recurring_message_sets_the_next_local_nine(church):
     # given: New York, daily at 09:00 local
     recurring = RecurringMessageFactory.create(church=church, cron="0 9 * * *")
     # when: the 8 March (first EDT day) occurrence was just sent
-    next_run = services.recurring_message_advance(recurring_message=recurring, after=OCCURRENCE)
+    moved = services.recurring_message_advance(recurring_message=recurring, after=OCCURRENCE)
     # then
+    next_run = recurring.next_run_at
     recurring.refresh_from_db()
+    assert moved
     assert next_run == recurring.next_run_at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+
+
+def test_a_stale_advance_moves_nothing(church):
+    # given: a schedule read by one run, then moved on by another
+    recurring = RecurringMessageFactory.create(church=church, cron="0 9 * * *")
+    stale = RecurringMessage.objects.get(pk=recurring.pk)
+    assert services.recurring_message_advance(recurring_message=recurring, after=OCCURRENCE)
+    # when: the stale copy advances from what it read
+    moved = services.recurring_message_advance(recurring_message=stale, after=OCCURRENCE + timedelta(days=5))
+    # then: the row keeps the first run's value
+    recurring.refresh_from_db()
+    assert not moved
+    assert recurring.next_run_at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
 
 
 def test_messages_stuck_in_queued_are_enqueued_again(church, django_capture_on_commit_callbacks):
@@ -142,12 +157,28 @@ def test_messages_stuck_in_queued_are_enqueued_again(church, django_capture_on_c
 def test_a_phone_link_records_each_attempt(church):
     # given
     link = services.phone_link_create(church=church, phone="(646) 555-0199")
-    # when
-    services.phone_link_record_attempt(phone_link=link, error="carrier refused")
-    failed_state = (link.state, link.attempts, link.last_error)
-    services.phone_link_record_attempt(phone_link=link)
+    # when: a refused attempt, then (from what was read after it) a successful one
+    refused = services.phone_link_record_attempt(phone_link=link, error="carrier refused", max_attempts=3)
+    link.refresh_from_db()
+    after_refusal = (link.state, link.attempts, link.last_error)
+    linked = services.phone_link_record_attempt(phone_link=link, error=None, max_attempts=3)
     # then
     link.refresh_from_db()
-    assert failed_state == (PhoneLink.State.FAILED, 1, "carrier refused")
+    assert refused == PhoneLink.State.PENDING
+    assert after_refusal == (PhoneLink.State.PENDING, 1, "carrier refused")
+    assert linked == PhoneLink.State.LINKED
     assert (link.phone, link.state, link.attempts, link.last_error) == ("+16465550199", "linked", 2, "")
     assert link.last_attempt_at is not None
+
+
+def test_a_phone_link_fails_at_its_last_attempt_and_a_stale_record_changes_nothing(church):
+    # given: a link read before an attempt was recorded
+    link = services.phone_link_create(church=church, phone="(646) 555-0198")
+    stale = PhoneLink.objects.get(pk=link.pk)
+    # when: its only allowed attempt fails, then a stale reader records another
+    failed = services.phone_link_record_attempt(phone_link=link, error="no such number", max_attempts=1)
+    again = services.phone_link_record_attempt(phone_link=stale, error=None, max_attempts=1)
+    # then
+    link.refresh_from_db()
+    assert (failed, again) == (PhoneLink.State.FAILED, None)
+    assert (link.state, link.attempts, link.last_error) == (PhoneLink.State.FAILED, 1, "no such number")

@@ -1,0 +1,76 @@
+"""What a job is and what its body gets: ``Job`` (name, interval, body) and ``JobContext``.
+
+Shared by the executor (``jobs.services``) and the ``@job`` decorator (``jobs.registry``), so
+neither imports the other's internals. A body receives a ``JobContext`` and does its protected
+writes inside ``ctx.fenced()``, one transaction per batch, committed only while its lock is
+the newest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import DateTimeField, Func
+
+from jobs.models import JobRun
+from locking.services import JobLock
+from replicas import PRIMARY_DB_ALIAS
+
+
+class ClockTimestamp(Func):
+    """PostgreSQL's ``clock_timestamp()``: the real time of the statement, not the transaction's start."""
+
+    function = "clock_timestamp"
+    template = "clock_timestamp()"
+    output_field = DateTimeField()
+
+
+@dataclass
+class JobContext:
+    """What a job body gets: its tick, the lock it runs under, its ledger row, its counters."""
+
+    job: Job
+    tick: datetime
+    lock: JobLock
+    run: JobRun
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @contextmanager
+    def fenced(self) -> Iterator[Counter[str]]:
+        """One transaction on the primary that commits only while ``lock`` has the newest token.
+
+        Yields a counter for this batch; it is added to the run's counts, and the run row's
+        ``last_write_at`` is stamped, in the same transaction. Raises ``LockLost`` (or
+        ``StaleLockError``, rolling back) when the lock is no longer this run's.
+        """
+        batch: Counter[str] = Counter()
+        with self.lock.fenced():
+            yield batch
+            merged = self.counts + batch
+            JobRun.objects.using(PRIMARY_DB_ALIAS).filter(pk=self.run.pk).update(
+                last_write_at=ClockTimestamp(), counts=dict(merged)
+            )
+        self.counts = merged
+
+
+Body = Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # the beat schedule key, the ledger's job, and (prefixed) the lock name
+    interval_setting: str
+    body: Body
+
+    @property
+    def interval(self) -> float:
+        return float(getattr(settings, self.interval_setting))
+
+    @property
+    def lock_name(self) -> str:
+        return f"job:{self.name}"

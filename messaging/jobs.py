@@ -1,0 +1,142 @@
+"""Messaging's scheduled jobs, declared with the jobs framework's ``@job`` (jobs/registry.py).
+
+The framework runs each tick once across servers (lock, ledger, catch-up, retries: ADR 0008);
+the bodies here only do the work, in fenced batches (``ctx.fenced()``). This module is
+imported by ``MessagingConfig.ready()``, so every process knows these jobs from start-up; the
+task names are the ones beat's schedule sends (``config/settings/components/jobs.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from config.retry import capped_backoff
+from jobs.context import JobContext
+from jobs.registry import job
+from messaging import selectors, services
+from messaging.gateway import SmsGateway, get_gateway
+from messaging.models import RecurringMessage
+
+logger = logging.getLogger(__name__)
+
+
+@job(
+    name="recurring-messages",
+    task_name="jobs.recurring_messages",
+    interval_setting="JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS",
+)
+def recurring_messages(ctx: JobContext) -> None:
+    """Queue the outbound messages of every recurring message due at the tick."""
+    recurring_messages_run(ctx=ctx, batch_size=settings.JOBS_RECURRING_MESSAGES_BATCH_SIZE)
+
+
+@job(
+    name="phone-linking-recovery",
+    task_name="jobs.phone_linking_recovery",
+    interval_setting="JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS",
+)
+def phone_linking_recovery(ctx: JobContext) -> None:
+    """Retry phone links stuck in pending; give up after the configured attempts."""
+    phone_links_recover(ctx=ctx)
+
+
+# --- recurring-messages -------------------------------------------------------------------------
+
+MAX_OCCURRENCES_PER_RUN = 1000  # per recurring message, a guard against a runaway schedule
+
+
+def recurring_messages_run(*, ctx: JobContext, batch_size: int) -> None:
+    """Queue every active recurring message due at the tick, each occurrence once, then advance it.
+
+    Occurrences older than the catch-up window are not sent (the schedule moves past them,
+    counted as ``occurrences_skipped``): a message for last week's service is noise.
+    """
+    oldest = ctx.tick - timedelta(seconds=settings.JOBS_CATCH_UP_WINDOW_SECONDS)
+    last_id = 0
+    while True:
+        ctx.lock.ensure_held()
+        due = selectors.recurring_messages_due(tick=ctx.tick, after_id=last_id)
+        if not due:
+            return
+        for recurring_message in due:
+            _recurring_message_catch_up(
+                ctx=ctx, recurring_message=recurring_message, oldest=oldest, batch_size=batch_size
+            )
+        last_id = due[-1].pk
+
+
+def _recurring_message_catch_up(
+    *, ctx: JobContext, recurring_message: RecurringMessage, oldest: datetime, batch_size: int
+) -> None:
+    for _ in range(MAX_OCCURRENCES_PER_RUN):
+        occurrence = recurring_message.next_run_at
+        if occurrence is None or occurrence > ctx.tick:
+            return
+        if occurrence < oldest:
+            # on to the first occurrence at or after ``oldest``: the window includes its start
+            if not services.recurring_message_advance(
+                recurring_message=recurring_message,
+                after=oldest - timedelta(microseconds=1),
+                batch=ctx.fenced,
+            ):
+                return
+            ctx.counts["occurrences_skipped"] += 1
+            continue
+        services.recurring_message_occurrence_create(
+            recurring_message=recurring_message,
+            occurrence=occurrence,
+            batch_size=batch_size,
+            batch=ctx.fenced,
+        )
+        ctx.counts["occurrences"] += 1
+        if not services.recurring_message_advance(
+            recurring_message=recurring_message, after=occurrence, batch=ctx.fenced
+        ):
+            return
+    logger.error(
+        "recurring message %s: more than %d occurrences due", recurring_message.pk, MAX_OCCURRENCES_PER_RUN
+    )
+
+
+# --- phone-linking-recovery ---------------------------------------------------------------------
+
+
+def phone_link_backoff(*, attempts: int) -> float:
+    """Seconds to wait after ``attempts`` failed attempts before the next one."""
+    return capped_backoff(
+        attempt=attempts,
+        base=settings.JOBS_PHONE_LINK_BACKOFF_SECONDS,
+        cap=settings.JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS,
+    )
+
+
+def phone_links_recover(
+    *, ctx: JobContext, gateway: SmsGateway | None = None, now: datetime | None = None
+) -> None:
+    """Retry links stuck in ``pending``; after ``JOBS_PHONE_LINK_MAX_ATTEMPTS`` mark them ``failed``.
+
+    A link is retried when it was created more than ``JOBS_PHONE_LINK_STUCK_AFTER_SECONDS`` ago
+    and its backoff since the last attempt has passed. Each result is written only if the link
+    is still as this run read it (pending, same attempt count), behind the fence, so a second
+    run or a stale holder changes nothing.
+    """
+    now = now or timezone.now()
+    gateway = gateway or get_gateway()
+    stuck_before = now - timedelta(seconds=settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS)
+    for link in selectors.phone_links_stuck(stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH):
+        if link.last_attempt_at is not None and (
+            now - link.last_attempt_at
+        ).total_seconds() < phone_link_backoff(attempts=link.attempts):
+            ctx.counts["waiting"] += 1
+            continue
+        ctx.lock.ensure_held()  # the gateway call itself cannot be fenced: check right before it
+        error = services.phone_link_attempt(gateway=gateway, phone=link.phone)
+        with ctx.fenced() as batch_counts:
+            state = services.phone_link_record_attempt(
+                phone_link=link, error=error, max_attempts=settings.JOBS_PHONE_LINK_MAX_ATTEMPTS
+            )
+            batch_counts[str(state) if state is not None else "changed_meanwhile"] += 1
