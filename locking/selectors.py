@@ -8,6 +8,7 @@ from datetime import datetime
 
 from locking.errors import LockUnavailable
 from locking.models import LockGrant
+from locking.names import parse_owner, validate_lock_name
 from locking.quorum import get_quorum
 from replicas import PRIMARY_DB_ALIAS
 
@@ -25,22 +26,11 @@ class ActiveLock:
     grant_id: int | None
 
 
-def parse_owner(owner: str) -> tuple[str, int | None]:
-    """``server:pid:random`` -> (server, pid); the server name itself may contain ':'."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3:
-        return owner, None
-    server, pid, _ = parts
-    return server, int(pid) if pid.isdigit() else None
-
-
 def is_job_lock_held(name: str) -> bool:
     """Whether a majority of nodes hold ``name`` for someone (this process included).
 
     Raises ``LockUnavailable`` when no quorum of nodes answered.
     """
-    from locking.services import validate_lock_name
-
     validate_lock_name(name)
     quorum = get_quorum()
     replies = quorum.inspect(name)

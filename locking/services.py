@@ -34,27 +34,24 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar, overload
 
 from django.conf import settings
 from django.db import DatabaseError, connections
-from django.db.models import F
 from django.utils import timezone
 
 from config import metrics
 from locking import fencing
-from locking.errors import InvalidLockName, LockLost, LockUnavailable
+from locking.audit import grant_closed, grant_open, grant_renewed, grants_force_released
+from locking.errors import LockLost, LockUnavailable
 from locking.models import LockGrant
+from locking.names import new_owner_id, ttl_ms, validate_lock_name
 from locking.quorum import LockQuorum, Outcome, get_quorum
 from locking.selectors import get_active_job_locks, is_job_lock_held
-from replicas import PRIMARY_DB_ALIAS
 
 __all__ = [
     "JobLock",
@@ -71,23 +68,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9._:-]+")
-SAFE_CHARACTERS = "letters, digits, '.', '_', ':' and '-'"
-NAME_LIMIT = 200  # the audit and fence columns' length
 RENEWAL_THREAD_PREFIX = "lock-renewal:"
-
-
-def validate_lock_name(name: str) -> str:
-    """Return ``name`` if it can be a lock name; raise ``InvalidLockName`` (a ValueError) saying why."""
-    if not isinstance(name, str) or not name:
-        raise InvalidLockName("lock name is empty")
-    limit = min(settings.LOCK_NAME_MAX_LENGTH, NAME_LIMIT)
-    if len(name) > limit:
-        raise InvalidLockName(f"lock name is {len(name)} characters long; the limit is {limit}")
-    if not SAFE_NAME.fullmatch(name):
-        bad = sorted(set(SAFE_NAME.sub("", name)))
-        raise InvalidLockName(f"lock name {name!r} has characters outside {SAFE_CHARACTERS}: {bad}")
-    return name
 
 
 class JobLock:
@@ -127,7 +108,7 @@ class JobLock:
 
     @property
     def ttl_ms(self) -> int:
-        return int(self.ttl * 1000)
+        return ttl_ms(self.ttl)
 
     @property
     def held(self) -> bool:
@@ -147,18 +128,49 @@ class JobLock:
         if self.lost_reason is not None:
             raise LockLost(f"lock {self.name!r} was lost: {self.lost_reason}")
 
-    def fenced(self) -> AbstractContextManager[None]:
-        """A transaction on the primary that commits only while this grant has the newest token."""
-        return fencing.fenced(self)
+    @contextmanager
+    def fenced(self) -> Iterator[None]:
+        """A transaction on the primary that commits only while this grant has the newest token.
+
+        Raises ``LockLost`` if the lock is already known lost, ``StaleLockError`` (rolling back)
+        if a newer grant or a force-release advanced the token (locking/fencing.py).
+        """
+        if self.token is None:
+            raise ValueError(f"lock {self.name!r} was acquired with fence=False and has no fencing token")
+        self.ensure_held()
+        with fencing.fenced(name=self.name, token=self.token, ttl_ms=self.ttl_ms):
+            yield
 
     def release(self) -> bool:
-        return release_job_lock(self)
+        """Stop renewing and delete the lock where it is still ours.
+
+        Returns whether it was still held on a majority of nodes (``False`` when it had been
+        lost or had expired, or on a second call). Never raises for an unreachable node.
+        """
+        if self._released:
+            return False
+        renewer = self._renewer
+        self._stop.set()
+        # The deletes go out first; joining the renewer and the audit update overlap their round trip.
+        pending = self._quorum.send_release(self.name, self.owner)
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join()
+        was_lost = self.lost_reason is not None
+        self._released = True
+        if not was_lost:
+            # Still valid on our own clock means still ours (a force-release closed the row already).
+            expired = time.monotonic() >= self._valid_until
+            self._close_grant(LockGrant.Outcome.EXPIRED if expired else LockGrant.Outcome.RELEASED)
+        replies = self._quorum.collect(pending)
+        metrics.record_lock_release(lock=self.name, held_seconds=time.monotonic() - self.acquired_monotonic)
+        deleted = sum(1 for reply in replies if reply.answered and reply.value)
+        return not was_lost and deleted >= self._quorum.majority
 
     def __enter__(self) -> JobLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        release_job_lock(self)
+        self.release()
 
     # --- renewal ------------------------------------------------------------------------------
     def _start_renewal(self) -> None:
@@ -196,15 +208,12 @@ class JobLock:
             connections.close_all()  # this thread's own database connections
 
     def _audit_renewal(self) -> None:
-        if self.grant_id is None:
-            return
-        now = timezone.now()
-        try:
-            LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(
-                pk=self.grant_id, outcome=LockGrant.Outcome.HELD
-            ).update(last_renewed=now, expires=now + timedelta(seconds=self.ttl), renewals=F("renewals") + 1)
-        except DatabaseError as exc:
-            logger.warning("lock %r: could not record renewal %d: %s", self.name, self.renewals, exc)
+        if self.grant_id is not None:
+            grant_renewed(grant_id=self.grant_id, lock=self.name, ttl_ms=self.ttl_ms)
+
+    def _close_grant(self, outcome: LockGrant.Outcome) -> None:
+        if self.grant_id is not None:
+            grant_closed(grant_id=self.grant_id, lock=self.name, outcome=outcome)
 
     def _lose(self, reason: str) -> None:
         with self._losing:
@@ -214,32 +223,12 @@ class JobLock:
         logger.warning("lock %r (token %s) lost: %s", self.name, self.token, reason)
         metrics.record_lock_lost(lock=self.name)
         self._quorum.release(self.name, self.owner)  # whatever nodes still have it
-        _close_grant(self, LockGrant.Outcome.LOST)
+        self._close_grant(LockGrant.Outcome.LOST)
         if self._on_lost is not None:
             try:
                 self._on_lost(self)
             except Exception:
                 logger.exception("lock %r: the on_lost callback failed", self.name)
-
-
-# Raw SQL on the hot path (every release): one short statement, no ORM compilation.
-_CLOSE_GRANT = """
-UPDATE locking_lockgrant SET outcome = %s, released = now() WHERE id = %s AND outcome = 'held'
-"""
-
-
-def _close_grant(lock: JobLock, outcome: str) -> None:
-    if lock.grant_id is None:
-        return
-    try:
-        with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
-            cursor.execute(_CLOSE_GRANT, [outcome, lock.grant_id])
-    except DatabaseError as exc:
-        logger.warning("lock %r: could not record outcome %s: %s", lock.name, outcome, exc)
-
-
-def _owner_id() -> str:
-    return f"{settings.APP_SERVER_NAME}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
 def acquire_job_lock(
@@ -262,10 +251,10 @@ def acquire_job_lock(
     if ttl <= 0:
         raise ValueError(f"lock TTL must be positive, got {ttl}")
     quorum = get_quorum()
-    owner = _owner_id()
-    ttl_ms = int(ttl * 1000)
+    owner = new_owner_id()
+    grant_ttl_ms = ttl_ms(ttl)
     started = time.monotonic()
-    result = quorum.acquire(name, owner, ttl_ms)
+    result = quorum.acquire(name, owner, grant_ttl_ms)
     if result.outcome is Outcome.HELD:
         metrics.record_lock_acquisition(lock=name, outcome="contended", seconds=time.monotonic() - started)
         return None
@@ -275,8 +264,8 @@ def acquire_job_lock(
     token = grant_id = None
     try:
         if audit:
-            token, grant_id = fencing.issue_token_and_grant(
-                name=name, owner=owner, server=settings.APP_SERVER_NAME, pid=os.getpid(), ttl_ms=ttl_ms
+            token, grant_id = grant_open(
+                name=name, owner=owner, server=settings.APP_SERVER_NAME, pid=os.getpid(), ttl_ms=grant_ttl_ms
             )
         elif fence:
             token = fencing.issue_token(name=name)
@@ -300,29 +289,8 @@ def acquire_job_lock(
 
 
 def release_job_lock(lock: JobLock) -> bool:
-    """Stop renewing and delete the lock where it is still ours.
-
-    Returns whether it was still held on a majority of nodes (``False`` when it had been lost
-    or had expired, or on a second call). Never raises for an unreachable node.
-    """
-    if lock._released:
-        return False
-    renewer = lock._renewer
-    lock._stop.set()
-    # The deletes go out first; joining the renewer and the audit update overlap their round trip.
-    pending = lock._quorum.send_release(lock.name, lock.owner)
-    if renewer is not None and renewer is not threading.current_thread():
-        renewer.join()
-    was_lost = lock.lost_reason is not None
-    lock._released = True
-    if not was_lost:
-        # Still valid on our own clock means still ours (a force-release closed the row already).
-        expired = time.monotonic() >= lock._valid_until
-        _close_grant(lock, LockGrant.Outcome.EXPIRED if expired else LockGrant.Outcome.RELEASED)
-    replies = lock._quorum.collect(pending)
-    metrics.record_lock_release(lock=lock.name, held_seconds=time.monotonic() - lock.acquired_monotonic)
-    deleted = sum(1 for reply in replies if reply.answered and reply.value)
-    return not was_lost and deleted >= lock._quorum.majority
+    """Release ``lock`` (``JobLock.release``): whether it was still held on a majority of nodes."""
+    return lock.release()
 
 
 class _JobLockContext:
@@ -336,7 +304,7 @@ class _JobLockContext:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._lock is not None:
-            release_job_lock(self._lock)
+            self._lock.release()
 
 
 @overload
@@ -419,13 +387,6 @@ def force_release_job_lock(name: str, *, by: str) -> bool:
         raise LockUnavailable(f"lock {name!r}: could not advance the fencing token: {exc}") from exc
     for owner in owners:
         quorum.release(name, owner)
-    try:
-        LockGrant.objects.using(PRIMARY_DB_ALIAS).filter(
-            owner__in=owners, outcome=LockGrant.Outcome.HELD
-        ).update(
-            outcome=LockGrant.Outcome.FORCE_RELEASED, released=timezone.now(), force_released_by=by[:150]
-        )
-    except DatabaseError as exc:
-        logger.warning("lock %r: force-released by %s, but the audit could not record it: %s", name, by, exc)
+    grants_force_released(owners=sorted(owners), lock=name, by=by)
     logger.warning("lock %r force-released by %s (owners %s)", name, by, sorted(owners))
     return True

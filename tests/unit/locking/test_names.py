@@ -3,8 +3,8 @@
 import pytest
 
 from locking.errors import InvalidLockName
-from locking.selectors import parse_owner
-from locking.services import acquire_job_lock, validate_lock_name
+from locking.names import parse_owner, validate_lock_name
+from locking.services import acquire_job_lock
 
 pytestmark = pytest.mark.unit
 
