@@ -29,20 +29,22 @@ down: ## stop every process the cluster started
 status: ## one line per cluster process: pid and port
 	@$(SUDO) $(PY) -m deploy.local.cluster status
 
-test: install ## ruff, mypy and the whole pytest suite, on the running (or started) cluster
+test: install ## ruff, mypy, lint-imports and the whole pytest suite, on the running (or started) cluster
 	@$(SUDO) $(PY) -m deploy.local.cluster up
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 	TESTS_REQUIRE_PROGRAMS=1 .venv/bin/pytest $(PYTEST_ARGS)
 
 test-unit: venv ## the tests that need no services (marker unit): no root, nothing started
 	.venv/bin/pytest -m unit $(PYTEST_ARGS)
 
-lint: venv ## ruff and mypy only (no root, nothing started)
+lint: venv ## ruff, mypy and the import contracts (lint-imports) only (no root, nothing started)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 
 format: install ## rewrite the code with ruff's formatter and fixes
 	.venv/bin/ruff format .
