@@ -86,5 +86,14 @@ class PhoneLinkAdmin(admin.ModelAdmin):
 
 @admin.register(DevelopmentSms)
 class DevelopmentSmsAdmin(admin.ModelAdmin):
-    list_display = ["id", "to", "from_number", "provider_message_id", "created_at"]
-    search_fields = ["to", "provider_message_id"]
+    list_display = [
+        "id",
+        "to",
+        "from_number",
+        "provider_message_id",
+        "idempotency_key",
+        "duplicate",
+        "created_at",
+    ]
+    list_filter = ["duplicate"]
+    search_fields = ["to", "provider_message_id", "idempotency_key"]

@@ -3,6 +3,10 @@
 ``get_gateway()`` returns the backend named by ``settings.MESSAGING_SMS_BACKEND``. Every
 backend either returns the provider's message id or raises ``GatewayError``; the caller marks
 the message failed with that error, so nothing is lost silently.
+
+Each send carries an idempotency key (one per message). A backend whose provider honours it
+(``supports_idempotency_key``) may be asked again with the same key after a worker died waiting
+for the answer; one that does not is never asked twice for a message (ADR 0011).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from config.retry import capped_backoff
+from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,8 @@ class OutboundSms:
     to: str
     from_number: str
     body: str
+    # The same for every attempt at one message ("message-<id>"), so a provider can deduplicate.
+    idempotency_key: str = ""
 
 
 class GatewayError(Exception):
@@ -34,20 +41,41 @@ class GatewayError(Exception):
 
 
 class SmsGateway(Protocol):
+    # True when the provider returns the first answer again for a repeated idempotency key.
+    supports_idempotency_key: bool
+
     def send(self, sms: OutboundSms) -> str:
         """Hand the message to the provider; return its message id or raise GatewayError."""
         ...
 
 
 class DevelopmentGateway:
-    """Sends nothing: records each message in ``DevelopmentSms`` so a person or a test can look."""
+    """Sends nothing: records each call in ``DevelopmentSms`` so a person or a test can look.
+
+    Like a provider without idempotency keys, every call is a send: a second call for the same
+    message is recorded again, marked ``duplicate`` (admin: Development SMS, filter by it).
+    """
+
+    supports_idempotency_key = False
 
     def send(self, sms: OutboundSms) -> str:
         from messaging.models import DevelopmentSms
 
         provider_message_id = f"DEV{uuid.uuid4().hex}"
+        duplicate = bool(sms.idempotency_key) and (
+            DevelopmentSms.objects.using(PRIMARY_DB_ALIAS)
+            .filter(idempotency_key=sms.idempotency_key)
+            .exists()
+        )
+        if duplicate:
+            logger.error("development gateway: %s was sent before (a duplicate send)", sms.idempotency_key)
         DevelopmentSms.objects.create(
-            to=sms.to, from_number=sms.from_number, body=sms.body, provider_message_id=provider_message_id
+            to=sms.to,
+            from_number=sms.from_number,
+            body=sms.body,
+            provider_message_id=provider_message_id,
+            idempotency_key=sms.idempotency_key,
+            duplicate=duplicate,
         )
         return provider_message_id
 
@@ -62,8 +90,10 @@ class HttpSmsGateway:
     Form-encoded ``To``/``From``/``Body``, HTTP basic auth with the account sid and auth token,
     JSON answer carrying ``sid``. A 5xx answer, a timeout or a refused connection is retried
     with exponential backoff, at most ``max_attempts`` tries in all; a 4xx is final.
-    A retry after a read timeout can send twice if the provider did accept the first try:
-    the price of never dropping a message.
+    A retry after a read timeout can send twice if the provider did accept the first try,
+    unless ``idempotency_header`` (``MESSAGING_SMS_IDEMPOTENCY_HEADER``) names the header the
+    provider deduplicates on: then every try carries the message's key, and so does a later
+    attempt after a worker died waiting for the answer.
     """
 
     def __init__(
@@ -78,6 +108,7 @@ class HttpSmsGateway:
         backoff_seconds: float | None = None,
         backoff_max_seconds: float | None = None,
         status_callback_url: str | None = None,
+        idempotency_header: str | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = (base_url or settings.MESSAGING_SMS_API_BASE_URL).rstrip("/")
@@ -101,6 +132,12 @@ class HttpSmsGateway:
             if status_callback_url is not None
             else settings.MESSAGING_SMS_STATUS_CALLBACK_URL
         )
+        self.idempotency_header = (
+            idempotency_header
+            if idempotency_header is not None
+            else settings.MESSAGING_SMS_IDEMPOTENCY_HEADER
+        )
+        self.supports_idempotency_key = bool(self.idempotency_header)
         self.session = session or requests.Session()
         self.session.trust_env = False  # a proxy from the environment must not reroute messages
 
@@ -112,10 +149,13 @@ class HttpSmsGateway:
         form = {"To": sms.to, "From": sms.from_number, "Body": sms.body}
         if self.status_callback_url:
             form["StatusCallback"] = self.status_callback_url
+        headers = {}
+        if self.idempotency_header and sms.idempotency_key:
+            headers[self.idempotency_header] = sms.idempotency_key
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._post(form)
+                return self._post(form, headers)
             except _Retryable as error:
                 last_error = str(error)
                 logger.warning("SMS provider attempt %d/%d failed: %s", attempt, self.max_attempts, error)
@@ -125,11 +165,12 @@ class HttpSmsGateway:
                 )
         raise GatewayError(f"gave up after {self.max_attempts} attempts: {last_error}")
 
-    def _post(self, form: dict[str, str]) -> str:
+    def _post(self, form: dict[str, str], headers: dict[str, str]) -> str:
         try:
             response = self.session.post(
                 self.messages_url,
                 data=form,
+                headers=headers,
                 auth=(self.account_sid, self.auth_token),
                 timeout=self.timeout,
             )

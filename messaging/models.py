@@ -130,9 +130,14 @@ class Message(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued"
+        # Claimed by one worker, which is calling the provider (ADR 0011): nobody else sends it.
+        SENDING = "sending"
         SENT = "sent"
         DELIVERED = "delivered"
         FAILED = "failed"
+        # Its worker stopped between the claim and the provider's answer, and the provider takes
+        # no idempotency key: it may or may not have gone out, so a person decides (never resent).
+        REVIEW = "review"
 
     # Indexed by message_church_id; the recurring message by the once-per-occurrence constraint.
     church = models.ForeignKey(Church, on_delete=models.CASCADE, related_name="messages", db_index=False)
@@ -158,6 +163,9 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last claimed it for sending (status ``sending``), and how many claims so far.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)  # raw INSERTs too
 
     class Meta:
         constraints = [
@@ -183,6 +191,12 @@ class Message(models.Model):
             ),
         ]
         indexes = [
+            # The sweep's search for messages left behind: a small partial index.
+            models.Index(
+                fields=["updated_at"],
+                name="message_unsent_updated_at",
+                condition=Q(status__in=["queued", "sending"]),
+            ),
             models.Index(fields=["church", "id"], name="message_church_id"),
             models.Index(fields=["church", "contact", "id"], name="message_church_contact_id"),
         ]
@@ -236,6 +250,10 @@ class DevelopmentSms(models.Model):
     from_number = models.CharField(max_length=PHONE_MAX_LENGTH)
     body = models.TextField()
     provider_message_id = models.CharField(max_length=64, unique=True)
+    # The key the sender gave (one per message); a second row with the same key is a duplicate
+    # send, which the development gateway records rather than hides.
+    idempotency_key = models.CharField(max_length=64, blank=True, db_index=True)
+    duplicate = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -54,6 +54,8 @@ OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
 WEBHOOK_SEEN_PREFIX = "webhook-seen:"
 STATUS_RANK = {
     Message.Status.QUEUED: 0,
+    Message.Status.SENDING: 0,
+    Message.Status.REVIEW: 0,
     Message.Status.SENT: 1,
     Message.Status.DELIVERED: 2,
     Message.Status.FAILED: 2,
@@ -279,8 +281,9 @@ def messages_enqueue(*, message_ids: Sequence[int]) -> None:
 
 
 def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
-    """Enqueue again outbound messages still ``queued`` after ``older_than`` (broker was down,
-    a worker died before acking); returns how many. Delivery skips any that got sent meanwhile.
+    """Enqueue again outbound messages still ``queued`` after ``older_than`` (the broker was down
+    at commit, a worker died before claiming them); returns how many. Delivery claims each one
+    first, so a message enqueued twice is still sent at most once.
     """
     cutoff = timezone.now() - older_than
     with transaction.atomic():
@@ -298,6 +301,49 @@ def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
     return len(ids)
 
 
+@dataclass(frozen=True)
+class StuckSendingResult:
+    requeued: int  # tried again with the same idempotency key (the provider deduplicates)
+    held_for_review: int  # the provider cannot deduplicate: never resent, a person decides
+
+
+def messages_recover_stuck_sending(
+    *, older_than: timedelta, gateway: SmsGateway | None = None, limit: int = 1000
+) -> StuckSendingResult:
+    """Messages claimed for sending ``older_than`` ago whose worker never recorded an answer.
+
+    The provider may or may not have accepted them. With a provider that takes idempotency keys
+    they go back to ``queued`` and are sent again under the same key (the provider answers the
+    first send again); otherwise they become ``review``: never resent blindly (ADR 0011).
+    """
+    idempotent = (gateway or get_gateway()).supports_idempotency_key
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(
+                direction=Message.Direction.OUTBOUND, status=Message.Status.SENDING, updated_at__lt=cutoff
+            )
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return StuckSendingResult(requeued=0, held_for_review=0)
+        stuck = Message.objects.filter(id__in=ids, status=Message.Status.SENDING)
+        if idempotent:
+            stuck.update(status=Message.Status.QUEUED, updated_at=timezone.now())
+            messages_enqueue(message_ids=ids)
+            return StuckSendingResult(requeued=len(ids), held_for_review=0)
+        stuck.update(
+            status=Message.Status.REVIEW,
+            error="the sending worker stopped before the provider answered; it may have been sent: "
+            "check the provider's log before sending it again",
+            updated_at=timezone.now(),
+        )
+    logger.error("%d message(s) held for review: their worker stopped mid-send (ids %s)", len(ids), ids[:20])
+    return StuckSendingResult(requeued=0, held_for_review=len(ids))
+
+
 def _sending_number(*, church_id: int) -> str:
     link = (
         PhoneLink.objects.using(PRIMARY_DB_ALIAS)
@@ -308,32 +354,61 @@ def _sending_number(*, church_id: int) -> str:
     return link.phone if link else settings.MESSAGING_SMS_DEFAULT_FROM
 
 
-def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Message | None:
-    """Hand one queued message to the provider; it ends ``sent``, or ``failed`` with the error.
+_CLAIM = (
+    f"UPDATE {Message._meta.db_table} SET status = %s, claimed_at = now(), updated_at = now(),"
+    " send_attempts = send_attempts + 1"
+    " WHERE id = %s AND status = %s AND direction = %s RETURNING id"
+)
 
-    A message that is no longer queued is left alone, so a redelivered task sends nothing twice
-    in the common case. The status is only moved on from ``queued``, never back.
+
+def message_claim(*, message_id: int) -> bool:
+    """Move one queued outbound message to ``sending``, committed before anything is sent.
+
+    One ``UPDATE ... WHERE status = 'queued'``: of two workers claiming it at once, one gets the
+    row and the other nothing (the second waits on the row lock, then sees it is not queued).
     """
-    message = Message.objects.using(PRIMARY_DB_ALIAS).select_related("contact").filter(pk=message_id).first()
-    if message is None or message.status != Message.Status.QUEUED:
-        return message
-    pending = Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message.pk, status=Message.Status.QUEUED)
+    with transaction.atomic(using=PRIMARY_DB_ALIAS), connections[PRIMARY_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            _CLAIM, [Message.Status.SENDING, message_id, Message.Status.QUEUED, Message.Direction.OUTBOUND]
+        )
+        return cursor.fetchone() is not None
+
+
+def message_idempotency_key(*, message_id: int) -> str:
+    """What every send of one message carries, so a provider can tell a repeat."""
+    return f"message-{message_id}"
+
+
+def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Message | None:
+    """Hand one queued message to the provider, at most once; it ends ``sent`` or ``failed``.
+
+    The message is claimed first (``queued`` to ``sending``, committed); only the worker that
+    claimed it calls the provider, so a redelivered task or a second concurrent delivery sends
+    nothing. A worker that dies after the claim leaves it ``sending``; the sweep
+    (``messages_recover_stuck_sending``) decides what happens to it. The status never moves back
+    except there.
+    """
+    if not message_claim(message_id=message_id):
+        return Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message_id).first()
+    message = Message.objects.using(PRIMARY_DB_ALIAS).select_related("contact").get(pk=message_id)
+    claimed = Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message.pk, status=Message.Status.SENDING)
     if message.contact.opted_out:
-        pending.update(status=Message.Status.FAILED, error="contact opted out", updated_at=timezone.now())
+        claimed.update(status=Message.Status.FAILED, error="contact opted out", updated_at=timezone.now())
     else:
         sms = OutboundSms(
             to=message.contact.phone,
             from_number=_sending_number(church_id=message.church_id),
             body=message.body,
+            idempotency_key=message_idempotency_key(message_id=message.pk),
         )
         try:
             provider_message_id = (gateway or get_gateway()).send(sms)
         except GatewayError as error:
             logger.warning("message %s failed: %s", message.pk, error)
-            pending.update(status=Message.Status.FAILED, error=str(error)[:2000], updated_at=timezone.now())
+            claimed.update(status=Message.Status.FAILED, error=str(error)[:2000], updated_at=timezone.now())
         else:
             now = timezone.now()
-            pending.update(
+            claimed.update(
                 status=Message.Status.SENT,
                 provider_message_id=provider_message_id,
                 error="",

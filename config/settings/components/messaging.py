@@ -20,6 +20,13 @@ MESSAGING_SMS_BACKOFF_MAX_SECONDS = env.float("MESSAGING_SMS_BACKOFF_MAX_SECONDS
 # Used when a church has no linked number of its own (+15005550006 is Twilio's test number).
 MESSAGING_SMS_DEFAULT_FROM = env("MESSAGING_SMS_DEFAULT_FROM", default="+15005550006")
 MESSAGING_SMS_STATUS_CALLBACK_URL = env("MESSAGING_SMS_STATUS_CALLBACK_URL", default="")
+# The request header the provider deduplicates sends on (e.g. "Idempotency-Key"); empty when it
+# has none. With one, a message whose worker died waiting for the provider is tried again with
+# the same key; without, it is set aside for review and never resent (ADR 0011).
+MESSAGING_SMS_IDEMPOTENCY_HEADER = env("MESSAGING_SMS_IDEMPOTENCY_HEADER", default="")
+# A message claimed for sending (status "sending") this long ago without an answer recorded is
+# taken to have lost its worker. Well above the longest provider call with its retries.
+MESSAGING_SENDING_STUCK_SECONDS = env.float("MESSAGING_SENDING_STUCK_SECONDS", default=300.0)
 
 # --- Webhooks ---------------------------------------------------------------------------
 # Shared with the provider: it signs each callback's timestamp and body with HMAC-SHA256 under

@@ -128,6 +128,8 @@ def test_occurrences_older_than_the_catch_up_window_are_skipped_not_sent(recurri
 
 
 class FailingGateway:
+    supports_idempotency_key = False
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 

@@ -51,7 +51,12 @@ def provider() -> Iterator[FakeProvider]:
             length = int(self.headers.get("Content-Length", 0))
             form = parse_qs(self.rfile.read(length).decode())
             state.requests.append(
-                {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
+                {
+                    "path": self.path,
+                    "form": form,
+                    "auth": self.headers.get("Authorization"),
+                    "idempotency_key": self.headers.get("Idempotency-Key"),
+                }
             )
             reply = state.plan.pop(0) if state.plan else 201
             if reply == "hang":
@@ -121,6 +126,20 @@ def test_a_provider_that_never_answers_in_time_fails_after_the_bounded_retries(p
         _gateway(provider).send(SMS)
     # then: three tries, never the fourth
     assert len(provider.requests) == 3
+
+
+def test_every_try_carries_the_messages_idempotency_key_when_the_provider_takes_one(provider):
+    # given a provider that deduplicates on a header, failing once
+    provider.plan = [500, 201]
+    gateway = _gateway(provider, idempotency_header="Idempotency-Key")
+    # when
+    gateway.send(
+        OutboundSms(to=SMS.to, from_number=SMS.from_number, body=SMS.body, idempotency_key="message-7")
+    )
+    # then both tries carried the same key, and the gateway says a repeat is safe
+    assert [request["idempotency_key"] for request in provider.requests] == ["message-7", "message-7"]
+    assert gateway.supports_idempotency_key
+    assert not _gateway(provider).supports_idempotency_key
 
 
 def test_a_4xx_is_final_and_not_retried(provider):
