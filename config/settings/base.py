@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its templates and static files: /api/docs loads Swagger UI from here, not from a CDN that
+    # the edge's CSP (default-src 'self') blocks.
+    "ninja",
     "health",
     "logins",
     "locking",
@@ -50,6 +53,9 @@ MIDDLEWARE = [
     "health.middleware.HealthProbeMiddleware",
     # Request id, one JSON log line and the HTTP metrics per request (config/observability.py).
     "config.observability.RequestObservabilityMiddleware",
+    # Static files (admin, API docs) from STATIC_ROOT, answered before routing, sessions or a
+    # database; content-hashed names are cached for a year (ADR 0012).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # One routing unit per request; read-your-writes by WAL position (replicas/middleware.py).
     "replicas.middleware.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -76,8 +82,14 @@ TEMPLATES = [
     },
 ]
 
+# `manage.py collectstatic` writes every file here with its content hash in the name (and gzip
+# copies); WhiteNoise serves them from every app server, so any server can answer any asset.
 STATIC_URL = "static/"
-STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / ".cluster" / "static"))
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # The lockout backend goes first: a locked account is refused before any password is checked.
 AUTHENTICATION_BACKENDS = [

@@ -20,3 +20,8 @@ from config.settings.base import *  # noqa: E402,F403
 # The API's schema and docs page (/api/openapi.json, /api/docs): on for development, off by
 # default everywhere else (components/messaging.py).
 MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=True)  # noqa: F405
+
+# The local edge listens on a port of its own (NGINX_HTTPS_PORT) and passes Host without it, so a
+# form posted from https://localhost:<port> (the admin's login) names an origin Django must be told.
+_EDGE_PORT = env.int("NGINX_HTTPS_PORT", default=28443)  # noqa: F405
+CSRF_TRUSTED_ORIGINS = [f"https://localhost:{_EDGE_PORT}", f"https://127.0.0.1:{_EDGE_PORT}"]

@@ -5,6 +5,11 @@ import secrets
 from config.settings.local import *  # noqa: F403
 
 DEBUG = False
+# Tests render pages without a collectstatic first: plain names, no manifest to look them up in.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
 
 # Each parallel test run can use its own database (through the same PgBouncer).

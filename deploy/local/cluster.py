@@ -776,6 +776,16 @@ def _manage(cfg: Settings, *args: str, step: str, env: dict[str, str] | None = N
     )
 
 
+def _collect_static(cfg: Settings) -> str:
+    """The app servers serve static files (WhiteNoise) from what collectstatic wrote, as in
+    production. Hashing and compressing takes tens of seconds: only again after an install."""
+    manifest = REPO / "staticfiles" / "staticfiles.json"
+    installed = REPO / ".venv" / ".installed"
+    if manifest.exists() and installed.exists() and manifest.stat().st_mtime > installed.stat().st_mtime:
+        return "up to date"
+    return _manage(cfg, "collectstatic", "--noinput", step="collect static files").splitlines()[-1]
+
+
 def _admin_user(cfg: Settings) -> str:
     """Create the local admin user once; its password is kept in the state folder."""
     password_file = cfg.state_dir / "admin-password"
@@ -835,6 +845,7 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
         steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
     steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
     if not only_infra:
+        steps.append(("static files", lambda: _collect_static(cfg)))
         steps.append(("admin user", lambda: f"admin / {_admin_user(cfg)}"))
         # A small demo set (and the API's demo user) once; later runs leave the data alone.
         steps.append(

@@ -21,6 +21,8 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v promtool >/dev/null || need+=(prometheus)
 # The unit tests check the rendered systemd units with systemd-analyze (nothing is booted).
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# The page tests (tests/cluster/static/) open the admin in a real headless browser.
+command -v chromium >/dev/null || need+=(chromium)
 # The runbooks' checks (docs/runbooks/) use curl.
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
