@@ -32,9 +32,7 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,7 @@ import psycopg
 import requests
 
 from deploy.local import cluster
+from deploy.local.host import free_port, raise_file_limit
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -121,18 +120,6 @@ def say(message: str) -> None:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def free_port(start: int = 29100, stop: int = 32000) -> int:
-    """A port below the ephemeral range (32768+) that nothing listens on."""
-    for port in range(start, stop):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below 32768")
-
-
 def wait_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -150,15 +137,6 @@ def stop_pid(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGT
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-
-
-def raise_file_limit() -> None:
-    # wrk at 5,000 connections needs 5,000 descriptors, and NGINX twice that.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for wanted in (65536, hard):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
-            return
 
 
 class PrimaryConnections:

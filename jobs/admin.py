@@ -1,4 +1,4 @@
-"""The run ledger in the admin: read-only, filterable, with durations."""
+"""The run ledger in the admin: read-only (on the primary), filterable, with durations."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from jobs.models import JobRun
-from replicas import PRIMARY_DB_ALIAS
+from replicas.admin import PrimaryReadOnlyAdmin
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(PrimaryReadOnlyAdmin):
     list_display = (
         "job",
         "tick",
@@ -31,9 +31,6 @@ class JobRunAdmin(admin.ModelAdmin):
     ordering = ("-started", "-id")
     list_per_page = 100
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        return super().get_queryset(request).using(PRIMARY_DB_ALIAS)
-
     @admin.display(description="duration", ordering="finished")
     def duration_display(self, run: JobRun) -> str:
         duration = run.duration
@@ -41,12 +38,3 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: JobRun | None = None) -> list[str]:
         return [field.name for field in JobRun._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
-        return False

@@ -6,7 +6,6 @@ the audit records who did it. Nothing else can be changed here.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -15,13 +14,13 @@ from locking.errors import InvalidLockName, LockUnavailable
 from locking.models import LockGrant
 from locking.selectors import get_active_job_locks
 from locking.services import force_release_job_lock
-from replicas import PRIMARY_DB_ALIAS
+from replicas.admin import PrimaryReadOnlyAdmin
 
 FORCE_RELEASE_PERMISSION = "locking.force_release_lock"
 
 
 @admin.register(LockGrant)
-class LockGrantAdmin(admin.ModelAdmin):
+class LockGrantAdmin(PrimaryReadOnlyAdmin):
     change_list_template = "admin/locking/lockgrant_change_list.html"
     list_display = (
         "name",
@@ -39,19 +38,6 @@ class LockGrantAdmin(admin.ModelAdmin):
     list_filter = ("outcome", "server")
     search_fields = ("name", "owner")
     date_hierarchy = "acquired"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[LockGrant]:
-        # The audit is read where it is written: a replica may not have the latest outcome yet.
-        return super().get_queryset(request).using(PRIMARY_DB_ALIAS)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: LockGrant | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: LockGrant | None = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         own = [

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.local.host import free_port
+
 REPO = Path(__file__).resolve().parent.parent.parent
 OUT = REPO / "bench" / "out"
 GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
@@ -83,17 +85,6 @@ def default_setups(cores: int) -> list[Setup]:
         Setup("gthread", cores, 4),
         Setup("gthread", 2 * cores, 4),
     ]
-
-
-def free_port() -> int:
-    for port in range(24500, 24999):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 24500-24999")
 
 
 def _wait_serving(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import resource
 import secrets
 import shutil
 import signal
@@ -36,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.local.host import raise_file_limit
 from deploy.nginx.render import render_nginx
 from deploy.pgbouncer.render import (
     PgBouncerValues,
@@ -808,19 +808,9 @@ def _admin_user(cfg: Settings) -> str:
     return password
 
 
-def _raise_file_limit() -> None:
-    # PgBouncer with 1,000 clients and NGINX need far more than the default 1,024 descriptors.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     cfg = cfg or Settings()
-    _raise_file_limit()
+    raise_file_limit()
     _ensure_dirs(cfg)
     table = services(cfg)
     infra = [name for name in table if not name.startswith(APP_TIER_PREFIXES)]
@@ -932,7 +922,7 @@ def main(argv: Sequence[str]) -> int:
             if args[0] not in table:
                 print(f"unknown process '{args[0]}'; one of: {', '.join(table)}", file=sys.stderr)
                 return 1
-            _raise_file_limit()
+            raise_file_limit()
             _ensure_dirs(cfg)
             if command == "start":
                 _say(f"{args[0]} pid {start_service(table[args[0]], cfg)}")

@@ -10,6 +10,7 @@ import redis
 from celery import Celery
 
 from deploy.local import cluster
+from tests.cluster.db import connect
 
 pytestmark = pytest.mark.cluster
 
@@ -29,28 +30,15 @@ def test_plain_http_redirects_to_https(http, cluster_settings):
     assert response.headers["Location"].startswith(f"https://127.0.0.1:{cluster_settings.nginx_https_port}/")
 
 
-def _connect(cfg: cluster.Settings, port: int) -> psycopg.Connection:
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=port,
-        dbname=cfg.db_name,
-        user=cfg.db_user,
-        password=cfg.db_password,
-        autocommit=True,
-        prepare_threshold=None,
-        connect_timeout=3,
-    )
-
-
 def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_settings):
     # given
     marker = uuid.uuid4().hex
-    with _connect(cluster_settings, cluster_settings.pgbouncer_port) as primary:
+    with connect(cluster_settings, cluster_settings.pgbouncer_port) as primary:
         primary.execute("CREATE TABLE IF NOT EXISTS cluster_probe (marker text PRIMARY KEY)")
         # when
         primary.execute("INSERT INTO cluster_probe (marker) VALUES (%s)", (marker,))
     # then
-    with _connect(cluster_settings, cluster_settings.pg_replica_port) as replica:
+    with connect(cluster_settings, cluster_settings.pg_replica_port) as replica:
         (in_recovery,) = replica.execute("SELECT pg_is_in_recovery()").fetchone() or (None,)
         assert in_recovery is True
         deadline = time.monotonic() + 5
@@ -89,5 +77,5 @@ def test_running_up_again_keeps_the_password_secrets_pgbouncer_holds(cluster_set
     cluster._bootstrap_primary(cluster_settings)
     # then
     assert cluster._psql(cluster_settings, query, step="read secrets") == before
-    with _connect(cluster_settings, cluster_settings.pgbouncer_port) as through_pgbouncer:
+    with connect(cluster_settings, cluster_settings.pgbouncer_port) as through_pgbouncer:
         assert through_pgbouncer.execute("SELECT 1").fetchone() == (1,)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.text import aligned_rows
 from health.report import Report
 from health.selectors import PROBES
 
@@ -36,9 +37,4 @@ def format_report(report: Report) -> str:
             observed = f"{result.observed.value} {result.observed.unit}".rstrip()
         rows.append((label, result.status.value, observed, result.output))
     rows.append(("overall", report.status.value, "", ""))
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)).rstrip()
-        + (f"  {row[3]}" if row[3] else "")
-        for row in rows
-    )
+    return "\n".join(aligned_rows(rows))

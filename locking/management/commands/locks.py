@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.text import aligned_rows
 from locking.errors import InvalidLockName, LockUnavailable
 from locking.selectors import ActiveLock, get_active_job_locks
 from locking.services import force_release_job_lock
@@ -51,11 +52,8 @@ class Command(BaseCommand):
 
     def _list(self) -> None:
         rows = [COLUMNS, *(_row(lock) for lock in get_active_job_locks())]
-        widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
-        for row in rows:
-            self.stdout.write(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            )
+        for line in aligned_rows(rows):
+            self.stdout.write(line)
         if len(rows) == 1:
             self.stdout.write("(no lock is held)")
 

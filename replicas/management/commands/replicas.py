@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from config.text import aligned_rows
 from replicas.lsn import format_lsn
 from replicas.selectors import replicas_snapshot
 
@@ -39,11 +40,8 @@ class Command(BaseCommand):
                     state.error,
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        for row in rows:
-            self.stdout.write(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            )
+        for line in aligned_rows(rows):
+            self.stdout.write(line)
         not_serving = [state.alias for state in snapshot.replicas.values() if not state.healthy]
         if not_serving:
             self.stderr.write(f"not serving reads: {', '.join(not_serving)}")

@@ -9,7 +9,6 @@ and every other test's. Its pool is for a database of its own, so the primary's
 """
 
 import asyncio
-import resource
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +17,9 @@ import psycopg
 import pytest
 
 from deploy.local import cluster
+from deploy.local.host import free_port, raise_file_limit
 from deploy.pgbouncer.render import PgBouncerValues, render_pgbouncer_ini
 from tests.integration.deploy.pgbouncer_process import (
-    free_port,
     pgbouncer_log,
     postgres_readable_dir,
     running_pgbouncer,
@@ -63,8 +62,7 @@ def probe_database(cluster_settings: cluster.Settings) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def many_files() -> None:
     # A thousand sockets (and PgBouncer, which inherits the limit) need more than 1,024 descriptors.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
+    raise_file_limit(16384)
 
 
 @pytest.fixture(scope="module")

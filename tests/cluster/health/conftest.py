@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
+from deploy.local.host import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 # Ports for the extra servers: below the kernel's ephemeral range and clear of the cluster's.
@@ -81,18 +81,6 @@ def wait_until_healthy_again(app_url: str) -> None:
     )
 
 
-def _free_port() -> int:
-    for port in SIDE_PORTS:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port for an extra gunicorn")
-
-
 @dataclass
 class SideServer:
     url: str
@@ -115,7 +103,7 @@ def side_server(cluster_settings: cluster.Settings, tmp_path: Path) -> Iterator[
     started: list[SideServer] = []
 
     def start(**env: str) -> SideServer:
-        port = _free_port()
+        port = free_port(SIDE_PORTS)
         log = tmp_path / f"gunicorn-{port}.log"
         full_env = {
             **os.environ,

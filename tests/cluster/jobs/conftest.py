@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from deploy.local import cluster
+from tests.cluster.db import connect
 
 SERVERS = ("app1", "app2", "app3")
 TIER = [f"worker-{s}" for s in SERVERS] + [f"beat-{s}" for s in SERVERS]
@@ -48,35 +49,23 @@ TEST_ENV = {
 
 def restart_tier(cfg: cluster.Settings, env: dict[str, str]) -> None:
     """Restart every worker and beat with ``env`` added to (or, if empty, removed from) theirs."""
-    saved = {key: os.environ.get(key) for key in TEST_ENV}
-    for key in TEST_ENV:
-        os.environ.pop(key, None)
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as environ:
+        for key in TEST_ENV:
+            environ.delenv(key, raising=False)
+        for key, value in env.items():
+            environ.setenv(key, value)
         cluster.stop(TIER, cfg)
         table = cluster.services(cfg)
         for name in TIER:
             cluster.start_service(table[name], cfg)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def start(cfg: cluster.Settings, name: str, env: dict[str, str] | None = None) -> None:
     """Start one stopped process (with ``env`` in its environment)."""
-    saved = {key: os.environ.get(key) for key in (env or {})}
-    os.environ.update(env or {})
-    try:
+    with pytest.MonkeyPatch.context() as environ:
+        for key, value in (env or {}).items():
+            environ.setenv(key, value)
         cluster.start_service(cluster.services(cfg)[name], cfg)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def signal_group(cfg: cluster.Settings, name: str, sig: signal.Signals) -> int:
@@ -136,16 +125,7 @@ class ClusterDb:
 
 @pytest.fixture(scope="module")
 def cluster_db(cluster_settings: cluster.Settings) -> Iterator[ClusterDb]:
-    conn = psycopg.connect(
-        host="127.0.0.1",
-        port=cluster_settings.pgbouncer_port,
-        dbname=cluster_settings.db_name,
-        user=cluster_settings.db_user,
-        password=cluster_settings.db_password,
-        autocommit=True,
-        prepare_threshold=None,
-        connect_timeout=5,
-    )
+    conn = connect(cluster_settings, cluster_settings.pgbouncer_port)
     try:
         yield ClusterDb(conn)
     finally:

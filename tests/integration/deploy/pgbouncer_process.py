@@ -7,24 +7,11 @@ PgBouncer refuses to run as root, so it runs as ``postgres`` in a folder that us
 import contextlib
 import shutil
 import signal
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.local import cluster
-
-
-def free_port() -> int:
-    """A port below the ephemeral range (see DESIGN: binds there failed) that nothing listens on."""
-    for port in range(24000, 24999):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 24000-24999")
 
 
 @contextlib.contextmanager

@@ -12,8 +12,8 @@ from django.test import override_settings
 
 from deploy.local import cluster
 from deploy.local.cluster import REPO
+from deploy.local.host import free_port
 from tests.integration.deploy.pgbouncer_process import (
-    free_port,
     pgbouncer_log,
     postgres_readable_dir,
     running_pgbouncer,

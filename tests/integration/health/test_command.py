@@ -1,13 +1,13 @@
 """``manage.py health``: the same checks as the endpoints, one aligned line each, exit codes."""
 
 import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+from tests.scripts import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -61,13 +61,11 @@ def test_live_checks_no_dependency():
 
 def test_a_bad_argument_exits_non_zero_with_one_line():
     # when
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "health", "everything"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+    result = run_script(
+        "manage.py",
+        "health",
+        "everything",
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-        check=False,
     )
 
     # then

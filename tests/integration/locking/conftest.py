@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from locking.services import JobLock, acquire_job_lock, release_job_lock
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -17,6 +19,15 @@ REPO = Path(__file__).resolve().parents[3]
 def lock_name() -> str:
     """A lock name no other test (or parallel test run) uses."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def held(lock_name: str) -> Iterator[JobLock]:
+    """The lock ``lock_name``, held by this process for the test."""
+    lock = acquire_job_lock(lock_name, ttl=10)
+    assert lock is not None
+    yield lock
+    release_job_lock(lock)
 
 
 @pytest.fixture

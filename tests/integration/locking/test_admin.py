@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
-from locking.services import acquire_job_lock, release_job_lock
 from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,14 +26,6 @@ def staff_client(username: str, *codenames: str) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def held(lock_name):
-    lock = acquire_job_lock(lock_name, ttl=10)
-    assert lock is not None
-    yield lock
-    release_job_lock(lock)
 
 
 def test_active_locks_page_shows_the_live_holder(held):

@@ -1,12 +1,10 @@
 """The lock benchmark's quick mode still runs and writes its whole table (not a timing test)."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import REPO
+from tests.scripts import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -26,23 +24,16 @@ def test_quick_mode_writes_a_table_with_every_row(child_env, tmp_path):
     out = tmp_path / "locks.md"
     env = {**child_env, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     # when
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/locks/bench_locks.py",
-            "--iterations",
-            "20",
-            "--warmup",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_script(
+        "bench/locks/bench_locks.py",
+        "--iterations",
+        "20",
+        "--warmup",
+        "2",
+        "--out",
+        str(out),
         env=env,
-        cwd=REPO,
         timeout=120,
-        check=False,
     )
     # then
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,6 @@
 """``manage.py locks list`` and ``locks release``."""
 
 import subprocess
-import sys
 from io import StringIO
 
 import pytest
@@ -9,33 +8,14 @@ from django.core.management import call_command
 
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
-from locking.services import acquire_job_lock, release_job_lock
 from replicas import PRIMARY_DB_ALIAS
-
-from .conftest import REPO
+from tests.scripts import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def held(lock_name):
-    lock = acquire_job_lock(lock_name, ttl=10)
-    assert lock is not None
-    yield lock
-    release_job_lock(lock)
-
-
 def manage(child_env, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return run_script("manage.py", *args, env=child_env, stdin=stdin)
 
 
 def test_list_prints_an_aligned_table_with_the_holder(held):

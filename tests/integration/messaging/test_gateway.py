@@ -2,7 +2,6 @@
 
 import http.server
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from deploy.local.host import free_port
 from messaging import services
 from messaging.gateway import GatewayError, HttpSmsGateway, OutboundSms
 from messaging.models import Message
@@ -28,18 +28,6 @@ class FakeProvider:
     plan: list[int | str] = field(default_factory=list)
     requests: list[dict[str, object]] = field(default_factory=list)
     url: str = ""
-
-
-def _free_port() -> int:
-    # below the kernel's ephemeral range (32768+), where bind() can collide (DESIGN facts)
-    for port in range(29100, 29600):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below 32768")
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ def provider() -> Iterator[FakeProvider]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -151,7 +139,7 @@ def test_a_4xx_is_final_and_not_retried(provider):
 
 def test_a_refused_connection_fails_after_the_bounded_retries():
     gateway = HttpSmsGateway(
-        base_url=f"http://127.0.0.1:{_free_port()}", account_sid="AC1", auth_token="t",
+        base_url=f"http://127.0.0.1:{free_port()}", account_sid="AC1", auth_token="t",
         connect_timeout=0.2, read_timeout=0.2, max_attempts=2, backoff_seconds=0.01,
     )  # fmt: skip
     with pytest.raises(GatewayError, match="2 attempts"):

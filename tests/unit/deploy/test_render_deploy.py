@@ -2,8 +2,6 @@
 
 import configparser
 import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,8 +9,8 @@ from django.test import override_settings
 
 from deploy import selectors
 from deploy.local import cluster
-from deploy.local.cluster import REPO
 from deploy.pgbouncer.render import render_pgbouncer_ini
+from tests.scripts import run_script
 
 pytestmark = pytest.mark.unit
 
@@ -98,14 +96,7 @@ def test_a_bad_value_is_an_error_naming_its_variable(tmp_path, monkeypatch):
 
 def test_bad_arguments_exit_non_zero_with_one_line():
     # when
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "render_deploy", "pgbouncer"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("manage.py", "render_deploy", "pgbouncer")
     # then
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["CommandError: --out FOLDER is required"]
@@ -129,15 +120,7 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
         if name not in {*selectors.REQUIRED.values(), "NGINX_APP_SERVERS"}
     }
     # when
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "render_deploy", target, "--out", str(tmp_path / "out")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("manage.py", "render_deploy", target, "--out", str(tmp_path / "out"), env=env)
     # then one line names every variable to set, and nothing was written
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
