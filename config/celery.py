@@ -11,6 +11,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_configure.connect
+def _settings_or_exit(**kwargs: object) -> None:
+    """Before Celery reads its configuration from the settings: a missing setting is one line
+    naming it and exit 1 (``celery worker``/``beat``), not a traceback."""
+    from config.startup import load_settings_or_exit
+
+    load_settings_or_exit()
+
+
 @app.task(name="config.ping")
 def ping() -> dict[str, object]:
     """Answer with the server that ran the task; used by the cluster tests and health checks."""

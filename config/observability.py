@@ -6,11 +6,11 @@ when the response is ready (method, path, view, status, duration, user and churc
 known) and counts it in ``app_http_requests_total``. It echoes the id back in the response so a
 client can quote it.
 
-``/metrics`` is internal: it answers only clients on ``METRICS_ALLOWED_NETWORKS`` (loopback and
-private networks: the scraper, NGINX) and a 404 to anyone else, like ``/health/detailed``.
+``/metrics`` is internal: it answers only clients on ``METRICS_ALLOWED_NETWORKS`` (the client
+address read behind trusted proxies, as for ``/health/detailed``) or presenting ``METRICS_TOKEN``,
+and a 404 to anyone else.
 """
 
-import ipaddress
 import logging
 import os
 import time
@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from config import metrics
+from config.clients import client_within, has_bearer_token
 from config.logging import request_id_var
 
 request_logger = logging.getLogger("app.request")
@@ -101,12 +102,12 @@ class RequestObservabilityMiddleware:
 
 
 def client_is_internal(request: HttpRequest) -> bool:
-    """Whether the client is on a network ``METRICS_ALLOWED_NETWORKS`` lists (the cluster)."""
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
+    """Whether the scraper may read /metrics: ``METRICS_TOKEN`` as a bearer token, or a client on
+    ``METRICS_ALLOWED_NETWORKS``, its address read behind trusted proxies exactly as for
+    /health/detailed (config/clients.py): a forged ``X-Forwarded-For`` is not believed."""
+    if has_bearer_token(request, settings.METRICS_TOKEN):
+        return True
+    return client_within(request, settings.METRICS_ALLOWED_NETWORKS)
 
 
 class ServerCollector(MultiProcessCollector):

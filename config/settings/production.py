@@ -1,30 +1,55 @@
-"""Production settings: no defaults for secrets; refuses to start without them."""
+"""Production settings: no defaults for secrets; refuses to start without them.
+
+Every missing variable is collected and named in one ``ImproperlyConfigured`` message; the entry
+points (manage.py, config/wsgi.py, config/celery.py) print it as one line and exit, no traceback.
+"""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
-
-def _required(name: str) -> str:
-    value = env.str(name, default="")
-    if not value:
-        raise ImproperlyConfigured(f"Set the {name} environment variable (production has no default).")
-    return value
-
+# What an operator must give (docs/runbooks/deploy.md lists them with their meaning).
+REQUIRED_VARIABLES = (
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DB_PASSWORD",
+    "MESSAGING_WEBHOOK_SECRET",
+    # Operator endpoints: the monitoring token, and the proxies whose X-Forwarded-For is believed
+    # (NGINX's or the ingress controller's addresses). Never every private range by default.
+    "HEALTH_DETAILED_TOKEN",
+    "HEALTH_TRUSTED_PROXIES",
+)
+_missing = [name for name in REQUIRED_VARIABLES if not env.str(name, default="").strip()]
+if _missing:
+    raise ImproperlyConfigured(
+        f"Set the {', '.join(_missing)} environment variable{'s' if len(_missing) > 1 else ''} "
+        "(production has no default)."
+    )
 
 DEBUG = False
-SECRET_KEY = _required("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = [host.strip() for host in _required("DJANGO_ALLOWED_HOSTS").split(",") if host.strip()]
-DB_PASSWORD = _required("DB_PASSWORD")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = [host.strip() for host in env.str("DJANGO_ALLOWED_HOSTS").split(",") if host.strip()]
+DB_PASSWORD = env.str("DB_PASSWORD")
 for _alias in DATABASES:  # noqa: F405
     DATABASES[_alias]["PASSWORD"] = DB_PASSWORD  # noqa: F405
-MESSAGING_WEBHOOK_SECRET = _required("MESSAGING_WEBHOOK_SECRET")
+MESSAGING_WEBHOOK_SECRET = env.str("MESSAGING_WEBHOOK_SECRET")
 # Real SMS unless told otherwise; the development gateway only records.
 MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.HttpSmsGateway")
 # Test-only endpoints stay off whatever the environment says.
 HEALTH_DEBUG_SLOW_ENDPOINT = False
 REPLICAS_DEBUG_ENDPOINTS = False
+
+# Operator endpoints: a client counts as internal only from loopback unless the operator lists
+# networks; monitoring from elsewhere presents the token. Behind an ingress every request comes
+# from a private address, so "all private ranges" would mean "everyone".
+HEALTH_DETAILED_TOKEN = env.str("HEALTH_DETAILED_TOKEN")
+HEALTH_TRUSTED_PROXIES = env.list("HEALTH_TRUSTED_PROXIES")
+HEALTH_DETAILED_ALLOWED_NETWORKS = env.list(
+    "HEALTH_DETAILED_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default=HEALTH_DETAILED_TOKEN)
 
 # TLS ends at NGINX, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -48,3 +48,12 @@ def child_exit(server: object, worker: object) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(getattr(worker, "pid"))  # noqa: B009 (gunicorn's Worker)
+
+
+# --- Start-up (config/startup.py) ---------------------------------------------------------------
+def on_starting(server: object) -> None:
+    """In the master, before any worker: a missing setting is one line naming it, and exit 1."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.startup import load_settings_or_exit
+
+    load_settings_or_exit()

@@ -17,6 +17,8 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "testserver",
     "DB_PASSWORD": "p",
     "MESSAGING_WEBHOOK_SECRET": "s",
+    "HEALTH_DETAILED_TOKEN": "t",
+    "HEALTH_TRUSTED_PROXIES": "10.0.0.5/32",
 }
 # Resolves the two paths in a fresh process (the API is built once, at import).
 SCRIPT = """

@@ -1,0 +1,87 @@
+"""Under the production settings, /metrics and /health/detailed believe X-Forwarded-For only from
+the configured proxies and open to loopback or the token: a forged header gets a 404."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.unit
+
+TOKEN = "monitoring-token-for-the-production-settings-test"
+INGRESS = "10.2.0.7"  # the ingress controller's pod: the one trusted proxy
+PRODUCTION = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": "x" * 60,
+    "DJANGO_ALLOWED_HOSTS": "testserver",
+    "DB_PASSWORD": "p",
+    "MESSAGING_WEBHOOK_SECRET": "s",
+    "HEALTH_DETAILED_TOKEN": TOKEN,
+    "HEALTH_TRUSTED_PROXIES": f"{INGRESS}/32",
+}
+# Each case: (path, REMOTE_ADDR, X-Forwarded-For, Authorization) -> the status in production.
+# Only the refusals are asked of /health/detailed: an allowed request would run its checks.
+SCRIPT = """
+import json, sys
+import django
+django.setup()
+from django.test import Client
+out = []
+for path, remote, forwarded, authorization in json.loads(sys.argv[1]):
+    headers = {}
+    if forwarded:
+        headers["X-Forwarded-For"] = forwarded
+    if authorization:
+        headers["Authorization"] = authorization
+    out.append(Client(REMOTE_ADDR=remote).get(path, secure=True, headers=headers).status_code)
+print(json.dumps(out))
+"""
+
+
+def _statuses(cases: list[tuple[str, str, str, str]]) -> list[int]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "MESSAGING_", "HEALTH_", "METRICS_"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(cases)],
+        env={**clean, **PRODUCTION},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health/detailed"])
+def test_a_forged_forwarded_for_is_refused(path):
+    cases = [
+        # straight to the pod from a private address that is not the proxy, claiming loopback
+        (path, "10.3.4.5", "127.0.0.1", ""),
+        # through the ingress: the client put loopback to the left of its real address
+        (path, INGRESS, "127.0.0.1, 8.8.8.8", ""),
+        # through the ingress from the internet
+        (path, INGRESS, "8.8.8.8", ""),
+        # a private pod address is no longer "internal" by itself in production
+        (path, "10.3.4.5", "", ""),
+        # a wrong token
+        (path, "10.3.4.5", "", "Bearer not-the-token"),
+    ]
+    assert _statuses(cases) == [404] * len(cases)
+
+
+def test_metrics_answer_loopback_and_the_token():
+    cases = [
+        ("/metrics", "127.0.0.1", "", ""),
+        ("/metrics", "10.3.4.5", "8.8.8.8", f"Bearer {TOKEN}"),
+    ]
+    assert _statuses(cases) == [200, 200]
