@@ -75,7 +75,21 @@ def pgbouncer_values() -> PgBouncerValues:
         default_pool_size=settings.DEPLOY_PGBOUNCER_POOL_SIZE,
         max_client_conn=settings.DEPLOY_PGBOUNCER_MAX_CLIENT_CONN,
         max_db_connections=settings.DEPLOY_PGBOUNCER_MAX_DB_CONNECTIONS,
+        **pgbouncer_security_values(),
     )
+
+
+def pgbouncer_security_values() -> dict[str, Any]:
+    """Timeouts, TLS and the catch-all switch, the same for a VM and a pod."""
+    return {
+        "query_timeout": settings.DEPLOY_PGBOUNCER_QUERY_TIMEOUT,
+        "catch_all": settings.DEPLOY_PGBOUNCER_CATCH_ALL,
+        "client_tls_sslmode": settings.DEPLOY_PGBOUNCER_CLIENT_TLS_SSLMODE,
+        "client_tls_cert_file": settings.DEPLOY_PGBOUNCER_CLIENT_TLS_CERT_FILE,
+        "client_tls_key_file": settings.DEPLOY_PGBOUNCER_CLIENT_TLS_KEY_FILE,
+        "server_tls_sslmode": settings.DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE,
+        "server_tls_ca_file": settings.DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE,
+    }
 
 
 def systemd_values() -> dict[str, object]:
@@ -103,6 +117,7 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
         listen_addr="0.0.0.0",  # noqa: S104 - inside a pod; the NetworkPolicy decides who connects
         listen_port=6432,
         auth_file=Path("/etc/pgbouncer-auth/userlist.txt"),
+        **pgbouncer_security_values(),
     )
 
 

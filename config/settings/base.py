@@ -110,6 +110,12 @@ DB_NAME = env("DB_NAME", default="app")
 DB_USER = env("DB_USER", default="app")
 DB_PASSWORD = env("DB_PASSWORD", default="app-local-password")
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+# Set on the app's role by every `migrate` (deploy/database.py): PgBouncer drops connection
+# options, so a role setting is what reaches every server session. A statement running longer
+# is cancelled; one waiting longer for a lock gives up. A migration that needs more runs
+# `SET LOCAL statement_timeout = 0` first (RunSQL, inside its transaction).
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5_000)
 
 
 def _database(*, host: str, port: int) -> dict[str, object]:

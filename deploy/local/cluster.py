@@ -587,6 +587,7 @@ def pgbouncer_values(cfg: Settings, *, auth_file: Path) -> PgBouncerValues:
         listen_addr="127.0.0.1",
         listen_port=cfg.pgbouncer_port,
         auth_file=auth_file,
+        catch_all=True,  # the test suites' databases (test_<name>) go through it too
     )
 
 

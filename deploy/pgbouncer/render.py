@@ -35,10 +35,69 @@ class PgBouncerValues:
     max_db_connections: int = 30
     # Seconds a client may sit idle inside a transaction before PgBouncer disconnects it.
     idle_transaction_timeout: int = 300
+    # Seconds after which PgBouncer cancels a query: a little over the role's statement_timeout
+    # (30 s, deploy/database.py), for a server that cannot enforce it (paused, cut off).
+    query_timeout: int = 35
+    # `*` = the primary, for any database name: the local cluster's test databases need it; a
+    # production rendering serves only its two pools.
+    catch_all: bool = False
+    # PgBouncer's own TLS modes and files (empty: none).
+    client_tls_sslmode: str = "disable"
+    client_tls_cert_file: str = ""
+    client_tls_key_file: str = ""
+    server_tls_sslmode: str = "prefer"
+    server_tls_ca_file: str = ""
+
+
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+class PgBouncerConfigError(ValueError):
+    """A TLS value that PgBouncer would refuse, or that would quietly mean no TLS; names its variable."""
+
+
+def template_values(values: PgBouncerValues) -> dict[str, object]:
+    """Every placeholder of the template: the values, plus the lines that depend on them."""
+    v = values
+    for name, mode in (
+        ("PGBOUNCER_CLIENT_TLS_SSLMODE", v.client_tls_sslmode),
+        ("PGBOUNCER_SERVER_TLS_SSLMODE", v.server_tls_sslmode),
+    ):
+        if mode not in SSLMODES:
+            raise PgBouncerConfigError(f"{name}={mode!r} is not one of {', '.join(SSLMODES)}")
+    client_files = ""
+    if v.client_tls_sslmode != "disable":
+        if not (v.client_tls_cert_file and v.client_tls_key_file):
+            raise PgBouncerConfigError(
+                "PGBOUNCER_CLIENT_TLS_SSLMODE needs PGBOUNCER_CLIENT_TLS_CERT_FILE and "
+                "PGBOUNCER_CLIENT_TLS_KEY_FILE"
+            )
+        client_files = (
+            f"client_tls_cert_file = {v.client_tls_cert_file}\nclient_tls_key_file = {v.client_tls_key_file}"
+        )
+    server_files = ""
+    if v.server_tls_sslmode in ("verify-ca", "verify-full") and not v.server_tls_ca_file:
+        raise PgBouncerConfigError(
+            f"PGBOUNCER_SERVER_TLS_SSLMODE={v.server_tls_sslmode} needs PGBOUNCER_SERVER_TLS_CA_FILE"
+        )
+    if v.server_tls_ca_file:
+        server_files = f"server_tls_ca_file = {v.server_tls_ca_file}"
+    catch_all = (
+        f";; Any other database (the test suite's, for one) goes to the primary.\n"
+        f"* = host={v.primary_host} port={v.primary_port}"
+        if v.catch_all
+        else ";; No catch-all database: a client naming any other database is refused."
+    )
+    return {
+        **asdict(v),
+        "catch_all": catch_all,
+        "client_tls_files": client_files or ";; (no client TLS files)",
+        "server_tls_files": server_files or ";; (no server CA file)",
+    }
 
 
 def render_pgbouncer_ini(values: PgBouncerValues, out: Path) -> Path:
-    return render_file(TEMPLATE, asdict(values), out)
+    return render_file(TEMPLATE, template_values(values), out)
 
 
 def auth_file_roles(*, db_user: str, admin_user: str = ADMIN_USER, stats_user: str = STATS_USER) -> list[str]:

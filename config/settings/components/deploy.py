@@ -26,6 +26,15 @@ DEPLOY_PGBOUNCER_AUTH_FILE = env("PGBOUNCER_AUTH_FILE", default=None)
 DEPLOY_PGBOUNCER_POOL_SIZE = env.int("PGBOUNCER_POOL_SIZE", default=30)
 DEPLOY_PGBOUNCER_MAX_CLIENT_CONN = env.int("PGBOUNCER_MAX_CLIENT_CONN", default=1000)
 DEPLOY_PGBOUNCER_MAX_DB_CONNECTIONS = env.int("PGBOUNCER_MAX_DB_CONNECTIONS", default=30)
+# A little over DB_STATEMENT_TIMEOUT_MS: PgBouncer cancels what a paused primary never answers.
+DEPLOY_PGBOUNCER_QUERY_TIMEOUT = env.int("PGBOUNCER_QUERY_TIMEOUT", default=35)
+# `*` forwarding any database name to the primary: off in production renderings.
+DEPLOY_PGBOUNCER_CATCH_ALL = env.bool("PGBOUNCER_CATCH_ALL", default=False)
+DEPLOY_PGBOUNCER_CLIENT_TLS_SSLMODE = env("PGBOUNCER_CLIENT_TLS_SSLMODE", default="disable")
+DEPLOY_PGBOUNCER_CLIENT_TLS_CERT_FILE = env("PGBOUNCER_CLIENT_TLS_CERT_FILE", default="")
+DEPLOY_PGBOUNCER_CLIENT_TLS_KEY_FILE = env("PGBOUNCER_CLIENT_TLS_KEY_FILE", default="")
+DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE = env("PGBOUNCER_SERVER_TLS_SSLMODE", default="prefer")
+DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE = env("PGBOUNCER_SERVER_TLS_CA_FILE", default="")
 
 # --- systemd (one VM = one app server) --------------------------------------------------
 DEPLOY_APP_DIR = env("DEPLOY_APP_DIR", default="/srv/app")

@@ -61,6 +61,7 @@ def test_with_the_clusters_values_render_deploy_reproduces_the_local_clusters_pg
         DEPLOY_PG_REPLICA_PORT=cfg.pg_replica_port,
         DEPLOY_PGBOUNCER_PORT=cfg.pgbouncer_port,
         DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file),
+        DEPLOY_PGBOUNCER_CATCH_ALL=True,
     ):
         call_command("render_deploy", "pgbouncer", "--out", str(tmp_path / "rendered"))
     # then
