@@ -27,6 +27,12 @@ from django.utils import timezone
 
 from messaging import selectors, tokens
 from messaging.errors import Conflict, InvalidInput, NotFound
+from messaging.events import (
+    MESSAGE_INBOUND,
+    MESSAGE_SENT,
+    MESSAGE_STATUS,
+    message_changed_on_commit,
+)
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
 from messaging.models import (
     BODY_MAX_LENGTH,
@@ -416,6 +422,9 @@ def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Me
                 updated_at=now,
             )
     message.refresh_from_db(using=PRIMARY_DB_ALIAS)
+    if message.status in (Message.Status.SENT, Message.Status.FAILED):  # announced once: the claimer
+        event = MESSAGE_SENT if message.status == Message.Status.SENT else MESSAGE_STATUS
+        message_changed_on_commit(event=event, message=message, using=PRIMARY_DB_ALIAS)
     return message
 
 
@@ -647,6 +656,7 @@ def inbound_message_receive(
                 )
         except IntegrityError:
             return Message.objects.get(provider_message_id=provider_message_id), False
+        message_changed_on_commit(event=MESSAGE_INBOUND, message=message)
     return message, True
 
 
@@ -671,6 +681,7 @@ def message_status_update(*, provider_message_id: str, status: str, error: str =
             message.status = status
             message.error = error[:2000] if status == Message.Status.FAILED else message.error
             message.save(update_fields=["status", "error", "updated_at"])
+            message_changed_on_commit(event=MESSAGE_STATUS, message=message)
     return message, changed
 
 

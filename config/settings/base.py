@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "jobs",
     "replicas",
     "messaging",
+    "live",
     "deploy",
 ]
 
@@ -197,6 +198,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 from config.settings.components.deploy import *  # noqa: E402,F403
 from config.settings.components.health import *  # noqa: E402,F403
 from config.settings.components.jobs import *  # noqa: E402,F403
+from config.settings.components.live import *  # noqa: E402,F403
 from config.settings.components.locking import *  # noqa: E402,F403
 from config.settings.components.logins import *  # noqa: E402,F403
 from config.settings.components.messaging import *  # noqa: E402,F403

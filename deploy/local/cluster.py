@@ -9,7 +9,8 @@
 What runs (default ports; each overridable by the variable named in ``status``):
 PostgreSQL primary 25432 and streaming replica 25433, PgBouncer 26432, three lock Redis nodes
 26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each with a
-Celery worker and beat, and NGINX on 28080 (HTTP) / 28443 (HTTPS).
+Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) / 28443
+(HTTPS).
 
 State, logs and PID files live in ``.cluster/`` (``CLUSTER_STATE_DIR``). Every process is
 started here and stopped here by its recorded PID, after checking that the PID still runs the
@@ -61,6 +62,9 @@ def _ports(var: str, default: str) -> list[int]:
         raise ClusterError(f"{var}={raw!r} is not a comma-separated list of port numbers") from None
 
 
+LIVE_PORT_OFFSET = 50  # a live-update server's default port: its app server's port + 50
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the cluster needs to know, from the environment with local defaults."""
@@ -78,11 +82,20 @@ class Settings:
     app_ports: list[int] = field(default_factory=lambda: _ports("APP_PORTS", "28001,28002,28003"))
     nginx_http_port: int = field(default_factory=lambda: _ports("NGINX_HTTP_PORT", "28080")[0])
     nginx_https_port: int = field(default_factory=lambda: _ports("NGINX_HTTPS_PORT", "28443")[0])
-    # NGINX proxies /ws/ and /socket.io/ here; nothing listens unless a test starts a server.
-    websocket_port: int = field(default_factory=lambda: _ports("WEBSOCKET_PORT", "28090")[0])
+    # The Socket.IO servers, one per app server; by default each app port + LIVE_PORT_OFFSET, so
+    # clusters whose app ports differ never share them (see __post_init__).
+    live_ports: list[int] = field(default_factory=lambda: _ports("LIVE_PORTS", ""))
     db_name: str = field(default_factory=lambda: os.environ.get("DB_NAME", "app"))
     db_user: str = field(default_factory=lambda: os.environ.get("DB_USER", "app"))
     db_password: str = field(default_factory=lambda: os.environ.get("DB_PASSWORD", "app-local-password"))
+
+    def __post_init__(self) -> None:
+        if not self.live_ports:
+            object.__setattr__(self, "live_ports", [port + LIVE_PORT_OFFSET for port in self.app_ports])
+        if len(self.live_ports) != len(self.app_ports):
+            raise ClusterError(
+                f"LIVE_PORTS names {len(self.live_ports)} ports; APP_PORTS names {len(self.app_ports)}"
+            )
 
     def ratelimit_bypass_token(self) -> str:
         """The token that exempts the test suite and benchmarks from NGINX's rate limits (ADR 0006).
@@ -642,7 +655,7 @@ def _prepare_nginx(cfg: Settings) -> None:
         tls_cert=cert,
         tls_key=key,
         app_servers=[f"127.0.0.1:{port}" for port in cfg.app_ports],
-        websocket_servers=[f"127.0.0.1:{cfg.websocket_port}"],
+        websocket_servers=[f"127.0.0.1:{port}" for port in cfg.live_ports],
         # Only 127.0.0.1 is "internal" here, so tests can play an outside client from 127.0.0.2.
         internal_networks=["127.0.0.1/32", "::1/128"],
         ratelimit_bypass_token=cfg.ratelimit_bypass_token(),
@@ -736,6 +749,8 @@ def services(cfg: Settings) -> dict[str, Service]:
             Service(f"beat-{server}", beat, env=beat_env, marker=str(schedule),
                     prepare=_fresh_metrics_folder(metrics / "beat")),
         ]  # fmt: skip
+        table.append(_live_service(cfg, server, port=cfg.live_ports[cfg.server_names.index(server)],
+                                   env=env, metrics=metrics))  # fmt: skip
     nginx_log = str(cfg.log_dir / "nginx-error.log")
     nginx = ["nginx", "-e", nginx_log, "-c", str(nginx_conf), "-g", "daemon off;"]
     table.append(Service("nginx", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",
@@ -744,7 +759,19 @@ def services(cfg: Settings) -> dict[str, Service]:
     return {service.name: service for service in table}
 
 
-APP_TIER_PREFIXES = ("app", "worker-", "beat-", "nginx")
+def _live_service(cfg: Settings, server: str, *, port: int, env: dict[str, str], metrics: Path) -> Service:
+    """The server's Socket.IO process (``manage.py live_server``, live/server.py)."""
+    origins = ",".join(f"https://{host}:{cfg.nginx_https_port}" for host in ("localhost", "127.0.0.1"))
+    # A short drain and token recheck keep restarts and the revocation test quick.
+    live_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "live"), "LIVE_DRAIN_SECONDS": "2",
+                "LIVE_TOKEN_RECHECK_SECONDS": "2", "LIVE_ALLOWED_ORIGINS": origins}  # fmt: skip
+    argv = [str(VENV_BIN / "python"), str(REPO / "manage.py"), "live_server", "--bind", f"127.0.0.1:{port}"]
+    return Service(f"live-{server}", argv, port=port, port_var="LIVE_PORTS", env=live_env,
+                   marker=f"live_server --bind 127.0.0.1:{port}", ready_path="/health/live",
+                   prepare=_fresh_metrics_folder(metrics / "live"))  # fmt: skip
+
+
+APP_TIER_PREFIXES = ("app", "worker-", "beat-", "live-", "nginx")
 
 
 # --- commands ----------------------------------------------------------------------------

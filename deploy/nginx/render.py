@@ -14,7 +14,8 @@ listen_host                 NGINX_LISTEN_HOST               ``0.0.0.0``
 http_port, https_port       NGINX_HTTP_PORT, _HTTPS_PORT    80, 443
 tls_cert, tls_key           NGINX_TLS_CERT, NGINX_TLS_KEY   ``/etc/nginx/tls/edge.crt``, ``.key``
 app_servers                 NGINX_APP_SERVERS               ``127.0.0.1:8000`` (comma-separated)
-websocket_servers           NGINX_WEBSOCKET_SERVERS         ``127.0.0.1:8001`` (comma-separated)
+websocket_servers           NGINX_WEBSOCKET_SERVERS         ``127.0.0.1:8001`` (comma-separated; the
+                                                            live-update servers, ``live_server``)
 internal_networks           NGINX_INTERNAL_NETWORKS         loopback and the private ranges
 client_max_body_size        NGINX_CLIENT_MAX_BODY_SIZE      ``1m``
 ratelimit_bypass_token      NGINX_RATELIMIT_BYPASS_TOKEN    empty: nobody bypasses (ADR 0006)
@@ -24,10 +25,12 @@ upstream_max_fails          NGINX_UPSTREAM_MAX_FAILS        2
 upstream_fail_timeout       NGINX_UPSTREAM_FAIL_TIMEOUT     ``5s``
 next_upstream_tries         NGINX_NEXT_UPSTREAM_TRIES       3
 admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       false: ``/admin/`` answers everyone
-websocket_rate              NGINX_WEBSOCKET_RATE            ``10r/s`` new /ws/, /socket.io/
+websocket_rate              NGINX_WEBSOCKET_RATE            ``10r/s`` new /socket.io/
                                                             requests per client (burst 20)
 websocket_connections       NGINX_WEBSOCKET_CONNECTIONS     20 open at once per client
 websocket_idle_timeout      NGINX_WEBSOCKET_IDLE_TIMEOUT    ``120s`` without a frame: closed
+websocket_max_connections   NGINX_WEBSOCKET_MAX_CONNECTIONS 10000 open in all on this edge
+websocket_max_body_size     NGINX_WEBSOCKET_MAX_BODY_SIZE   ``16k``
 ==========================  ==============================  ====================================
 
 Values are checked before they reach the file (a stray ``;`` or quote would change the
@@ -111,6 +114,8 @@ class NginxSettings:
     websocket_burst: int = 20
     websocket_connections: int = 20
     websocket_idle_timeout: str = "120s"
+    websocket_max_connections: int = 10000
+    websocket_max_body_size: str = "16k"
 
 
 def variable_name(field: str) -> str:
@@ -205,7 +210,11 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
     names = s.server_name.split()
     if not names:
         raise NginxConfigError(f"{variable_name('server_name')} is empty: name the host this edge serves")
-    for field, minimum in (("websocket_burst", 0), ("websocket_connections", 1)):
+    for field, minimum in (
+        ("websocket_burst", 0),
+        ("websocket_connections", 1),
+        ("websocket_max_connections", 1),
+    ):
         if getattr(s, field) < minimum:
             raise NginxConfigError(f"{variable_name(field)} must be at least {minimum}")
     return {
@@ -247,6 +256,10 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
             if s.admin_internal_only
             else "            # NGINX_ADMIN_INTERNAL_ONLY is off: the admin answers every address"
         ),
+        "websocket_max_body_size": _check(
+            "websocket_max_body_size", s.websocket_max_body_size, _SIZE, "a size like 16k"
+        ),
+        "websocket_max_connections": str(s.websocket_max_connections),
     }
 
 

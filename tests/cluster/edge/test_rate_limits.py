@@ -82,11 +82,11 @@ def test_a_429_is_json_with_retry_after(burst):
     }
 
 
-@pytest.mark.parametrize("path", ["/ws/chat", "/socket.io/"])
-def test_websocket_paths_are_rate_limited_per_client(burst, path):
-    # when: one client opens far more than 10 a second (nothing listens upstream here: 502s)
-    got = burst(path, 60, source=outside_address())
-    # then
+def test_socketio_handshakes_are_rate_limited_per_client(burst):
+    # when: one client opens far more than 10 a second (plain GETs: the live servers answer 400)
+    got = burst("/socket.io/", 60, source=outside_address())
+    # then: the burst passes, less at most one: the 21st can meet the limit of 20 open connections
+    # per client while the first 20 are still being answered
     allowed = [reply for reply in got.replies if reply.status != 429]
-    assert 21 <= len(allowed) <= most_allowed(rate=10, burst=20, seconds=got.seconds)
+    assert 20 <= len(allowed) <= most_allowed(rate=10, burst=20, seconds=got.seconds)
     assert got.count(429) > 0

@@ -35,8 +35,8 @@ def test_a_posted_message_is_sent_by_the_task_after_commit(
             data=json.dumps({"contact_id": contact.id, "body": "Welcome"}),
             content_type="application/json",
         )
-    # then
-    assert len(callbacks) == 1
+    # then: the send was enqueued on commit, and the sent message announced (messaging/events.py)
+    assert len(callbacks) == 2
     message = Message.objects.get(id=response.json()["messages"][0]["id"])
     assert message.status == Message.Status.SENT
     sms = DevelopmentSms.objects.get(provider_message_id=message.provider_message_id)

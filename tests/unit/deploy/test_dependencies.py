@@ -14,7 +14,7 @@ from deploy.local.cluster import REPO
 pytestmark = pytest.mark.unit
 
 # Code that runs in production (the image, the VMs); deploy/local is the development cluster runner.
-APP_DIRS = ("config", "health", "logins", "locking", "jobs", "replicas", "messaging", "deploy")
+APP_DIRS = ("config", "health", "logins", "locking", "jobs", "replicas", "messaging", "live", "deploy")
 DEV_DIRS = ("tests", "bench", "deploy/local")
 FIRST_PARTY = {*APP_DIRS, "tests", "bench", "manage"}
 # Imported only behind `try: ... except ImportError` by a comparison benchmark, never installed.

@@ -138,10 +138,12 @@ def test_websocket_locations_have_a_connection_and_a_request_limit_and_an_idle_t
     conf = (tmp_path / "nginx.conf").read_text()
     websocket = (tmp_path / "edge_websocket.conf").read_text()
     # then
-    for path in ("/ws/", "/socket.io/"):
-        location = conf.split(f"location {path} {{")[1].split("}")[0]
-        assert "limit_conn websocket_conn 7;" in location
-        assert "limit_req zone=websocket burst=20 nodelay;" in location
+    location = conf.split("location /socket.io/ {")[1].split("}")[0]
+    assert "limit_conn websocket_conn 7;" in location
+    assert "limit_req zone=websocket burst=20 nodelay;" in location
+    assert "limit_conn websocket_total 10000;" in websocket
+    assert "client_max_body_size 16k;" in websocket
+    assert "location /ws/" not in conf  # nothing serves it
     assert "proxy_read_timeout 90s;" in websocket
     assert "proxy_send_timeout 90s;" in websocket
     assert "1h" not in websocket
@@ -153,6 +155,8 @@ def test_websocket_locations_have_a_connection_and_a_request_limit_and_an_idle_t
         ("NGINX_WEBSOCKET_RATE", "fast"),
         ("NGINX_WEBSOCKET_IDLE_TIMEOUT", "forever"),
         ("NGINX_WEBSOCKET_CONNECTIONS", "0"),
+        ("NGINX_WEBSOCKET_MAX_CONNECTIONS", "0"),
+        ("NGINX_WEBSOCKET_MAX_BODY_SIZE", "big"),
     ],
 )
 def test_bad_websocket_limits_are_refused_naming_their_variable(variable, value):

@@ -1,0 +1,160 @@
+"""Live updates end to end: a real Socket.IO client through NGINX, webhooks on other servers."""
+
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+from deploy.local import cluster
+from tests.cluster.live.conftest import LiveClient, signed_inbound
+
+pytestmark = pytest.mark.cluster
+
+
+def test_an_inbound_sms_posted_on_another_server_reaches_the_connected_client(
+    churches, login, live_client, post_inbound, session, nginx_url, cluster_settings
+):
+    # given: a staff member of church A connected through NGINX to one live server
+    token = login(churches["a"])
+    client = live_client(token)
+    connected_to = client.whoami()
+    assert connected_to["church_id"] == churches["a"].id
+    other = next(name for name in cluster_settings.server_names if name != connected_to["server"])
+
+    # when: an SMS to church A's number arrives through the webhook on another app server
+    message_id = post_inbound(server=other, to=churches["a"].phone, body="Can I bring a friend?")
+
+    # then: the event arrives, with the same fields as the API's message
+    assert client.wait_for(lambda: message_id in client.seen_ids), client.events
+    [(event, payload)] = [(e, p) for e, p in client.events if p["id"] == message_id]
+    # (the event can beat the replica the API reads from: ask until the message is there)
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(50):
+        api = session.get(f"{nginx_url}/api/messages/{message_id}", headers=auth, timeout=10)
+        if api.status_code != 404:
+            break
+        time.sleep(0.1)
+    assert event == "message.inbound"
+    assert payload == api.json()
+    assert payload["body"] == "Can I bring a friend?"
+
+
+def test_a_revoked_wrong_or_missing_token_is_refused_at_connect(
+    churches, login, live_client, session, nginx_url
+):
+    # given: a token that worked, then was revoked by logging out
+    token = login(churches["a"])
+    live_client(token).client.disconnect()
+    logout = session.post(
+        f"{nginx_url}/auth/logout", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert logout.status_code == 204
+    # when / then
+    for refused in (token, "not-a-token", ""):
+        with pytest.raises(socketio.exceptions.ConnectionError, match="failed to connect"):
+            live_client(refused, reconnection=False)
+
+
+def test_another_churchs_events_never_arrive(churches, login, live_client, post_inbound, cluster_settings):
+    # given: one client per church, on whichever servers NGINX picks
+    clients = {key: live_client(login(church)) for key, church in churches.items()}
+    servers = cluster_settings.server_names
+
+    # when: each church receives SMS through webhooks on every app server
+    sent: dict[str, set[int]] = {"a": set(), "b": set()}
+    for server in servers:
+        for key, church in churches.items():
+            sent[key].add(post_inbound(server=server, to=church.phone, body=f"hello {key} via {server}"))
+
+    # then: each client gets all of its church's events
+    for key, client in clients.items():
+        assert client.wait_for(lambda c=client, k=key: sent[k] <= c.seen_ids), (key, client.events)
+    time.sleep(1.0)  # and, after a while longer, nothing of the other church
+    assert clients["a"].seen_ids.isdisjoint(sent["b"])
+    assert clients["b"].seen_ids.isdisjoint(sent["a"])
+
+
+def test_a_server_restarted_under_200_connections_loses_none_for_good(
+    churches, login, live_client, cluster_settings, nginx_url, session, exclusive_app_servers
+):
+    # given: 200 clients of church A spread over the live servers by NGINX
+    token = login(churches["a"])
+    clients = [live_client(token) for _ in range(200)]
+    placed: dict[str, list[LiveClient]] = {name: [] for name in cluster_settings.server_names}
+    for client in clients:
+        placed[str(client.whoami()["server"])].append(client)
+    victim = max(placed, key=lambda name: len(placed[name]))
+    assert len(placed[victim]) >= 20, {name: len(on) for name, on in placed.items()}
+    drained: list[object] = []
+    for client in placed[victim]:
+        client.client.on("server.draining", drained.append)
+    servers = cluster_settings.server_names
+    posted: list[int] = []
+    webhook_ports = dict(zip(servers, cluster_settings.app_ports, strict=True))
+
+    def post(index: int) -> None:
+        data, headers = signed_inbound(to=churches["a"].phone, body=f"during restart {index}")
+        port = webhook_ports[servers[index % len(servers)]]
+        answer = requests.post(f"http://127.0.0.1:{port}/webhooks/sms/inbound", data=data, headers=headers,
+                               timeout=10)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        posted.append(int(answer.json()["message_id"]))
+
+    # and every client has seen a first message (a page shows the list, then listens)
+    post(0)
+    for client in clients:
+        assert client.wait_for(lambda c=client: posted[0] in c.seen_ids)
+
+    # when: its live server restarts (SIGTERM: drain, stop, start again) while SMS keep arriving
+    stop = threading.Event()
+
+    def keep_posting() -> None:
+        index = 0
+        while not stop.is_set():
+            post(index)
+            index += 1
+            time.sleep(0.1)
+
+    poster = threading.Thread(target=keep_posting)
+    poster.start()
+    try:
+        cluster.restart(f"live-{victim}", cluster_settings)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        poster.join(timeout=30)
+
+    # then: every client is connected again, was told to go, and has every message: from an event,
+    # or from re-reading the API after it reconnected
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(c.client.connected for c in clients):
+        time.sleep(0.2)
+    assert all(c.client.connected for c in clients), sum(not c.client.connected for c in clients)
+    post(-1)  # and one more once every client is back
+    expected = set(posted)
+    assert len(drained) == len(placed[victim])
+    assert all(c.connects >= 2 for c in placed[victim])
+    for client in clients:
+        assert client.wait_for(lambda c=client: expected <= (c.seen_ids | c.recovered_ids), timeout=20), (
+            sorted(expected - client.seen_ids - client.recovered_ids),
+            client.errors,
+            client.disconnects,
+        )
+
+
+def test_an_open_connection_whose_token_is_revoked_is_disconnected(
+    churches, login, live_client, session, nginx_url
+):
+    # given: a connected client
+    token = login(churches["b"])
+    client = live_client(token, reconnection=False)
+    assert client.client.connected
+    # when: the token is revoked
+    logout = session.post(
+        f"{nginx_url}/auth/logout", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert logout.status_code == 204
+    # then: the server disconnects it at its next token check (every 2 s in the local cluster)
+    assert client.wait_for(lambda: not client.client.connected, timeout=15)
