@@ -45,6 +45,8 @@ def render_k8s(*, out: Path) -> list[Path]:
     values = selectors.k8s_values()  # before writing anything: a missing value leaves no half folder
     source = DEPLOY_DIR / "k8s"
     shutil.copytree(source / "base", out / "base", dirs_exist_ok=True)
+    # The ingress controller's half of the edge (its own namespace; applied once per cluster).
+    shutil.copytree(source / "ingress-nginx", out / "ingress-nginx", dirs_exist_ok=True)
     render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
