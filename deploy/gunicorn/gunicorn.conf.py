@@ -15,6 +15,22 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Longer than NGINX's upstream keepalive_timeout (60 s), so NGINX closes idle connections first
 # and never sends a request on one gunicorn is closing (ADR 0007).
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+# Connections the kernel queues for a server before a worker accepts them. The edge keeps at
+# most NGINX_UPSTREAM_MAX_CONNS requests in flight per server (32) and sheds the rest with a
+# quick 503 (ADR 0011), so this queue never fills from the balancer; it is sized for bursts of
+# new kept-alive upstream connections and direct probes. The kernel caps it at
+# net.core.somaxconn: a smaller value there is reported at start-up.
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
+try:
+    _somaxconn = int(open("/proc/sys/net/core/somaxconn").read())  # noqa: SIM115 (read once at start)
+except (OSError, ValueError):
+    _somaxconn = backlog
+if _somaxconn < backlog:
+    print(
+        f"gunicorn: GUNICORN_BACKLOG={backlog} is above net.core.somaxconn={_somaxconn}; "
+        f"the kernel queues only {_somaxconn} (raise it with sysctl)",
+        flush=True,
+    )
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "500"))
 proc_name = f"gunicorn-{os.environ.get('APP_SERVER_NAME', 'app')}"

@@ -23,6 +23,8 @@ content_security_policy     NGINX_CONTENT_SECURITY_POLICY   same-origin everythi
 state_dir, log_dir          NGINX_STATE_DIR, NGINX_LOG_DIR  ``/var/lib/nginx``, ``/var/log/nginx``
 upstream_max_fails          NGINX_UPSTREAM_MAX_FAILS        2
 upstream_fail_timeout       NGINX_UPSTREAM_FAIL_TIMEOUT     ``5s``
+upstream_max_conns          NGINX_UPSTREAM_MAX_CONNS        32 requests in flight per app server
+overload_retry_after        NGINX_OVERLOAD_RETRY_AFTER      1 (seconds, in the overload 503)
 next_upstream_tries         NGINX_NEXT_UPSTREAM_TRIES       3
 admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       false: ``/admin/`` answers everyone
 websocket_rate              NGINX_WEBSOCKET_RATE            ``10r/s`` new /socket.io/
@@ -107,6 +109,11 @@ class NginxSettings:
     log_dir: str = "/var/log/nginx"
     upstream_max_fails: int = 2
     upstream_fail_timeout: str = "5s"
+    # Requests in flight per app server. When every server has this many, NGINX answers a quick
+    # JSON 503 with Retry-After instead of queueing into full backlogs (ADR 0011). Size it to
+    # what a server finishes within a second or two: gunicorn workers x threads, times ~2.
+    upstream_max_conns: int = 32
+    overload_retry_after: int = 1
     next_upstream_tries: int = 3
     # True: /admin/ (login form included) answers only NGINX_INTERNAL_NETWORKS, like /metrics.
     admin_internal_only: bool = False
@@ -206,6 +213,10 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
     if s.upstream_max_fails < 1:
         raise NginxConfigError(f"{variable_name('upstream_max_fails')} must be at least 1")
     fail_timeout = _check("upstream_fail_timeout", s.upstream_fail_timeout, _DURATION, "a duration like 5s")
+    if s.upstream_max_conns < 1:
+        raise NginxConfigError(f"{variable_name('upstream_max_conns')} must be at least 1")
+    if s.overload_retry_after < 1:
+        raise NginxConfigError(f"{variable_name('overload_retry_after')} must be at least 1")
     https_port = _port("https_port", s.https_port)
     names = s.server_name.split()
     if not names:
@@ -235,8 +246,11 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
         "tls_cert": _check("tls_cert", s.tls_cert, _WORD, "a path"),
         "tls_key": _check("tls_key", s.tls_key, _WORD, "a path"),
         "upstream_servers": _servers(
-            "app_servers", s.app_servers, f" max_fails={s.upstream_max_fails} fail_timeout={fail_timeout}"
+            "app_servers",
+            s.app_servers,
+            f" max_fails={s.upstream_max_fails} fail_timeout={fail_timeout} max_conns={s.upstream_max_conns}",
         ),
+        "overload_retry_after": str(s.overload_retry_after),
         "websocket_upstream_servers": _servers(
             "websocket_servers",
             s.websocket_servers,

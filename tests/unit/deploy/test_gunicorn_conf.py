@@ -18,6 +18,7 @@ CONF_VARIABLES = (
     "GUNICORN_MAX_REQUESTS",
     "GUNICORN_MAX_REQUESTS_JITTER",
     "GUNICORN_KEEPALIVE",
+    "GUNICORN_BACKLOG",
     "HEALTH_DRAIN_SECONDS",
 )
 
@@ -57,3 +58,11 @@ def test_the_defaults_are_the_benchmarks_choice(conf):
     assert conf["workers"] >= (os.cpu_count() or 1) and conf["threads"] > 1
     # NGINX closes idle upstream connections after 60 s; gunicorn must not close them first
     assert conf["keepalive"] > 60
+
+
+def test_the_backlog_holds_far_more_than_the_edge_lets_in_at_once(conf):
+    # NGINX sends a server at most max_conns requests at once (ADR 0011): the kernel's queue
+    # must never be what turns a busy server into refused or timed-out connections.
+    from deploy.nginx.render import nginx_settings
+
+    assert conf["backlog"] >= 4 * nginx_settings({}).upstream_max_conns

@@ -22,9 +22,23 @@ def test_app_servers_from_the_environment_become_upstream_lines_with_passive_hea
     values = nginx_values(nginx_settings(environ))
     # then
     assert values["upstream_servers"].splitlines() == [
-        "        server 10.0.0.1:8000 max_fails=3 fail_timeout=7s;",
-        "        server 10.0.0.2:8000 max_fails=3 fail_timeout=7s;",
+        "        server 10.0.0.1:8000 max_fails=3 fail_timeout=7s max_conns=32;",
+        "        server 10.0.0.2:8000 max_fails=3 fail_timeout=7s max_conns=32;",
     ]
+
+
+def test_each_app_server_takes_at_most_max_conns_requests_at_once():
+    values = nginx_values(nginx_settings({"NGINX_UPSTREAM_MAX_CONNS": "48"}))
+    assert values["upstream_servers"].endswith("max_conns=48;")
+    # the WebSocket upstream holds long-lived connections: no cap there
+    assert "max_conns" not in values["websocket_upstream_servers"]
+
+
+@pytest.mark.parametrize("variable", ["NGINX_UPSTREAM_MAX_CONNS", "NGINX_OVERLOAD_RETRY_AFTER"])
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_bad_overload_value_is_refused_naming_its_variable(variable, value):
+    with pytest.raises(NginxConfigError, match=variable):
+        nginx_values(nginx_settings({variable: value}))
 
 
 def test_overrides_win_over_the_environment():
