@@ -17,7 +17,7 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 # Connections the kernel queues for a server before a worker accepts them. The edge keeps at
 # most NGINX_UPSTREAM_MAX_CONNS requests in flight per server (32) and sheds the rest with a
-# quick 503 (ADR 0011), so this queue never fills from the balancer; it is sized for bursts of
+# quick 503 (ADR 0014), so this queue never fills from the balancer; it is sized for bursts of
 # new kept-alive upstream connections and direct probes. The kernel caps it at
 # net.core.somaxconn: a smaller value there is reported at start-up.
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))

@@ -110,7 +110,7 @@ class NginxSettings:
     upstream_max_fails: int = 2
     upstream_fail_timeout: str = "5s"
     # Requests in flight per app server. When every server has this many, NGINX answers a quick
-    # JSON 503 with Retry-After instead of queueing into full backlogs (ADR 0011). Size it to
+    # JSON 503 with Retry-After instead of queueing into full backlogs (ADR 0014). Size it to
     # what a server finishes within a second or two: gunicorn workers x threads, times ~2.
     upstream_max_conns: int = 32
     overload_retry_after: int = 1

@@ -41,7 +41,7 @@ def test_one_client_over_the_zone_rate_gets_429s(burst, path, rate, burst_size, 
     assert got.count(429) >= count - most_allowed(rate=rate, burst=burst_size, seconds=got.seconds)
     assert got.count(429) > 0
     # the allowed ones were answered by an app server (or, when more arrived at once than the
-    # servers admit, shed by the edge's overload guard: a 503, ADR 0011), the refused ones by NGINX
+    # servers admit, shed by the edge's overload guard: a 503, ADR 0014), the refused ones by NGINX
     assert all(reply.served_by or reply.status == 503 for reply in allowed)
     assert not any(reply.served_by for reply in got.replies if reply.status == 429)
 

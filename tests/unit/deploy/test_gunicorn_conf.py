@@ -61,7 +61,7 @@ def test_the_defaults_are_the_benchmarks_choice(conf):
 
 
 def test_the_backlog_holds_far_more_than_the_edge_lets_in_at_once(conf):
-    # NGINX sends a server at most max_conns requests at once (ADR 0011): the kernel's queue
+    # NGINX sends a server at most max_conns requests at once (ADR 0014): the kernel's queue
     # must never be what turns a busy server into refused or timed-out connections.
     from deploy.nginx.render import nginx_settings
 
