@@ -15,6 +15,11 @@ class LockFence(models.Model):
 
     name = models.CharField(primary_key=True, max_length=200)
     token = models.BigIntegerField()
+    # The grant the token was issued to (its Redis owner id; "" after a force-release). The fence
+    # compares it with the token, so a token that repeats (an asynchronous failover lost the
+    # last increment) still cannot let an older holder through. A database default keeps the
+    # inserts of servers still running the previous release working during a rolling deploy.
+    owner = models.CharField(max_length=300, blank=True, default="", db_default="")
     updated = models.DateTimeField()
 
     def __str__(self) -> str:

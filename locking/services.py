@@ -138,7 +138,7 @@ class JobLock:
         if self.token is None:
             raise ValueError(f"lock {self.name!r} was acquired with fence=False and has no fencing token")
         self.ensure_held()
-        with fencing.fenced(name=self.name, token=self.token, ttl_ms=self.ttl_ms):
+        with fencing.fenced(name=self.name, token=self.token, owner=self.owner, ttl_ms=self.ttl_ms):
             yield
 
     def release(self) -> bool:
@@ -268,7 +268,7 @@ def acquire_job_lock(
                 name=name, owner=owner, server=settings.APP_SERVER_NAME, pid=os.getpid(), ttl_ms=grant_ttl_ms
             )
         elif fence:
-            token = fencing.issue_token(name=name)
+            token = fencing.issue_token(name=name, owner=owner)
     except DatabaseError as exc:
         quorum.release(name, owner)
         metrics.record_lock_acquisition(lock=name, outcome="error")

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import F
 
 from locking.errors import LockLost, StaleLockError
 from locking.models import LockFence, LockGrant
@@ -165,6 +166,45 @@ def test_fenced_block_commits_while_the_token_is_newest(lock_name):
     release_job_lock(lock)
     # then
     assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).exists()
+
+
+def test_a_repeated_token_does_not_let_the_older_holder_through(lock_name):
+    # given: a holder of token N that stopped renewing (paused), whose keys then expired
+    older = acquire_job_lock(lock_name, ttl=30)
+    assert older is not None
+    get_quorum().release(lock_name, older.owner)
+    # and a failover that lost the primary's last increment: the fence is back at N - 1
+    LockFence.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).update(token=F("token") - 1)
+    # when a new holder is granted, it gets token N again
+    newer = acquire_job_lock(lock_name, ttl=30)
+    assert newer is not None
+    assert newer.token == older.token
+    # then the older holder's fenced writes are refused, and the newer one's commit
+    with pytest.raises(StaleLockError, match="issued again"), older.fenced():
+        Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-older")
+    with newer.fenced():
+        Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-newer")
+    names = set(
+        Group.objects.using(PRIMARY_DB_ALIAS)
+        .filter(name__startswith=lock_name)
+        .values_list("name", flat=True)
+    )
+    assert names == {f"{lock_name}-newer"}
+    release_job_lock(older)
+    release_job_lock(newer)
+
+
+def test_a_force_release_leaves_the_fence_naming_no_holder(lock_name):
+    # given
+    lock = acquire_job_lock(lock_name, ttl=30)
+    assert lock is not None and lock.token is not None
+    assert LockFence.objects.using(PRIMARY_DB_ALIAS).get(name=lock_name).owner == lock.owner
+    # when
+    force_release_job_lock(lock_name, by="operator")
+    # then
+    fence = LockFence.objects.using(PRIMARY_DB_ALIAS).get(name=lock_name)
+    assert (fence.token, fence.owner) == (lock.token + 1, "")
+    release_job_lock(lock)
 
 
 def test_force_release_of_a_free_lock_reports_nothing_released(lock_name):
