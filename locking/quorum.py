@@ -2,7 +2,8 @@
 
 Per node there are three atomic operations, each one round trip:
 
-- grant: ``SET key owner NX PX ttl``;
+- grant: ``SET key owner NX PX ttl GET`` (the reply names the current holder when it is not
+  granted, so a vote split between callers is told apart from a lock held by one);
 - release: a Lua compare-and-delete (delete only if the value is still our owner id);
 - extend: a Lua compare-and-``PEXPIRE`` (renew only if the value is still our owner id).
 
@@ -59,6 +60,9 @@ return 0
 INSPECT_SCRIPT = """
 return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
 """
+
+
+GRANTED = True  # a grant reply's value when this node gave us the key (else: the holder's owner id)
 
 
 class NodeResting(Exception):
@@ -122,7 +126,8 @@ class LockNode:
     # it to every node before reading any answer.
     @staticmethod
     def grant(key: str, owner: str, ttl_ms: int) -> Command:
-        return Command(("SET", key, owner, "NX", "PX", ttl_ms), lambda answer: answer is not None)
+        # Redis 7: with GET, SET NX answers nil when it set the key, else the current value.
+        return Command(("SET", key, owner, "NX", "PX", ttl_ms, "GET"), lambda answer: answer or GRANTED)
 
     @staticmethod
     def release(key: str, owner: str) -> Command:
@@ -245,6 +250,7 @@ class Outcome(enum.Enum):
     GRANTED = "granted"
     HELD = "held"  # a quorum answered and someone else holds the lock
     UNAVAILABLE = "unavailable"  # not enough nodes answered to decide
+    SPLIT = "split"  # a quorum answered, but no caller got a majority (they raced): retry
     LOST = "lost"  # a quorum can no longer be ours (extend)
     UNCERTAIN = "uncertain"  # extend failed without proof of loss; retry while valid
 
@@ -374,33 +380,51 @@ class LockQuorum:
         return started + (ttl_ms - drift_ms) / 1000
 
     def _granted(self, replies: list[NodeReply]) -> int:
-        return sum(1 for reply in replies if reply.answered and reply.value)
+        return sum(1 for reply in replies if reply.answered and reply.value is True)
+
+    def _ask(self, command: Command, ttl_ms: int) -> tuple[list[NodeReply], int, float | None]:
+        """Ask every node; the replies, how many said yes, and the validity deadline if that
+        is a majority still valid now (``None`` otherwise)."""
+        started = time.monotonic()
+        replies = self.each(command)
+        valid_until = self._validity(started, ttl_ms)
+        yes = self._granted(replies)
+        valid = yes >= self.majority and time.monotonic() < valid_until
+        return replies, yes, valid_until if valid else None
 
     def acquire(self, name: str, owner: str, ttl_ms: int) -> QuorumResult:
-        key = self.key(name)
-        started = time.monotonic()
-        replies = self.each(LockNode.grant(key, owner, ttl_ms))
-        valid_until = self._validity(started, ttl_ms)
-        granted = self._granted(replies)
-        if granted >= self.majority and time.monotonic() < valid_until:
+        replies, granted, valid_until = self._ask(LockNode.grant(self.key(name), owner, ttl_ms), ttl_ms)
+        if valid_until is not None:
             return QuorumResult(Outcome.GRANTED, valid_until=valid_until)
-        if granted:
-            self.release(name, owner)  # partial grants must not block the next acquirer
+        self._give_back(name, owner, replies)
         answered = sum(1 for reply in replies if reply.answered)
         detail = _describe(replies)
-        if answered >= self.majority and granted < self.majority:
+        if answered < self.majority:
+            return QuorumResult(Outcome.UNAVAILABLE, detail=detail)
+        if granted >= self.majority:
+            return QuorumResult(
+                Outcome.UNAVAILABLE, detail=f"granted too slowly for a {ttl_ms} ms TTL ({detail})"
+            )
+        holders = Counter(reply.value for reply in replies if reply.answered and reply.value is not True)
+        if holders and max(holders.values()) >= self.majority:
             return QuorumResult(Outcome.HELD, detail=detail)
-        if answered >= self.majority:
-            detail = f"granted too slowly for a {ttl_ms} ms TTL ({detail})"
-        return QuorumResult(Outcome.UNAVAILABLE, detail=detail)
+        return QuorumResult(Outcome.SPLIT, detail=detail)
+
+    def _give_back(self, name: str, owner: str, replies: list[NodeReply]) -> None:
+        """Delete the key where this failed attempt may have set it: the nodes that granted it,
+        and the nodes that timed out (their ``SET`` may still land), resting or not, so that
+        neither blocks the next acquirer for a TTL. Nodes that never got the command are spared."""
+        nodes = [
+            reply.node
+            for reply in replies
+            if (reply.answered and reply.value is True) or isinstance(reply.error, NodeTimedOut)
+        ]
+        if nodes:
+            self._collect(self._send(nodes, LockNode.release(self.key(name), owner), []))
 
     def extend(self, name: str, owner: str, ttl_ms: int) -> QuorumResult:
-        key = self.key(name)
-        started = time.monotonic()
-        replies = self.each(LockNode.extend(key, owner, ttl_ms))
-        valid_until = self._validity(started, ttl_ms)
-        extended = self._granted(replies)
-        if extended >= self.majority and time.monotonic() < valid_until:
+        replies, _, valid_until = self._ask(LockNode.extend(self.key(name), owner, ttl_ms), ttl_ms)
+        if valid_until is not None:
             return QuorumResult(Outcome.GRANTED, valid_until=valid_until)
         not_ours = sum(1 for reply in replies if reply.answered and not reply.value)
         detail = _describe(replies)

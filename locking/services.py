@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,7 +51,7 @@ from locking.audit import grant_closed, grant_open, grant_renewed, grants_force_
 from locking.errors import LockLost, LockUnavailable
 from locking.models import LockGrant
 from locking.names import new_owner_id, ttl_ms, validate_lock_name
-from locking.quorum import LockQuorum, Outcome, get_quorum
+from locking.quorum import LockQuorum, Outcome, QuorumResult, get_quorum
 from locking.selectors import get_active_job_locks, is_job_lock_held
 
 __all__ = [
@@ -239,7 +240,8 @@ def acquire_job_lock(
     audit: bool = True,
     on_lost: Callable[[JobLock], object] | None = None,
 ) -> JobLock | None:
-    """Take the lock ``name`` for ``ttl`` seconds (renewed while held), without waiting.
+    """Take the lock ``name`` for ``ttl`` seconds (renewed while held), without waiting for
+    another holder (a vote split between racing callers is retried briefly: ``_acquire_on_quorum``).
 
     Returns the ``JobLock``, or ``None`` when another holder has it. Raises
     ``LockUnavailable`` when no quorum of nodes answered (or the fencing token could not be
@@ -254,8 +256,8 @@ def acquire_job_lock(
     owner = new_owner_id()
     grant_ttl_ms = ttl_ms(ttl)
     started = time.monotonic()
-    result = quorum.acquire(name, owner, grant_ttl_ms)
-    if result.outcome is Outcome.HELD:
+    result = _acquire_on_quorum(quorum, name=name, owner=owner, ttl=ttl, started=started)
+    if result.outcome in (Outcome.HELD, Outcome.SPLIT):
         metrics.record_lock_acquisition(lock=name, outcome="contended", seconds=time.monotonic() - started)
         return None
     if result.outcome is not Outcome.GRANTED:
@@ -286,6 +288,32 @@ def acquire_job_lock(
     )
     lock._start_renewal()
     return lock
+
+
+def _acquire_on_quorum(
+    quorum: LockQuorum, *, name: str, owner: str, ttl: float, started: float
+) -> QuorumResult:
+    """Ask the quorum; when the vote split (callers racing at the same instant, none with a
+    majority: each attempt has given its partial grants back), ask again after a random pause,
+    at most ``LOCK_SPLIT_VOTE_RETRIES`` times and only while a third of the TTL has not passed,
+    so a lock won by a retry still has most of its validity. The pauses grow and are jittered
+    (``LOCK_SPLIT_VOTE_DELAY`` times the attempt number, times 0.5-1.0), so the racers fall out
+    of step. Without this, every caller of a split vote gave up and the tick waited for the next.
+    """
+    ttl_ms_ = ttl_ms(ttl)
+    result = quorum.acquire(name, owner, ttl_ms_)
+    budget = started + ttl / 3
+    for attempt in range(1, settings.LOCK_SPLIT_VOTE_RETRIES + 1):
+        if result.outcome is not Outcome.SPLIT:
+            break
+        pause = settings.LOCK_SPLIT_VOTE_DELAY * attempt * random.uniform(0.5, 1.0)  # noqa: S311 (jitter)
+        if time.monotonic() + pause >= budget:
+            break
+        time.sleep(pause)
+        result = quorum.acquire(name, owner, ttl_ms_)
+    if result.outcome is Outcome.SPLIT:
+        logger.info("lock %r: the vote stayed split after retries (%s)", name, result.detail)
+    return result
 
 
 def release_job_lock(lock: JobLock) -> bool:

@@ -4,6 +4,7 @@ The node list itself (``LOCK_REDIS_URLS``) lives in ``base.py`` next to the othe
 """
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -27,3 +28,16 @@ LOCK_CLOCK_DRIFT_FACTOR = env.float("LOCK_CLOCK_DRIFT_FACTOR", default=0.01)
 LOCK_DEFAULT_TTL = env.float("LOCK_DEFAULT_TTL", default=60.0)
 
 LOCK_NAME_MAX_LENGTH = env.int("LOCK_NAME_MAX_LENGTH", default=200)
+
+# Callers racing for one lock at the same instant (every beat sends each tick at once) can split
+# the nodes' votes so that none has a majority. Each gives its partial grants back and asks
+# again, at most this many times, after a jittered pause of DELAY x attempt x (0.5-1.0) seconds,
+# and only within the first third of the TTL.
+LOCK_SPLIT_VOTE_RETRIES = env.int("LOCK_SPLIT_VOTE_RETRIES", default=3)
+LOCK_SPLIT_VOTE_DELAY = env.float("LOCK_SPLIT_VOTE_DELAY", default=0.05)
+if LOCK_SPLIT_VOTE_RETRIES < 0 or LOCK_SPLIT_VOTE_RETRIES > 20:
+    raise ImproperlyConfigured(f"LOCK_SPLIT_VOTE_RETRIES must be 0-20, got {LOCK_SPLIT_VOTE_RETRIES}")
+if not 0 < LOCK_SPLIT_VOTE_DELAY <= 5:
+    raise ImproperlyConfigured(
+        f"LOCK_SPLIT_VOTE_DELAY must be above 0 and at most 5 seconds, got {LOCK_SPLIT_VOTE_DELAY}"
+    )

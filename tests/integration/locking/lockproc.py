@@ -9,6 +9,8 @@ inside the fenced block, printing ``inside``, until one more line arrives), ``en
 ``lockproc.py contend NAME ROUNDS LOGFILE``: ROUNDS times, wait for the lock, then append
 ``enter`` and ``leave`` lines with monotonic times around a read-modify-write of a counter
 file, and release.
+
+``lockproc.py race PREFIX ROUNDS SPACING ROTATE``: see ``race``.
 """
 
 import os
@@ -25,6 +27,7 @@ django.setup()
 from django.contrib.auth.models import Group  # noqa: E402
 
 from locking.errors import LockError  # noqa: E402
+from locking.quorum import get_quorum  # noqa: E402
 from locking.services import acquire_job_lock, release_job_lock  # noqa: E402
 from replicas import PRIMARY_DB_ALIAS  # noqa: E402
 
@@ -85,8 +88,32 @@ def contend(name: str, rounds: int, log: Path) -> None:
             release_job_lock(lock)
 
 
+def race(prefix: str, rounds: int, spacing: float, rotate: int) -> None:
+    """Print ``ready``, read the start instant (wall clock, the same for every racer) from stdin;
+    then in round i, at ``start + i * spacing``, try the lock ``prefix-i`` once and print ``i won``
+    or ``i lost``. Winners keep their locks until every round is over (a late racer must find
+    them held, not free). ``rotate`` shifts the order this racer writes to the nodes in, as if
+    each were nearest to another node: racers that reach different nodes first split votes."""
+    quorum = get_quorum()
+    quorum.nodes = quorum.nodes[rotate:] + quorum.nodes[:rotate]
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
+    won = []
+    for index in range(rounds):
+        time.sleep(max(0.0, start_at + index * spacing - time.time()))
+        lock = acquire_job_lock(f"{prefix}-{index}", 60, audit=False, fence=False)
+        print(f"{index} {'won' if lock is not None else 'lost'}", flush=True)
+        if lock is not None:
+            won.append(lock)
+    sys.stdin.readline()  # the parent says when every racer is done
+    for lock in won:
+        release_job_lock(lock)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "hold":
         hold(sys.argv[2], float(sys.argv[3]))
+    elif sys.argv[1] == "race":
+        race(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
     else:
         contend(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from django.contrib.auth.models import Group
@@ -124,3 +125,39 @@ def test_a_holder_paused_inside_its_fenced_block_is_cut_off_and_the_next_holder_
     assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith=f"{lock_name}-old").count() == 0
     assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=f"{lock_name}-new").exists()
     release_job_lock(lock)
+
+
+def test_three_callers_racing_at_the_same_instant_always_leave_one_winner(lock_name, child_env):
+    # given: three processes that, round after round, ask for a fresh lock at the same instant
+    # (as the three beats' deliveries of one tick do), each reaching another node first (as
+    # servers in different places would), so the nodes' votes split
+    rounds, spacing = 40, 0.2
+    script = str(REPO / "tests/integration/locking/lockproc.py")
+    racers = [
+        subprocess.Popen(
+            [sys.executable, script, "race", lock_name, str(rounds), str(spacing), str(nearest_node)],
+            env=child_env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for nearest_node in range(3)
+    ]
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.5
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write(f"{start_at}\n")
+        racer.stdin.flush()
+    # when
+    lines = [[racer.stdout.readline().split() for _ in range(rounds)] for racer in racers if racer.stdout]
+    outputs = [racer.communicate(input="done\n", timeout=60)[0] for racer in racers]
+    # then: every round ("tick") has exactly one winner: none lost to a split vote, none doubled
+    assert [racer.returncode for racer in racers] == [0, 0, 0]
+    assert outputs == ["", "", ""]
+    winners = Counter(
+        int(index) for racer_lines in lines for index, outcome in racer_lines if outcome == "won"
+    )
+    assert winners == Counter(range(rounds))

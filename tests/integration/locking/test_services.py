@@ -168,6 +168,53 @@ def test_fenced_block_commits_while_the_token_is_newest(lock_name):
     assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name=lock_name).exists()
 
 
+def split_the_vote(lock_name: str, expires_ms: int) -> None:
+    """Two other callers each hold one node (as after a three-way race): nobody has a majority."""
+    quorum = get_quorum()
+    first, second, _ = quorum.nodes
+    first.client.set(quorum.key(lock_name), "racer-a", px=expires_ms)
+    second.client.set(quorum.key(lock_name), "racer-b", px=expires_ms)
+
+
+def test_a_split_vote_is_retried_until_a_majority_grants_it(lock_name, settings):
+    # given: a vote split until the other racers' partial grants are given back (120 ms)
+    settings.LOCK_SPLIT_VOTE_RETRIES = 3
+    settings.LOCK_SPLIT_VOTE_DELAY = 0.1
+    split_the_vote(lock_name, expires_ms=120)
+    # when
+    lock = acquire_job_lock(lock_name, ttl=5)
+    # then: a retry won it, with its token and its audit row
+    assert lock is not None and lock.token is not None
+    assert LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=lock.owner).outcome == LockGrant.Outcome.HELD
+    release_job_lock(lock)
+
+
+def test_a_vote_that_stays_split_gives_its_partial_grant_back(lock_name, settings):
+    # given: no retries, and a vote split for longer than the attempt
+    settings.LOCK_SPLIT_VOTE_RETRIES = 0
+    split_the_vote(lock_name, expires_ms=5000)
+    quorum = get_quorum()
+    # when
+    lock = acquire_job_lock(lock_name, ttl=5)
+    # then: refused like a held lock, and the node it won no longer has its key
+    assert lock is None
+    assert quorum.nodes[2].client.get(quorum.key(lock_name)) is None
+
+
+def test_a_lock_held_by_a_majority_is_not_retried(lock_name, settings):
+    # given: another holder has the lock on every node; retries would only add waiting
+    settings.LOCK_SPLIT_VOTE_DELAY = 1.0
+    holder = acquire_job_lock(lock_name, ttl=5)
+    assert holder is not None
+    # when
+    started = time.monotonic()
+    lock = acquire_job_lock(lock_name, ttl=5)
+    # then: refused at once
+    assert lock is None
+    assert time.monotonic() - started < 0.5
+    release_job_lock(holder)
+
+
 def test_a_repeated_token_does_not_let_the_older_holder_through(lock_name):
     # given: a holder of token N that stopped renewing (paused), whose keys then expired
     older = acquire_job_lock(lock_name, ttl=30)
