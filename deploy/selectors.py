@@ -18,6 +18,7 @@ REQUIRED = {
     "DEPLOY_PG_REPLICA_HOST": "DB_REPLICA_HOST",
     "DEPLOY_PGBOUNCER_AUTH_FILE": "PGBOUNCER_AUTH_FILE",
     "DEPLOY_GUNICORN_BIND": "DEPLOY_GUNICORN_BIND",
+    "DEPLOY_LIVE_BIND": "DEPLOY_LIVE_BIND",
     "DEPLOY_IMAGE": "DEPLOY_IMAGE",
     "DEPLOY_NAMESPACE": "DEPLOY_NAMESPACE",
 }
@@ -39,10 +40,16 @@ def _required(*names: str) -> dict[str, Any]:
 
 
 def nginx_app_servers_given() -> None:
-    """The edge's upstreams are the only NGINX value without a production meaning by default."""
-    if not os.environ.get("NGINX_APP_SERVERS", "").strip():
+    """The edge's upstreams (app and live-update servers) are the only NGINX values without a
+    production meaning by default."""
+    missing = [
+        name
+        for name in ("NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS")
+        if not os.environ.get(name, "").strip()
+    ]
+    if missing:
         raise MissingDeployVariable(
-            "set NGINX_APP_SERVERS in the environment: production values are never guessed"
+            f"set {', '.join(missing)} in the environment: production values are never guessed"
         )
 
 
@@ -92,8 +99,14 @@ def pgbouncer_security_values() -> dict[str, Any]:
     }
 
 
+def live_stop_timeout_seconds() -> int:
+    """What a supervisor waits before SIGKILL for a live-update server: its drain, uvicorn's 5 s
+    shutdown, a margin."""
+    return math.ceil(settings.DEPLOY_LIVE_DRAIN_SECONDS) + 5 + 10
+
+
 def systemd_values() -> dict[str, object]:
-    _required("DEPLOY_GUNICORN_BIND")
+    _required("DEPLOY_GUNICORN_BIND", "DEPLOY_LIVE_BIND")
     return {
         "app_dir": settings.DEPLOY_APP_DIR,
         "venv": settings.DEPLOY_VENV,
@@ -103,6 +116,8 @@ def systemd_values() -> dict[str, object]:
         "celery_concurrency": settings.DEPLOY_CELERY_CONCURRENCY,
         "web_timeout_stop_sec": web_stop_timeout_seconds(),
         "worker_timeout_stop_sec": settings.DEPLOY_WORKER_STOP_TIMEOUT,
+        "live_bind": settings.DEPLOY_LIVE_BIND,
+        "live_timeout_stop_sec": live_stop_timeout_seconds(),
     }
 
 

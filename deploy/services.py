@@ -18,7 +18,7 @@ from deploy.pgbouncer.render import render_pgbouncer_ini
 from deploy.render import render_file
 
 DEPLOY_DIR = Path(__file__).resolve().parent
-SYSTEMD_UNITS = ("app-web.service", "app-worker.service", "app-beat.service")
+SYSTEMD_UNITS = ("app-web.service", "app-worker.service", "app-beat.service", "app-live.service")
 K8S_OVERLAY = "example"
 
 

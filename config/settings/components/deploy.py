@@ -44,6 +44,10 @@ DEPLOY_ENV_FILE = env("DEPLOY_ENV_FILE", default="/etc/app/app.env")
 # The server's private address, which the edge's upstream list names.
 DEPLOY_GUNICORN_BIND = env("DEPLOY_GUNICORN_BIND", default=None)
 DEPLOY_CELERY_CONCURRENCY = env.int("DEPLOY_CELERY_CONCURRENCY", default=2)
+# The live-update server's private address (the edge's NGINX_WEBSOCKET_SERVERS names it) and its
+# drain (the variable manage.py live_server reads), which the unit's stop timeout covers.
+DEPLOY_LIVE_BIND = env("DEPLOY_LIVE_BIND", default=None)
+DEPLOY_LIVE_DRAIN_SECONDS = env.float("LIVE_DRAIN_SECONDS", default=10.0)
 # The same variables gunicorn.conf.py reads (the drain's default is health/drain.py's), so a
 # unit's stop timeout covers the drain and then the graceful stop.
 DEPLOY_DRAIN_SECONDS = env.float("HEALTH_DRAIN_SECONDS", default=DEFAULT_DRAIN_SECONDS)

@@ -116,9 +116,30 @@ def test_web_pods_drain_before_they_are_killed(built_overlay):
     assert int(config["GUNICORN_WORKERS"]) >= 1 and int(config["GUNICORN_THREADS"]) >= 1
 
 
+def test_live_pods_drain_before_they_are_killed_and_only_the_ingress_and_monitoring_reach_them(built_overlay):
+    # given
+    config = built_overlay[("ConfigMap", "app-config")]["data"]
+    pod = built_overlay[("Deployment", "live")]["spec"]["template"]["spec"]
+    (live,) = pod["containers"]
+    # then: preStop, the drain and uvicorn's 5 s shutdown fit in the grace period
+    pre_stop = live["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + int(config["LIVE_DRAIN_SECONDS"]) + 5
+    assert live["command"][:3] == ["python", "manage.py", "live_server"]
+    assert live["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert live["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    service = built_overlay[("Service", "live")]["spec"]
+    assert service["selector"]["app.kubernetes.io/component"] == "live"
+    (rule,) = built_overlay[("NetworkPolicy", "live-ingress")]["spec"]["ingress"]
+    namespaces = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]
+    }
+    assert namespaces == {"ingress-nginx", "monitoring"}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8001}]
+
+
 def test_every_pod_runs_as_non_root_on_a_read_only_root_filesystem(built_overlay):
     deployments = {name: resource for (kind, name), resource in built_overlay.items() if kind == "Deployment"}
-    assert set(deployments) == {"web", "worker", "beat", "pgbouncer"}
+    assert set(deployments) == {"web", "live", "worker", "beat", "pgbouncer"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name

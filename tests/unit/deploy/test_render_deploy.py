@@ -72,12 +72,14 @@ def test_nginx_is_rendered_by_the_edge_renderer_with_its_includes(tmp_path, monk
     # given
     monkeypatch.setenv("NGINX_SERVER_NAME", "sms.example.org")
     monkeypatch.setenv("NGINX_APP_SERVERS", "10.0.0.11:8000,10.0.0.12:8000")
+    monkeypatch.setenv("NGINX_WEBSOCKET_SERVERS", "10.0.0.11:8001,10.0.0.12:8001")
     # when
     call_command("render_deploy", "nginx", "--out", str(tmp_path))
     # then
     conf = (tmp_path / "nginx.conf").read_text()
     assert "server_name sms.example.org;" in conf
     assert "server 10.0.0.12:8000" in conf
+    assert "server 10.0.0.12:8001" in conf
     assert "${" not in "".join(path.read_text() for path in tmp_path.iterdir())
 
 
@@ -90,6 +92,7 @@ def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
 
 def test_a_bad_value_is_an_error_naming_its_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("NGINX_APP_SERVERS", "10.0.0.11:8000")
+    monkeypatch.setenv("NGINX_WEBSOCKET_SERVERS", "10.0.0.11:8001")
     monkeypatch.setenv("NGINX_HTTPS_PORT", "four-four-three")
     with pytest.raises(CommandError, match="NGINX_HTTPS_PORT"):
         call_command("render_deploy", "nginx", "--out", str(tmp_path))
@@ -107,9 +110,9 @@ def test_bad_arguments_exit_non_zero_with_one_line():
     ("target", "variables"),
     [
         ("pgbouncer", "PG_PRIMARY_HOST, DB_REPLICA_HOST, PGBOUNCER_AUTH_FILE"),
-        ("systemd", "DEPLOY_GUNICORN_BIND"),
+        ("systemd", "DEPLOY_GUNICORN_BIND, DEPLOY_LIVE_BIND"),
         ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE"),
-        ("nginx", "NGINX_APP_SERVERS"),
+        ("nginx", "NGINX_APP_SERVERS, NGINX_WEBSOCKET_SERVERS"),
     ],
 )
 def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(tmp_path, target, variables):
@@ -118,7 +121,7 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in {*selectors.REQUIRED.values(), "NGINX_APP_SERVERS"}
+        if name not in {*selectors.REQUIRED.values(), "NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS"}
     }
     # when
     result = run_script("manage.py", "render_deploy", target, "--out", str(tmp_path / "out"), env=env)

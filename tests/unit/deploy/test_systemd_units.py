@@ -14,7 +14,7 @@ from tests.programs import require_program
 
 pytestmark = pytest.mark.unit
 
-UNITS = ("app-web.service", "app-worker.service", "app-beat.service")
+UNITS = ("app-web.service", "app-worker.service", "app-beat.service", "app-live.service")
 
 
 def _directives(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -38,6 +38,7 @@ def _directives(path: Path) -> dict[str, dict[str, list[str]]]:
 def server_address(settings):
     # the one value a VM's units need that has no default (the server's private address)
     settings.DEPLOY_GUNICORN_BIND = "10.0.0.11:8000"
+    settings.DEPLOY_LIVE_BIND = "10.0.0.11:8001"
     # systemd-analyze verify checks that ExecStart's program exists: point at this checkout
     settings.DEPLOY_APP_DIR = str(services.DEPLOY_DIR.parent)
     settings.DEPLOY_VENV = sys.prefix
@@ -78,6 +79,19 @@ def test_worker_and_beat_stop_with_sigterm(rendered):
     assert worker["KillSignal"] == beat["KillSignal"] == ["SIGTERM"]
     assert int(worker["TimeoutStopSec"][0]) >= 60  # warm shutdown: the tasks in hand finish
     assert " beat " in beat["ExecStart"][0] and " worker " in worker["ExecStart"][0]
+
+
+def test_live_stops_with_sigterm_and_waits_past_its_drain(rendered):
+    service = _directives(rendered / "app-live.service")["Service"]
+    assert service["KillSignal"] == ["SIGTERM"]
+    assert int(service["TimeoutStopSec"][0]) > settings_drain() + 5
+    assert service["ExecStart"][0].endswith("manage.py live_server --bind 10.0.0.11:8001")
+
+
+def settings_drain() -> float:
+    from django.conf import settings
+
+    return float(settings.DEPLOY_LIVE_DRAIN_SECONDS)
 
 
 def test_values_come_from_settings(tmp_path):
