@@ -7,8 +7,11 @@ Where a read goes (``replicas.routers.ReplicaRouter``, in ``DATABASE_ROUTERS``):
   writes);
 - reads inside ``with use_primary_db:`` / ``@use_primary_db`` (nests correctly): the primary;
 - reads after this request or Celery task wrote: the primary, for the rest of it;
-- reads by a user whose recent write (the WAL position in the signed ``replica_lsn`` cookie, or
-  the task header ``replica_min_lsn``) a replica has not replayed yet: the primary;
+- reads by a principal whose recent write a replica has not replayed yet: the primary. The WAL
+  position after a write is kept in Redis under the hash of the request's ``Authorization``
+  header or session cookie (``replicas.positions``), in the signed ``replica_lsn`` cookie, in
+  the ``X-Replica-LSN`` response header (a client may send it back as ``X-Replica-Min-LSN``),
+  and in the task header ``replica_min_lsn``;
 - every other read: a replica from ``REPLICA_DATABASES`` whose lag (staleness as a reader sees
   it, measured once a second per process by ``replicas.monitor``) is at most
   ``REPLICA_MAX_LAG_MS`` (100); with none healthy, the primary (logged once per outage, counted

@@ -26,10 +26,14 @@ class RoutingState:
 
     # True inside a request or task; False for the thread's base state.
     unit: bool
-    # The primary's WAL position this unit's reads must see (from the cookie or the task header),
-    # and until when (``time.time()``) that requirement holds.
+    # The primary's WAL position this unit's reads must see (from the cookie, the hint header or
+    # the task header), and until when (``time.time()``) that requirement holds.
     min_lsn: int | None = None
     min_lsn_until: float = 0.0
+    window_seconds: float = 0.0
+    # Fetches a position kept elsewhere (the principal's, in Redis) the first time one is needed,
+    # so a request that never reads from a replica never asks.
+    min_lsn_loader: Callable[[], int | None] | None = None
     # ``time.monotonic()`` of the last write seen on the primary connection.
     wrote_at: float | None = None
     # The primary's WAL position read after this unit's writes; stale once it writes again.
@@ -42,6 +46,11 @@ class RoutingState:
 
     def needs_lsn(self, now: float) -> int | None:
         """The WAL position reads must have reached, if the requirement still holds."""
+        if self.min_lsn_loader is not None:
+            loader, self.min_lsn_loader = self.min_lsn_loader, None
+            loaded = loader()
+            if loaded is not None and (self.needs_lsn(now) or -1) < loaded:
+                self.min_lsn, self.min_lsn_until = loaded, now + self.window_seconds
         if self.min_lsn is not None and now < self.min_lsn_until:
             return self.min_lsn
         return None
@@ -86,6 +95,7 @@ def enter_unit(*, min_lsn: int | None, window_seconds: float) -> tuple[RoutingSt
         unit=True,
         min_lsn=min_lsn,
         min_lsn_until=time.time() + window_seconds if min_lsn is not None else 0.0,
+        window_seconds=window_seconds,
     )
     return state, (_state.set(state), _forced_primary.set(0))
 

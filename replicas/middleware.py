@@ -1,10 +1,13 @@
-"""Read-your-writes for HTTP: one routing unit per request, the primary's WAL position in a cookie."""
+"""Read-your-writes for HTTP: one routing unit per request; the primary's WAL position after a
+write kept per principal in Redis (any client), in a cookie (browsers) and in a response header
+(clients that send it back as a hint)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from django.core.signing import BadSignature
 from django.db import InterfaceError, OperationalError
@@ -14,6 +17,7 @@ from replicas.conf import debug_endpoints_enabled, replica_settings
 from replicas.context import RoutingState, unit_of_work, use_primary_db
 from replicas.lsn import format_lsn, parse_lsn
 from replicas.monitor import monitor
+from replicas.positions import position_for, position_remember, principal_key
 from replicas.writes import primary_lsn_after_writes
 
 logger = logging.getLogger(__name__)
@@ -21,6 +25,11 @@ logger = logging.getLogger(__name__)
 COOKIE_SALT = "replicas.read-your-writes"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 PRIMARY_ONLY_HEADER = "X-Replicas-Primary-Only"
+# Sent on every response of a request that wrote: the primary's WAL position after the write.
+POSITION_HEADER = "X-Replica-LSN"
+# A client may send a position back (its own, or one another client handed it): for
+# REPLICA_READ_YOUR_WRITES_SECONDS its reads then see at least everything up to it.
+MIN_POSITION_HEADER = "X-Replica-Min-LSN"
 
 
 def position_from_cookie(request: HttpRequest) -> int | None:
@@ -43,12 +52,27 @@ def position_from_cookie(request: HttpRequest) -> int | None:
         return None
 
 
+def position_from_header(request: HttpRequest) -> int | None:
+    """The position a client asks its reads to have reached (``X-Replica-Min-LSN``), if well formed."""
+    value = request.headers.get(MIN_POSITION_HEADER)
+    if not value:
+        return None
+    try:
+        return parse_lsn(value)
+    except ValueError:
+        return None
+
+
 class ReadYourWritesMiddleware:
     """Each request is a routing unit of work (nothing leaks to the next request on this thread).
 
-    - In: a signed cookie holding the primary's WAL position after this user's last write; for
-      ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a replica only if it has replayed it.
-    - Out: if the request wrote, the primary's position now goes into that cookie.
+    - In: the primary's WAL position after this principal's last write (kept in Redis under the
+      hash of the request's ``Authorization`` header or session cookie; fetched only when a
+      read would otherwise go to a replica), the signed cookie's and the ``X-Replica-Min-LSN``
+      header's; for ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a replica only if it has
+      replayed the largest of them.
+    - Out: if the request wrote, the primary's position now goes to Redis under the principal,
+      into that cookie and into the ``X-Replica-LSN`` response header.
     - A safe-method view whose replica read failed (the replica died mid-request) runs once
       more with every read on the primary, and that replica is skipped until it answers again
       (the view again, not the request: other middleware has done its part already).
@@ -64,8 +88,15 @@ class ReadYourWritesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         conf = replica_settings()
-        min_lsn = position_from_cookie(request)
-        with unit_of_work(min_lsn=min_lsn, window_seconds=conf.read_your_writes_seconds) as state:
+        given = [
+            lsn for lsn in (position_from_cookie(request), position_from_header(request)) if lsn is not None
+        ]
+        principal = principal_key(request)
+        with unit_of_work(
+            min_lsn=max(given, default=None), window_seconds=conf.read_your_writes_seconds
+        ) as state:
+            if principal is not None:
+                state.min_lsn_loader = partial(position_for, key=principal)
             request.replica_routing = state  # type: ignore[attr-defined]
             if self.honour_primary_header and request.headers.get(PRIMARY_ONLY_HEADER):
                 with use_primary_db:
@@ -73,7 +104,7 @@ class ReadYourWritesMiddleware:
             else:
                 response = self.get_response(request)
             if state.wrote_at is not None:
-                self._remember_position(request, response, state)
+                self._remember_position(request, response, state, principal)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -97,10 +128,15 @@ class ReadYourWritesMiddleware:
             response: HttpResponse = match.func(request, *match.args, **match.kwargs)
         return response
 
-    def _remember_position(self, request: HttpRequest, response: HttpResponse, state: RoutingState) -> None:
+    def _remember_position(
+        self, request: HttpRequest, response: HttpResponse, state: RoutingState, principal: str | None
+    ) -> None:
         lsn = primary_lsn_after_writes(state)
         if lsn is None:
             return
+        if principal is not None:
+            position_remember(key=principal, lsn=lsn)
+        response[POSITION_HEADER] = format_lsn(lsn)
         conf = replica_settings()
         response.set_signed_cookie(
             conf.cookie_name,

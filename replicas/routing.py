@@ -17,6 +17,7 @@ from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.context import RoutingState, current_state, primary_is_forced
 from replicas.lsn import parse_lsn
 from replicas.monitor import Snapshot, monitor
+from replicas.positions import UNKNOWN_POSITION
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def choose_read_alias() -> str:
     if not healthy:
         return _routed(PRIMARY_DB_ALIAS, NO_HEALTHY_REPLICA)
     min_lsn = state.needs_lsn(time.time())
+    if min_lsn == UNKNOWN_POSITION:  # the principal's position could not be read: be safe
+        return _routed(PRIMARY_DB_ALIAS, NOT_CAUGHT_UP)
     if min_lsn is not None:
         healthy = tuple(alias for alias in healthy if _has_replayed(alias, min_lsn, state, snapshot))
         if not healthy:
