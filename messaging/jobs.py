@@ -44,6 +44,16 @@ def phone_linking_recovery(ctx: JobContext) -> None:
     phone_links_recover(ctx=ctx)
 
 
+@job(
+    name="messages-sweep",
+    task_name="jobs.messages_sweep",
+    interval_setting="JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS",
+)
+def messages_sweep(ctx: JobContext) -> None:
+    """Send what was left behind: messages still queued, and messages stuck mid-send."""
+    messages_sweep_run(ctx=ctx)
+
+
 # --- recurring-messages -------------------------------------------------------------------------
 
 MAX_OCCURRENCES_PER_RUN = 1000  # per recurring message, a guard against a runaway schedule
@@ -100,6 +110,41 @@ def _recurring_message_catch_up(
     logger.error(
         "recurring message %s: more than %d occurrences due", recurring_message.pk, MAX_OCCURRENCES_PER_RUN
     )
+
+
+# --- messages-sweep -----------------------------------------------------------------------------
+
+MAX_SWEEP_BATCHES = 100  # per run: a backlog larger than this waits for the next tick
+
+
+def messages_sweep_run(*, ctx: JobContext, gateway: SmsGateway | None = None) -> None:
+    """Enqueue again messages ``queued`` for ``MESSAGING_QUEUED_STALE_SECONDS`` (the broker was
+    down at commit, a task was lost), and settle messages ``sending`` for
+    ``MESSAGING_SENDING_STUCK_SECONDS`` (their worker died mid-send: resent under the same
+    idempotency key, or held for review; ADR 0011). Delivery claims each message before sending,
+    so a message enqueued twice is still sent at most once. Each batch commits behind the fence;
+    the tasks are published after its commit.
+    """
+    batch_size = settings.MESSAGING_SWEEP_BATCH
+    queued_for = timedelta(seconds=settings.MESSAGING_QUEUED_STALE_SECONDS)
+    for _ in range(MAX_SWEEP_BATCHES):
+        ctx.lock.ensure_held()
+        with ctx.fenced() as counts:
+            requeued = services.messages_requeue_stale(older_than=queued_for, limit=batch_size)
+            counts["requeued"] += requeued
+        if requeued < batch_size:
+            break
+    sending_for = timedelta(seconds=settings.MESSAGING_SENDING_STUCK_SECONDS)
+    for _ in range(MAX_SWEEP_BATCHES):
+        ctx.lock.ensure_held()
+        with ctx.fenced() as counts:
+            stuck = services.messages_recover_stuck_sending(
+                older_than=sending_for, gateway=gateway, limit=batch_size
+            )
+            counts["stuck_requeued"] += stuck.requeued
+            counts["held_for_review"] += stuck.held_for_review
+        if stuck.requeued + stuck.held_for_review < batch_size:
+            break
 
 
 # --- phone-linking-recovery ---------------------------------------------------------------------

@@ -283,7 +283,11 @@ def messages_enqueue(*, message_ids: Sequence[int]) -> None:
     ids = list(message_ids)
     for start in range(0, len(ids), SEND_TASK_BATCH):
         chunk = ids[start : start + SEND_TASK_BATCH]
-        transaction.on_commit(partial(send.delay, message_ids=chunk), robust=True)
+        publish = partial(send.delay, message_ids=chunk)
+        # robust=True logs a failing callback by its __qualname__, which a partial lacks: without
+        # one, a broker outage raised AttributeError after the commit instead of being logged.
+        publish.__qualname__ = "messages_enqueue.publish"  # type: ignore[attr-defined]
+        transaction.on_commit(publish, robust=True)
 
 
 def messages_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:

@@ -19,6 +19,8 @@ JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS = env.float("JOBS_RECURRING_MESSAGES_IN
 JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
     "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", default=300.0
 )
+# Re-enqueues messages left queued (broker down at commit) or stuck in sending (messaging/jobs.py).
+JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS = env.float("JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS", default=60.0)
 
 # The queue the jobs' deliveries go to. Every worker consumes it (and the default queue); a
 # deployment can give jobs their own queue, and the cluster tests use one of their own so that
@@ -41,6 +43,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "jobs.recurring_messages",
         "schedule": TickSchedule(JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS),
         "options": {"expires": max(1.0, JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
+    },
+    "messages-sweep": {
+        "task": "jobs.messages_sweep",
+        "schedule": TickSchedule(JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": max(1.0, JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
     },
     "phone-linking-recovery": {
         "task": "jobs.phone_linking_recovery",

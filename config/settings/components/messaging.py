@@ -24,6 +24,12 @@ MESSAGING_SMS_STATUS_CALLBACK_URL = env("MESSAGING_SMS_STATUS_CALLBACK_URL", def
 # has none. With one, a message whose worker died waiting for the provider is tried again with
 # the same key; without, it is set aside for review and never resent (ADR 0011).
 MESSAGING_SMS_IDEMPOTENCY_HEADER = env("MESSAGING_SMS_IDEMPOTENCY_HEADER", default="")
+# A message still queued this long after it was created (or last enqueued) is enqueued again by
+# the messages-sweep job: the broker was down at commit, or its task was lost. Keep it at most
+# JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS, so a left-behind message goes out within two sweeps.
+MESSAGING_QUEUED_STALE_SECONDS = env.float("MESSAGING_QUEUED_STALE_SECONDS", default=60.0)
+# Messages per sweep batch (each batch one fenced transaction).
+MESSAGING_SWEEP_BATCH = env.int("MESSAGING_SWEEP_BATCH", default=1000)
 # A message claimed for sending (status "sending") this long ago without an answer recorded is
 # taken to have lost its worker. Well above the longest provider call with its retries.
 MESSAGING_SENDING_STUCK_SECONDS = env.float("MESSAGING_SENDING_STUCK_SECONDS", default=300.0)

@@ -41,6 +41,9 @@ TEST_ENV = {
     "JOBS_RETRY_BACKOFF_SECONDS": "0.5",
     "JOBS_MAX_ATTEMPTS": "5",
     "JOBS_RECURRING_MESSAGES_BATCH_SIZE": "4",
+    # The sweep every 2 s, and a message queued 2 s ago counts as left behind.
+    "JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS": str(INTERVAL),
+    "MESSAGING_QUEUED_STALE_SECONDS": str(INTERVAL),
     # Deliveries on a queue of their own: a worker someone else started with the normal
     # intervals (it would read a 2 s tick as its 60 s one) never takes them.
     "JOBS_QUEUE": "jobs-cluster-test",

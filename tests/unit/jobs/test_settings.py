@@ -8,18 +8,20 @@ from jobs.schedules import TickSchedule
 pytestmark = pytest.mark.unit
 
 
-def test_both_jobs_are_scheduled_with_epoch_aligned_ticks_and_expire_within_an_interval():
+def test_every_job_is_scheduled_with_epoch_aligned_ticks_and_expires_within_an_interval():
     # given the schedule from settings
     schedule = settings.CELERY_BEAT_SCHEDULE
 
-    # then both jobs are there, every minute and every 5 minutes by default
-    assert set(schedule) == {"recurring-messages", "phone-linking-recovery"}
+    # then every job is there, every minute, every 5 minutes and every minute by default
+    assert set(schedule) == {"recurring-messages", "phone-linking-recovery", "messages-sweep"}
     assert schedule["recurring-messages"]["task"] == "jobs.recurring_messages"
     assert schedule["phone-linking-recovery"]["task"] == "jobs.phone_linking_recovery"
+    assert schedule["messages-sweep"]["task"] == "jobs.messages_sweep"
     intervals = {name: entry["schedule"].interval for name, entry in schedule.items()}
     assert intervals == {
         "recurring-messages": settings.JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS,
         "phone-linking-recovery": settings.JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS,
+        "messages-sweep": settings.JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS,
     }
     for entry in schedule.values():
         assert isinstance(entry["schedule"], TickSchedule)
