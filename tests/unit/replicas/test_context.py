@@ -1,3 +1,4 @@
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -93,3 +94,26 @@ def test_a_write_in_the_base_context_sends_reads_to_the_primary_only_for_the_win
 )
 def test_only_statements_that_change_data_count_as_writes(sql, writes):
     assert is_write(sql) is writes
+
+
+def test_a_kept_position_is_fetched_once_at_first_need_and_the_larger_one_wins():
+    # given a unit with a cookie position and a position kept elsewhere (the principal's)
+    calls = []
+
+    def kept() -> int:
+        calls.append(1)
+        return 900
+
+    with unit_of_work(min_lsn=500, window_seconds=5.0) as state:
+        state.min_lsn_loader = kept
+        assert calls == []  # nothing asked before a read needs it
+        # when a read needs it, twice
+        first, second = state.needs_lsn(time.time()), state.needs_lsn(time.time())
+    # then it was fetched once and the larger position holds
+    assert (first, second, len(calls)) == (900, 900, 1)
+
+
+def test_a_smaller_kept_position_does_not_replace_the_cookies():
+    with unit_of_work(min_lsn=500, window_seconds=5.0) as state:
+        state.min_lsn_loader = lambda: 100
+        assert state.needs_lsn(time.time()) == 500
