@@ -9,7 +9,7 @@ import pytest
 import redis
 from celery import Celery
 
-from deploy.local import cluster
+from deploy.local.cluster.postgres import bootstrap_primary, psql
 from tests.cluster.db import connect
 
 pytestmark = pytest.mark.cluster
@@ -22,12 +22,15 @@ def test_nginx_reaches_every_app_server(http, nginx_url, cluster_settings):
     assert served_by == set(cluster_settings.server_names)
 
 
-def test_plain_http_redirects_to_https(http, cluster_settings):
+def test_plain_http_redirects_to_https_on_the_configured_name(http, cluster_settings):
+    # given a plain-HTTP request to one of the names the edge serves (the local cluster's first
+    # name is localhost) / when it is sent by address
     response = http.get(
         f"http://127.0.0.1:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
     )
+    # then it is sent to HTTPS on the configured name, not on whatever Host the client sent
     assert response.status_code == 301
-    assert response.headers["Location"].startswith(f"https://127.0.0.1:{cluster_settings.nginx_https_port}/")
+    assert response.headers["Location"] == f"https://localhost:{cluster_settings.nginx_https_port}/health"
 
 
 def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_settings):
@@ -72,10 +75,10 @@ def test_a_celery_worker_runs_a_task(cluster_settings):
 def test_running_up_again_keeps_the_password_secrets_pgbouncer_holds(cluster_settings):
     # given
     query = "SELECT string_agg(rolpassword, ',' ORDER BY rolname) FROM pg_authid WHERE rolcanlogin"
-    before = cluster._psql(cluster_settings, query, step="read secrets")
+    before = psql(cluster_settings, query, step="read secrets")
     # when
-    cluster._bootstrap_primary(cluster_settings)
+    bootstrap_primary(cluster_settings)
     # then
-    assert cluster._psql(cluster_settings, query, step="read secrets") == before
+    assert psql(cluster_settings, query, step="read secrets") == before
     with connect(cluster_settings, cluster_settings.pgbouncer_port) as through_pgbouncer:
         assert through_pgbouncer.execute("SELECT 1").fetchone() == (1,)
