@@ -127,7 +127,7 @@ def metrics_folders() -> list[Path]:
 
     ``PROMETHEUS_MULTIPROC_DIR`` is the folder this process group writes. When
     ``METRICS_SERVER_DIR`` names a folder, every sub-folder of it is read: one per process group
-    of the same server (gunicorn, the Celery worker, beat; see ``deploy/local/cluster.py``), so a
+    of the same server (gunicorn, the Celery worker, beat; see ``deploy/local/cluster/table.py``), so a
     job run in the Celery worker is counted in the scrape of the server's ``/metrics``.
     """
     own = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

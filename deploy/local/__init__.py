@@ -1,1 +1,1 @@
-"""The local loopback cluster (see ``cluster.py``)."""
+"""The local loopback cluster (see the ``cluster`` package)."""

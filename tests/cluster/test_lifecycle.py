@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local import cluster
+from deploy.local.cluster.cli import ensure_dirs
 from tests.cluster.procs import child_pids
 
 pytestmark = pytest.mark.cluster
@@ -50,7 +51,7 @@ def test_a_busy_port_stops_start_up_with_its_variable_named(side_cluster):
 
 def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
     # given
-    cluster._ensure_dirs(side_cluster)
+    ensure_dirs(side_cluster)
     table = cluster.services(side_cluster)
     names = [n for n in table if n.startswith(("redis-", "app", "worker-", "beat-", "nginx"))]
     pids = set()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.local import cluster
+from deploy.local.cluster.processes import chown_to
 
 
 @contextlib.contextmanager
@@ -21,7 +22,7 @@ def postgres_readable_dir() -> Iterator[Path]:
         (folder / "logs").mkdir()
         (folder / "pids").mkdir()
         folder.chmod(0o755)
-        cluster._chown_to(folder, cluster.PG_USER)
+        chown_to(folder, cluster.PG_USER)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

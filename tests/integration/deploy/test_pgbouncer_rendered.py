@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from deploy.local import cluster
 from deploy.local.cluster import REPO
+from deploy.local.cluster.pgbouncer import prepare_pgbouncer
 from deploy.local.host import free_port
 from tests.integration.deploy.pgbouncer_process import (
     pgbouncer_log,
@@ -112,7 +113,7 @@ def test_the_local_clusters_pgbouncer_preparation_renders_a_pgbouncer_that_serve
         (folder / "run").symlink_to(cluster_settings.run_dir)
         cfg = dataclasses.replace(cluster_settings, state_dir=folder, pgbouncer_port=port)
         # when: the step `make up` runs before it starts PgBouncer
-        cluster._prepare_pgbouncer(cfg)
+        prepare_pgbouncer(cfg)
         # then
         ini = folder / "pgbouncer" / "pgbouncer.ini"
         with running_pgbouncer(ini, port=port, folder=folder):

@@ -1,0 +1,59 @@
+"""The local cluster: a three-server deployment on loopback, from nothing, with one command.
+
+    python -m deploy.local.cluster up            # start everything (safe to run twice)
+    python -m deploy.local.cluster down          # stop everything this script started
+    python -m deploy.local.cluster status        # one line per process
+    python -m deploy.local.cluster start NAME    # start one process (and nothing else)
+    python -m deploy.local.cluster stop NAME     # stop one process by its recorded PID
+
+What runs (default ports; each overridable by the variable named in ``status``):
+PostgreSQL primary 25432 and streaming replica 25433, PgBouncer 26432, three lock Redis nodes
+26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each with a
+Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) / 28443
+(HTTPS).
+
+State, logs and PID files live in ``.cluster/`` (``CLUSTER_STATE_DIR``). Every process is
+started here and stopped here by its recorded PID, after checking that the PID still runs the
+command we started (PIDs get reused). PostgreSQL and PgBouncer refuse to run as root, so they
+run as the ``postgres`` user. Tests import this module to stop, pause and restart single
+processes.
+"""
+
+from deploy.local.cluster.cli import down, status, up
+from deploy.local.cluster.pgbouncer import pgbouncer_values, write_pgbouncer_auth_file
+from deploy.local.cluster.processes import (
+    Service,
+    port_open,
+    recorded_pid,
+    start_service,
+    stop_service,
+    wait_stopped,
+)
+from deploy.local.cluster.settings import LIVE_PORT_OFFSET, PG_BIN, PG_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.table import APP_TIER_PREFIXES, VENV_BIN, restart, services, signal_service, stop
+
+__all__ = [
+    "APP_TIER_PREFIXES",
+    "LIVE_PORT_OFFSET",
+    "PG_BIN",
+    "PG_USER",
+    "REPO",
+    "VENV_BIN",
+    "ClusterError",
+    "Service",
+    "Settings",
+    "down",
+    "pgbouncer_values",
+    "port_open",
+    "recorded_pid",
+    "restart",
+    "services",
+    "signal_service",
+    "start_service",
+    "status",
+    "stop",
+    "stop_service",
+    "up",
+    "wait_stopped",
+    "write_pgbouncer_auth_file",
+]

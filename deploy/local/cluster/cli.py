@@ -1,0 +1,204 @@
+"""The commands: up, down, status, start, stop and restart."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+
+from deploy.local.cluster.postgres import bootstrap_primary, wait_pg_ready
+from deploy.local.cluster.processes import chown_to, recorded_pid, run, start_service
+from deploy.local.cluster.settings import PG_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.table import APP_TIER_PREFIXES, VENV_BIN, restart, services, stop
+from deploy.local.host import raise_file_limit
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def ensure_dirs(cfg: Settings) -> None:
+    for folder in (cfg.state_dir, cfg.log_dir, cfg.pid_dir, cfg.run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    chown_to(cfg.run_dir, PG_USER)  # PostgreSQL's unix socket lives here
+    (cfg.state_dir / "cluster.env").write_text(
+        "".join(f"{key}={value}\n" for key, value in sorted(cfg.app_env().items()))
+    )
+
+
+def _manage(cfg: Settings, *args: str, step: str, env: dict[str, str] | None = None) -> str:
+    return run(
+        [str(VENV_BIN / "python"), str(REPO / "manage.py"), *args],
+        log=cfg.log_dir / "manage.log",
+        step=step,
+        env={
+            **cfg.app_env(),
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "APP_SERVER_NAME": "setup",
+            **(env or {}),
+        },
+    )
+
+
+def _collect_static(cfg: Settings) -> str:
+    """The app servers serve static files (WhiteNoise) from what collectstatic wrote, as in
+    production. Hashing and compressing takes tens of seconds: only again after an install."""
+    manifest = REPO / "staticfiles" / "staticfiles.json"
+    installed = REPO / ".venv" / ".installed"
+    if manifest.exists() and installed.exists() and manifest.stat().st_mtime > installed.stat().st_mtime:
+        return "up to date"
+    return _manage(cfg, "collectstatic", "--noinput", step="collect static files").splitlines()[-1]
+
+
+def _admin_user(cfg: Settings) -> str:
+    """Create the local admin user once; its password is kept in the state folder."""
+    password_file = cfg.state_dir / "admin-password"
+    if password_file.exists():
+        return password_file.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    _manage(
+        cfg,
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "admin@localhost",
+        step="create admin user",
+        env={"DJANGO_SUPERUSER_PASSWORD": password},
+    )
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    return password
+
+
+def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
+    cfg = cfg or Settings()
+    raise_file_limit()
+    ensure_dirs(cfg)
+    table = services(cfg)
+    infra = [name for name in table if not name.startswith(APP_TIER_PREFIXES)]
+    app_tier = [] if only_infra else [name for name in table if name.startswith(APP_TIER_PREFIXES)]
+    steps: list[tuple[str, Callable[[], object]]] = []
+
+    def start(name: str) -> Callable[[], object]:
+        def run() -> object:
+            was_running = recorded_pid(table[name], cfg) is not None
+            pid = start_service(table[name], cfg)
+            if name in ("pg-primary", "pg-replica"):
+                port = cfg.pg_primary_port if name == "pg-primary" else cfg.pg_replica_port
+                wait_pg_ready(cfg, port, name)
+            if name == "pg-primary":
+                bootstrap_primary(cfg)
+            return f"pid {pid}" + (" (already running)" if was_running else "")
+
+        return run
+
+    for name in infra:
+        port = table[name].port
+        steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+    steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
+    if not only_infra:
+        steps.append(("static files", lambda: _collect_static(cfg)))
+        steps.append(("admin user", lambda: f"admin / {_admin_user(cfg)}"))
+        # A small demo set (and the API's demo user) once; later runs leave the data alone.
+        steps.append(
+            (
+                "demo data",
+                lambda: _manage(cfg, "seed_demo", "--if-empty", step="seed demo data").splitlines()[-1],
+            )
+        )
+    for name in app_tier:
+        port = table[name].port
+        steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+
+    width = max(len(label) for label, _ in steps)
+    for index, (label, action) in enumerate(steps, 1):
+        prefix = f"[{index:2}/{len(steps)}] {label.ljust(width)}"
+        try:
+            result = action()
+        except ClusterError as error:
+            _say(f"{prefix}  FAILED")
+            raise ClusterError(f"step '{label}': {error}") from None
+        _say(f"{prefix}  ok {result if isinstance(result, str) else ''}".rstrip())
+    if not only_infra:
+        _say(
+            "\nThe cluster is up:\n"
+            f"  https://localhost:{cfg.nginx_https_port}/        NGINX (self-signed certificate)\n"
+            f"  https://localhost:{cfg.nginx_https_port}/admin/  user 'admin', "
+            f"password in {cfg.state_dir / 'admin-password'}\n"
+            f"  http://127.0.0.1:{cfg.app_ports[0]}/health       one app server directly\n"
+            f"  logs: {cfg.log_dir}/   stop: make down"
+        )
+
+
+def down(cfg: Settings | None = None) -> list[str]:
+    cfg = cfg or Settings()
+    table = services(cfg)
+    app_tier = [name for name in table if name.startswith(APP_TIER_PREFIXES)]
+    infra = [name for name in table if name not in app_tier]
+    stopped = stop(app_tier, cfg)
+    # The replica before the primary, PgBouncer before both.
+    stopped += stop(["pgbouncer"], cfg)
+    stopped += stop([name for name in infra if name.startswith("redis-")], cfg)
+    stopped += stop(["pg-replica"], cfg)
+    stopped += stop(["pg-primary"], cfg)
+    return stopped
+
+
+def status(cfg: Settings | None = None) -> list[tuple[str, int | None, int | None, str]]:
+    cfg = cfg or Settings()
+    return [
+        (name, recorded_pid(service, cfg), service.port, service.port_var)
+        for name, service in services(cfg).items()
+    ]
+
+
+def main(argv: Sequence[str]) -> int:
+    usage = (
+        "usage: python -m deploy.local.cluster "
+        "up [--infra] | down | status | start NAME | stop NAME | restart NAME"
+    )
+    if not argv:
+        print(usage, file=sys.stderr)
+        return 2
+    command, args = argv[0], list(argv[1:])
+    if os.geteuid() != 0:
+        print(
+            "the local cluster needs root (PostgreSQL and PgBouncer run as the 'postgres' user); "
+            "run it with sudo",
+            file=sys.stderr,
+        )
+        return 1
+    cfg = Settings()
+    try:
+        if command == "up":
+            up(cfg, only_infra="--infra" in args)
+        elif command == "down":
+            stopped = down(cfg)
+            _say(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+        elif command == "status":
+            for name, pid, port, var in status(cfg):
+                where = f":{port} ({var})" if port else ""
+                _say(f"{name:16} {'running pid ' + str(pid) if pid else 'stopped':20} {where}")
+        elif command in ("start", "stop", "restart") and len(args) == 1:
+            table = services(cfg)
+            if args[0] not in table:
+                print(f"unknown process '{args[0]}'; one of: {', '.join(table)}", file=sys.stderr)
+                return 1
+            raise_file_limit()
+            ensure_dirs(cfg)
+            if command == "start":
+                _say(f"{args[0]} pid {start_service(table[args[0]], cfg)}")
+            elif command == "stop":
+                _say(f"{args[0]} " + ("stopped" if stop(args, cfg) else "was not running"))
+            else:
+                _say(f"{args[0]} pid {restart(args[0], cfg)}")
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

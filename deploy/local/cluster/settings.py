@@ -1,0 +1,118 @@
+"""The cluster's settings: ports, paths and credentials from the environment, with local defaults."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+PG_USER = "postgres"
+
+
+class ClusterError(RuntimeError):
+    """A step failed; the message says which and where its log is."""
+
+
+def _ports(var: str, default: str) -> list[int]:
+    raw = os.environ.get(var, default)
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ClusterError(f"{var}={raw!r} is not a comma-separated list of port numbers") from None
+
+
+LIVE_PORT_OFFSET = 50  # a live-update server's default port: its app server's port + 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the cluster needs to know, from the environment with local defaults."""
+
+    state_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CLUSTER_STATE_DIR", REPO / ".cluster")).resolve()
+    )
+    pg_primary_port: int = field(default_factory=lambda: _ports("PG_PRIMARY_PORT", "25432")[0])
+    pg_replica_port: int = field(default_factory=lambda: _ports("PG_REPLICA_PORT", "25433")[0])
+    pgbouncer_port: int = field(default_factory=lambda: _ports("PGBOUNCER_PORT", "26432")[0])
+    lock_redis_ports: list[int] = field(
+        default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
+    )
+    broker_redis_port: int = field(default_factory=lambda: _ports("BROKER_REDIS_PORT", "26390")[0])
+    app_ports: list[int] = field(default_factory=lambda: _ports("APP_PORTS", "28001,28002,28003"))
+    nginx_http_port: int = field(default_factory=lambda: _ports("NGINX_HTTP_PORT", "28080")[0])
+    nginx_https_port: int = field(default_factory=lambda: _ports("NGINX_HTTPS_PORT", "28443")[0])
+    # The Socket.IO servers, one per app server; by default each app port + LIVE_PORT_OFFSET, so
+    # clusters whose app ports differ never share them (see __post_init__).
+    live_ports: list[int] = field(default_factory=lambda: _ports("LIVE_PORTS", ""))
+    db_name: str = field(default_factory=lambda: os.environ.get("DB_NAME", "app"))
+    db_user: str = field(default_factory=lambda: os.environ.get("DB_USER", "app"))
+    db_password: str = field(default_factory=lambda: os.environ.get("DB_PASSWORD", "app-local-password"))
+
+    def __post_init__(self) -> None:
+        if not self.live_ports:
+            object.__setattr__(self, "live_ports", [port + LIVE_PORT_OFFSET for port in self.app_ports])
+        if len(self.live_ports) != len(self.app_ports):
+            raise ClusterError(
+                f"LIVE_PORTS names {len(self.live_ports)} ports; APP_PORTS names {len(self.app_ports)}"
+            )
+
+    def ratelimit_bypass_token(self) -> str:
+        """The token that exempts the test suite and benchmarks from NGINX's rate limits (ADR 0006).
+
+        Random per cluster and kept in the state folder; NGINX_RATELIMIT_BYPASS_TOKEN overrides it.
+        Deliberately not in ``app_env``/``cluster.env``: local settings load that file, and a
+        production rendering made on a developer machine must not inherit the local token.
+        """
+        if os.environ.get("NGINX_RATELIMIT_BYPASS_TOKEN"):
+            return os.environ["NGINX_RATELIMIT_BYPASS_TOKEN"]
+        path = self.state_dir / "ratelimit-bypass-token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"{path.name}.{os.getpid()}")
+            draft.write_text(secrets.token_hex(16) + "\n")
+            draft.chmod(0o600)
+            with contextlib.suppress(FileExistsError):  # another process made one first: use it
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def server_names(self) -> list[str]:
+        return [f"app{i}" for i in range(1, len(self.app_ports) + 1)]
+
+    def app_env(self) -> dict[str, str]:
+        """What the Django processes need to reach this cluster (also written to cluster.env)."""
+        lock_urls = ",".join(f"redis://127.0.0.1:{port}/0" for port in self.lock_redis_ports)
+        return {
+            "DB_NAME": self.db_name,
+            "DB_USER": self.db_user,
+            "DB_PASSWORD": self.db_password,
+            "PGBOUNCER_PORT": str(self.pgbouncer_port),
+            "PG_PRIMARY_PORT": str(self.pg_primary_port),
+            "PG_REPLICA_PORT": str(self.pg_replica_port),
+            "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",
+            "LOCK_REDIS_URLS": lock_urls,
+            "NGINX_HTTP_PORT": str(self.nginx_http_port),
+            "NGINX_HTTPS_PORT": str(self.nginx_https_port),
+            "APP_PORTS": ",".join(str(port) for port in self.app_ports),
+        }

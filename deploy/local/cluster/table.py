@@ -1,0 +1,160 @@
+"""The process table: every process of the cluster in start order, and operations on one by name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from deploy.local.cluster.nginx import prepare_nginx
+from deploy.local.cluster.pgbouncer import prepare_pgbouncer
+from deploy.local.cluster.postgres import pg_data, prepare_primary, prepare_replica
+from deploy.local.cluster.processes import (
+    Service,
+    exclusive,
+    recorded_pid,
+    start_service,
+    stop_service,
+    wait_stopped,
+)
+from deploy.local.cluster.settings import PG_BIN, PG_USER, REPO, ClusterError, Settings
+
+
+def signal_service(name: str, sig: signal.Signals, cfg: Settings | None = None) -> int:
+    """Send ``sig`` to one running process (tests use SIGSTOP/SIGCONT/SIGKILL); return its PID."""
+    cfg = cfg or Settings()
+    service = services(cfg)[name]
+    pid = recorded_pid(service, cfg)
+    if pid is None:
+        raise ClusterError(f"{name} is not running")
+    os.kill(pid, sig)
+    return pid
+
+
+def stop(names: Sequence[str], cfg: Settings) -> list[str]:
+    """Stop the named processes together and wait for all of them; return those that ran."""
+    table = services(cfg)
+    pending: list[tuple[Service, int]] = []
+    with contextlib.ExitStack() as held:
+        for name in sorted(names):  # one order, so two stops never wait on each other
+            held.enter_context(exclusive(table[name], cfg))
+        for name in names:
+            service = table[name]
+            pid = recorded_pid(service, cfg)
+            if pid and stop_service(service, cfg):
+                pending.append((service, pid))
+        for service, pid in pending:
+            wait_stopped(service, cfg, pid, service.stop_timeout)
+    return [service.name for service, _ in pending]
+
+
+def restart(name: str, cfg: Settings | None = None) -> int:
+    cfg = cfg or Settings()
+    stop([name], cfg)
+    return start_service(services(cfg)[name], cfg)
+
+
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def _make_folder(folder: Path) -> Callable[[Settings], None]:
+    def make(_cfg: Settings) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    return make
+
+
+def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
+    # prometheus-client's multiprocess files are per PID: a restarted process group starts empty
+    # so a reused PID never adds to an old process's counters.
+    def make(_cfg: Settings) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)  # a concurrent start made it first
+
+    return make
+
+
+def services(cfg: Settings) -> dict[str, Service]:
+    """Every process, in start order."""
+    primary, replica = pg_data(cfg, "primary"), pg_data(cfg, "replica")
+    pgbouncer_ini = cfg.state_dir / "pgbouncer" / "pgbouncer.ini"
+    nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
+    postgres = str(PG_BIN / "postgres")
+    table = [
+        Service("pg-primary", [postgres, "-D", str(primary), "-p", str(cfg.pg_primary_port)],
+                port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=prepare_primary, marker=str(primary)),
+        Service("pg-replica", [postgres, "-D", str(replica), "-p", str(cfg.pg_replica_port)],
+                port=cfg.pg_replica_port, port_var="PG_REPLICA_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=prepare_replica, marker=str(replica)),
+        Service("pgbouncer", ["/usr/sbin/pgbouncer", str(pgbouncer_ini)],
+                port=cfg.pgbouncer_port, port_var="PGBOUNCER_PORT", user=PG_USER,
+                stop_signal=signal.SIGINT, prepare=prepare_pgbouncer, marker=str(pgbouncer_ini)),
+    ]  # fmt: skip
+    redis_nodes = [
+        (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS") for i, port in enumerate(cfg.lock_redis_ports, 1)
+    ]
+    redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT"))
+    for name, port, var in redis_nodes:
+        folder = cfg.state_dir / name
+        argv = ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"]  # fmt: skip
+        table.append(Service(name, argv, port=port, port_var=var, marker=f":{port}",
+                             prepare=_make_folder(folder)))  # fmt: skip
+    gunicorn_conf = str(REPO / "deploy" / "gunicorn" / "gunicorn.conf.py")
+    celery = str(VENV_BIN / "celery")
+    for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):
+        # A short drain keeps restarts and `make down` quick (production drains 15 s); the slow
+        # endpoint lets the drain tests hold a request open across a SIGTERM (ADR 0005). DEBUG
+        # is off (production-shaped); the test-only endpoints are on by their own settings.
+        env = {"APP_SERVER_NAME": server, "DJANGO_SETTINGS_MODULE": "config.settings.local",
+               "PYTHONUNBUFFERED": "1", "HEALTH_DRAIN_SECONDS": "3", "DJANGO_DEBUG": "0",
+               "HEALTH_DEBUG_SLOW_ENDPOINT": "1", "REPLICAS_DEBUG_ENDPOINTS": "1"}  # fmt: skip
+        gunicorn = [str(VENV_BIN / "gunicorn"), "-c", gunicorn_conf, "--bind", f"127.0.0.1:{port}",
+                    "--name", server, "config.wsgi"]  # fmt: skip
+        worker = [celery, "-A", "config", "worker", "-n", f"worker@{server}", "--concurrency", "2",
+                  "--loglevel", "INFO"]  # fmt: skip
+        schedule = cfg.state_dir / f"beat-{server}.schedule"
+        beat = [celery, "-A", "config", "beat", "--loglevel", "INFO", "--schedule", str(schedule),
+                "--pidfile", str(cfg.run_dir / f"beat-{server}.celery.pid")]  # fmt: skip
+        # One metrics folder per process group; the server's /metrics reads all three.
+        metrics = cfg.state_dir / "metrics" / server
+        env["METRICS_SERVER_DIR"] = str(metrics)
+        gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "gunicorn")}
+        worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "worker")}
+        beat_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "beat")}
+        table += [
+            Service(server, gunicorn, port=port, port_var="APP_PORTS", env=gunicorn_env,
+                    marker=f"127.0.0.1:{port}", prepare=_fresh_metrics_folder(metrics / "gunicorn"),
+                    ready_path="/health/live"),
+            Service(f"worker-{server}", worker, env=worker_env, marker=f"worker@{server}",
+                    prepare=_fresh_metrics_folder(metrics / "worker")),
+            Service(f"beat-{server}", beat, env=beat_env, marker=str(schedule),
+                    prepare=_fresh_metrics_folder(metrics / "beat")),
+        ]  # fmt: skip
+        table.append(_live_service(cfg, server, port=cfg.live_ports[cfg.server_names.index(server)],
+                                   env=env, metrics=metrics))  # fmt: skip
+    nginx_log = str(cfg.log_dir / "nginx-error.log")
+    nginx = ["nginx", "-e", nginx_log, "-c", str(nginx_conf), "-g", "daemon off;"]
+    table.append(Service("nginx", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",
+                         stop_signal=signal.SIGQUIT, prepare=prepare_nginx,
+                         marker=str(nginx_conf)))  # fmt: skip
+    return {service.name: service for service in table}
+
+
+def _live_service(cfg: Settings, server: str, *, port: int, env: dict[str, str], metrics: Path) -> Service:
+    """The server's Socket.IO process (``manage.py live_server``, live/server.py)."""
+    origins = ",".join(f"https://{host}:{cfg.nginx_https_port}" for host in ("localhost", "127.0.0.1"))
+    # A short drain and token recheck keep restarts and the revocation test quick.
+    live_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "live"), "LIVE_DRAIN_SECONDS": "2",
+                "LIVE_TOKEN_RECHECK_SECONDS": "2", "LIVE_ALLOWED_ORIGINS": origins}  # fmt: skip
+    argv = [str(VENV_BIN / "python"), str(REPO / "manage.py"), "live_server", "--bind", f"127.0.0.1:{port}"]
+    return Service(f"live-{server}", argv, port=port, port_var="LIVE_PORTS", env=live_env,
+                   marker=f"live_server --bind 127.0.0.1:{port}", ready_path="/health/live",
+                   prepare=_fresh_metrics_folder(metrics / "live"))  # fmt: skip
+
+
+APP_TIER_PREFIXES = ("app", "worker-", "beat-", "live-", "nginx")
