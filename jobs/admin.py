@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from jobs.models import JobRun
+from jobs.models import JobPause, JobRun
 from replicas.admin import PrimaryReadOnlyAdmin
 
 
@@ -38,3 +38,14 @@ class JobRunAdmin(PrimaryReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: JobRun | None = None) -> list[str]:
         return [field.name for field in JobRun._meta.fields]
+
+
+@admin.register(JobPause)
+class JobPauseAdmin(PrimaryReadOnlyAdmin):
+    """Paused jobs (``manage.py jobs pause`` / ``resume``): every server skips them."""
+
+    list_display = ("job", "paused_by", "paused_at", "reason")
+    ordering = ("job",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: JobPause | None = None) -> list[str]:
+        return [field.name for field in JobPause._meta.fields]

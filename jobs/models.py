@@ -23,10 +23,16 @@ class Outcome(models.TextChoices):
     SKIPPED_HELD = "skipped-held", "skipped: lock held by another server"
     SKIPPED_DUPLICATE = "skipped-duplicate", "skipped: tick already run"
     SKIPPED_UNAVAILABLE = "skipped-unavailable", "skipped: lock quorum unavailable"
+    SKIPPED_PAUSED = "skipped-paused", "skipped: job paused by an operator"
 
 
 RUN_OUTCOMES = (Outcome.RUNNING, Outcome.SUCCESS, Outcome.FAILED, Outcome.LOST_LOCK, Outcome.SKIPPED_MISSED)
-DELIVERY_SKIPS = (Outcome.SKIPPED_HELD, Outcome.SKIPPED_DUPLICATE, Outcome.SKIPPED_UNAVAILABLE)
+DELIVERY_SKIPS = (
+    Outcome.SKIPPED_HELD,
+    Outcome.SKIPPED_DUPLICATE,
+    Outcome.SKIPPED_UNAVAILABLE,
+    Outcome.SKIPPED_PAUSED,
+)
 
 
 class JobRun(models.Model):
@@ -77,3 +83,20 @@ class JobRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return None if self.finished is None else self.finished - self.started
+
+
+class JobPause(models.Model):
+    """An operator's pause of one job (``manage.py jobs pause``): while the row exists, every
+    server's delivery of the job records ``skipped-paused`` and runs nothing. Resuming deletes
+    it; the pause's own history is in the ledger's ``skipped-paused`` rows."""
+
+    job = models.CharField(max_length=64, unique=True)
+    paused_by = models.CharField(max_length=150)
+    paused_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job"]
+
+    def __str__(self) -> str:
+        return f"{self.job} paused by {self.paused_by}"

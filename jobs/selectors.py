@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from config.retry import capped_backoff
-from jobs.models import RUN_OUTCOMES, JobRun, Outcome
+from jobs.models import RUN_OUTCOMES, JobPause, JobRun, Outcome
 from replicas import PRIMARY_DB_ALIAS
 
 RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
@@ -83,3 +83,9 @@ def job_tick_runnable(*, run: JobRun | None, token: int | None, now: datetime) -
         ended = run.finished or run.started
         return now >= ended + timedelta(seconds=retry_backoff(attempt=run.attempt))
     return False
+
+
+def job_pause_active(*, job: str) -> JobPause | None:
+    """The operator's pause of ``job``, if it is paused (read on every delivery, on the primary,
+    so a pause holds on every server from its next delivery on)."""
+    return JobPause.objects.using(PRIMARY_DB_ALIAS).filter(job=job).first()

@@ -2,6 +2,7 @@
 
 ``job_execute`` is the one code path of every delivery (docs/adr/0008-exactly-once-jobs.md):
 
+0. a job an operator paused (``manage.py jobs pause``) runs nothing: a ``skipped-paused`` row;
 1. a tick whose run already settled (success, missed, out of attempts) is a duplicate: a
    ``skipped-duplicate`` row, nothing runs;
 2. take the job's lock: held elsewhere -> ``skipped-held``; no quorum (or no database for
@@ -94,6 +95,11 @@ def job_execute(
     now = now or timezone.now()
     interval = job.interval
     tick = tick_of(tick or now, interval)
+    pause = selectors.job_pause_active(job=job.name)
+    if pause is not None:
+        detail = f"paused by {pause.paused_by} at {pause.paused_at.isoformat()}: {pause.reason}".rstrip(": ")
+        _record_skip(job=job, tick=tick, outcome=Outcome.SKIPPED_PAUSED, task_id=task_id, detail=detail)
+        return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_PAUSED)
     live = selectors.job_live_run(job=job.name, tick=tick)
     if live is not None and selectors.job_run_settled(run=live):
         detail = f"tick already has run #{live.pk} ({live.outcome})"

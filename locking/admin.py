@@ -34,6 +34,7 @@ class LockGrantAdmin(PrimaryReadOnlyAdmin):
         "expires",
         "released",
         "force_released_by",
+        "force_release_reason",
     )
     list_filter = ("outcome", "server")
     search_fields = ("name", "owner")
@@ -73,8 +74,12 @@ class LockGrantAdmin(PrimaryReadOnlyAdmin):
             raise PermissionDenied
         active_url = reverse("admin:locking_active_locks")
         if request.method == "POST":
+            reason = request.POST.get("reason", "").strip()
+            if not reason:
+                self.message_user(request, "Say why the lock is force-released.", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:locking_force_release", args=[name]))
             try:
-                released = force_release_job_lock(name, by=request.user.get_username())
+                released = force_release_job_lock(name, by=request.user.get_username(), reason=reason)
             except (InvalidLockName, LockUnavailable) as exc:
                 self.message_user(request, f"Lock {name!r} was not released: {exc}", messages.ERROR)
             else:

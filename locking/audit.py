@@ -31,9 +31,10 @@ expired AS (
     RETURNING id
 )
 INSERT INTO locking_lockgrant
-    (name, token, owner, server, pid, ttl_ms, acquired, renewals, expires, outcome, force_released_by)
+    (name, token, owner, server, pid, ttl_ms, acquired, renewals, expires, outcome, force_released_by,
+     force_release_reason)
 SELECT %(name)s, fence.token, %(owner)s, %(server)s, %(pid)s, %(ttl_ms)s, now(), 0,
-       now() + make_interval(secs => %(ttl_ms)s / 1000.0), 'held', ''
+       now() + make_interval(secs => %(ttl_ms)s / 1000.0), 'held', '', ''
 FROM fence
 RETURNING token, id
 """
@@ -50,7 +51,9 @@ UPDATE locking_lockgrant SET outcome = %(outcome)s, released = now() WHERE id = 
 """
 
 _FORCE_RELEASED = """
-UPDATE locking_lockgrant SET outcome = 'force-released', released = now(), force_released_by = %(by)s
+UPDATE locking_lockgrant
+SET outcome = 'force-released', released = now(),
+    force_released_by = %(by)s, force_release_reason = %(reason)s
 WHERE owner = ANY(%(owners)s) AND outcome = 'held'
 """
 
@@ -84,6 +87,6 @@ def grant_closed(*, grant_id: int, lock: str, outcome: LockGrant.Outcome) -> boo
     return _best_effort(_CLOSED, {"id": grant_id, "outcome": outcome.value}, lock=lock, what=outcome.value)
 
 
-def grants_force_released(*, owners: Sequence[str], lock: str, by: str) -> bool:
-    params: dict[str, Any] = {"owners": list(owners), "by": by[:150]}
+def grants_force_released(*, owners: Sequence[str], lock: str, by: str, reason: str = "") -> bool:
+    params: dict[str, Any] = {"owners": list(owners), "by": by[:150], "reason": reason}
     return _best_effort(_FORCE_RELEASED, params, lock=lock, what=f"the force-release by {by}")

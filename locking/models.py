@@ -49,6 +49,7 @@ class LockGrant(models.Model):
     released = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.HELD)
     force_released_by = models.CharField(max_length=150, blank=True)
+    force_release_reason = models.TextField(blank=True, help_text="why the operator took the lock away")
 
     class Meta:
         ordering = ["-acquired"]

@@ -392,12 +392,12 @@ def with_job_lock(
         release_job_lock(lock)
 
 
-def force_release_job_lock(name: str, *, by: str) -> bool:
+def force_release_job_lock(name: str, *, by: str, reason: str = "") -> bool:
     """Take the lock ``name`` away from whoever holds it (an operator's emergency unlock).
 
     Advances the fencing token first, so the old holder's fenced writes fail from this moment
     on even before its renewal notices; then deletes the key where it is, and records ``by``
-    in the audit. Returns ``False`` when no node had the lock. Raises ``LockUnavailable`` when
+    and ``reason`` in the audit. Returns ``False`` when no node had the lock. Raises ``LockUnavailable`` when
     no quorum of nodes answered.
     """
     validate_lock_name(name)
@@ -415,6 +415,6 @@ def force_release_job_lock(name: str, *, by: str) -> bool:
         raise LockUnavailable(f"lock {name!r}: could not advance the fencing token: {exc}") from exc
     for owner in owners:
         quorum.release(name, owner)
-    grants_force_released(owners=sorted(owners), lock=name, by=by)
-    logger.warning("lock %r force-released by %s (owners %s)", name, by, sorted(owners))
+    grants_force_released(owners=sorted(owners), lock=name, by=by, reason=reason)
+    logger.warning("lock %r force-released by %s (owners %s): %s", name, by, sorted(owners), reason)
     return True

@@ -1,10 +1,10 @@
-"""``manage.py locks list`` and ``manage.py locks release NAME [--yes] [--by OPERATOR]``."""
+"""``manage.py locks list`` and ``manage.py locks release NAME --reason TEXT [--yes] [--by OPERATOR]``."""
 
-import getpass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.cli import default_operator
 from config.text import aligned_rows
 from locking.errors import InvalidLockName, LockUnavailable
 from locking.selectors import ActiveLock, get_active_job_locks
@@ -39,14 +39,20 @@ class Command(BaseCommand):
         release = actions.add_parser("release", help="force-release one lock (asks first)")
         release.add_argument("name")
         release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        release.add_argument("--by", default=getpass.getuser(), help="the operator the audit records")
+        release.add_argument("--reason", required=True, help="why; the audit keeps it for the next operator")
+        # Resolved when used, not here: without a passwd entry for the uid even `locks list` failed.
+        release.add_argument("--by", help="the operator the audit records (default: this user)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["action"] == "list":
                 self._list()
             else:
-                self._release(options["name"], yes=options["yes"], by=options["by"])
+                reason = options["reason"].strip()
+                if not reason:
+                    raise CommandError("--reason must say why the lock is taken away")
+                by = options["by"] or default_operator()
+                self._release(options["name"], yes=options["yes"], by=by, reason=reason)
         except (InvalidLockName, LockUnavailable) as exc:
             raise CommandError(str(exc)) from exc
 
@@ -57,7 +63,7 @@ class Command(BaseCommand):
         if len(rows) == 1:
             self.stdout.write("(no lock is held)")
 
-    def _release(self, name: str, *, yes: bool, by: str) -> None:
+    def _release(self, name: str, *, yes: bool, by: str, reason: str) -> None:
         held = next((lock for lock in get_active_job_locks() if lock.name == name), None)
         if held is None:
             raise CommandError(f"no lock named {name!r} is held")
@@ -67,7 +73,7 @@ class Command(BaseCommand):
             if answer.strip().lower() not in {"y", "yes"}:
                 self.stdout.write("Not released.")
                 return
-        if force_release_job_lock(name, by=by):
+        if force_release_job_lock(name, by=by, reason=reason):
             self.stdout.write(self.style.SUCCESS(f"Released {name!r}; the audit records {by!r}."))
         else:
             raise CommandError(f"lock {name!r} was released by its holder meanwhile")

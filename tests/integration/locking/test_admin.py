@@ -60,16 +60,20 @@ def test_force_release_asks_then_releases_and_is_audited(held):
     # when
     confirmation = client.get(url)
     still_held = is_job_lock_held(held.name)
-    response = client.post(url)
+    without_reason = client.post(url)
+    held_without_reason = is_job_lock_held(held.name)
+    response = client.post(url, {"reason": "the holder's server is gone"})
     # then
     assert confirmation.status_code == 200
     assert "Yes, force-release" in confirmation.content.decode()
     assert still_held is True
+    assert without_reason.status_code == 302 and held_without_reason is True
     assert response.status_code == 302
     assert not is_job_lock_held(held.name)
     grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=held.owner)
     assert grant.outcome == LockGrant.Outcome.FORCE_RELEASED
     assert grant.force_released_by == "operator"
+    assert grant.force_release_reason == "the holder's server is gone"
 
 
 def test_force_release_is_forbidden_without_the_permission(held):

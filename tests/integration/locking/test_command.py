@@ -43,7 +43,7 @@ def test_list_prints_an_aligned_table_with_the_holder(held):
 
 def test_release_of_an_unknown_name_says_so_in_one_line_and_exits_1(child_env, lock_name):
     # when
-    result = manage(child_env, "locks", "release", lock_name, "--yes")
+    result = manage(child_env, "locks", "release", lock_name, "--yes", "--reason", "stuck")
     # then
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"CommandError: no lock named {lock_name!r} is held"]
@@ -51,7 +51,7 @@ def test_release_of_an_unknown_name_says_so_in_one_line_and_exits_1(child_env, l
 
 def test_release_asks_first_and_keeps_the_lock_on_no(child_env, held):
     # when
-    result = manage(child_env, "locks", "release", held.name, stdin="n\n")
+    result = manage(child_env, "locks", "release", held.name, "--reason", "stuck", stdin="n\n")
     # then
     assert result.returncode == 0
     assert "[y/N]" in result.stdout
@@ -61,10 +61,68 @@ def test_release_asks_first_and_keeps_the_lock_on_no(child_env, held):
 
 def test_release_with_yes_force_releases_and_records_the_operator(child_env, held):
     # when
-    result = manage(child_env, "locks", "release", held.name, "--yes", "--by", "oncall-bob")
+    result = manage(
+        child_env, "locks", "release", held.name, "--yes", "--by", "oncall-bob", "--reason", "holder hung"
+    )
     # then
     assert result.returncode == 0, result.stderr
     assert not is_job_lock_held(held.name)
     grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=held.owner)
     assert grant.outcome == LockGrant.Outcome.FORCE_RELEASED
     assert grant.force_released_by == "oncall-bob"
+    assert grant.force_release_reason == "holder hung"
+
+
+def test_release_without_a_reason_is_refused_and_keeps_the_lock(child_env, held):
+    # when
+    result = manage(child_env, "locks", "release", held.name, "--yes")
+    # then
+    assert result.returncode == 2
+    assert "--reason" in result.stderr
+    assert is_job_lock_held(held.name)
+
+
+def test_the_default_operator_works_for_a_uid_without_a_passwd_entry(child_env, held, tmp_path):
+    # given a process whose uid has no passwd entry and no LOGNAME/USER (a container's runAsUser)
+    env = {k: v for k, v in child_env.items() if k not in {"LOGNAME", "USER", "LNAME", "USERNAME"}}
+    wrapper = tmp_path / "nobody_uid.py"
+    wrapper.write_text(
+        "import os, runpy, sys\n"
+        "os.setgid(64999); os.setuid(64999)\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    # when an operator lists and releases without --by
+    listing = subprocess.run(
+        [sys.executable, str(wrapper), str(REPO / "manage.py"), "locks", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+    )
+    released = subprocess.run(
+        [
+            sys.executable,
+            str(wrapper),
+            str(REPO / "manage.py"),
+            "locks",
+            "release",
+            held.name,
+            "--yes",
+            "--reason",
+            "test",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+    )
+    # then both work and the audit names the uid
+    assert listing.returncode == 0, listing.stderr
+    assert released.returncode == 0, released.stderr
+    grant = LockGrant.objects.using(PRIMARY_DB_ALIAS).get(owner=held.owner)
+    assert grant.force_released_by == "uid-64999"
