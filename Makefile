@@ -9,7 +9,7 @@ UV_COMPILE := .venv/bin/uv pip compile pyproject.toml --quiet --generate-hashes 
 # The cluster runs PostgreSQL and PgBouncer as the postgres user, so it needs root.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install venv up down status test test-unit lint format lock logs bench
+.PHONY: help install venv up down status test test-unit lint format lock image logs bench
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ format: install ## rewrite the code with ruff's formatter and fixes
 lock: venv ## resolve pyproject.toml into requirements.lock (runtime) and requirements-dev.lock, with hashes
 	$(UV_COMPILE) -o requirements.lock
 	$(UV_COMPILE) --extra dev --extra bench -c requirements.lock -o requirements-dev.lock
+
+image: install ## build the container image (Dockerfile) with buildah, no daemon or registry (IMAGE=, IMAGE_BASE=)
+	@$(SUDO) IMAGE="$(IMAGE)" IMAGE_BASE="$(IMAGE_BASE)" bash deploy/image/build.sh
 
 logs: ## follow every cluster log (ID=<request id>: that request's lines in NGINX's and the app's logs)
 	@if [ -n "$(ID)" ]; then grep -H -- "$(ID)" .cluster/logs/*.log; else tail -n 20 -F .cluster/logs/*.log; fi

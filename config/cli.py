@@ -17,4 +17,3 @@ def default_operator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid-{os.getuid()}"
-

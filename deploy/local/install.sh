@@ -23,6 +23,12 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 # The page tests (tests/cluster/static/) open the admin in a real headless browser.
 command -v chromium >/dev/null || need+=(chromium)
+# make image and its test: buildah and podman (vfs storage, chroot isolation, runc), and
+# mmdebstrap for a Debian base image made here instead of pulled from a registry.
+command -v buildah >/dev/null || need+=(buildah)
+command -v podman >/dev/null || need+=(podman)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
 # The runbooks' checks (docs/runbooks/) use curl.
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

@@ -1,11 +1,13 @@
 """``manage.py locks list`` and ``locks release``."""
 
 import subprocess
+import sys
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from deploy.local.cluster import REPO
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
 from replicas import PRIMARY_DB_ALIAS
