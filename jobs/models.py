@@ -24,6 +24,7 @@ class Outcome(models.TextChoices):
     SKIPPED_DUPLICATE = "skipped-duplicate", "skipped: tick already run"
     SKIPPED_UNAVAILABLE = "skipped-unavailable", "skipped: lock quorum unavailable"
     SKIPPED_PAUSED = "skipped-paused", "skipped: job paused by an operator"
+    SKIPPED_EARLY = "skipped-early", "skipped: tick ahead of the database clock"
 
 
 RUN_OUTCOMES = (Outcome.RUNNING, Outcome.SUCCESS, Outcome.FAILED, Outcome.LOST_LOCK, Outcome.SKIPPED_MISSED)
@@ -32,6 +33,7 @@ DELIVERY_SKIPS = (
     Outcome.SKIPPED_DUPLICATE,
     Outcome.SKIPPED_UNAVAILABLE,
     Outcome.SKIPPED_PAUSED,
+    Outcome.SKIPPED_EARLY,
 )
 
 
@@ -41,8 +43,8 @@ class JobRun(models.Model):
     Run rows (``running`` ... ``skipped-missed``) are unique per (job, tick) unless
     ``superseded``: a retry after a failure or a lost lock marks the previous attempt superseded
     and inserts the next one, so the history stays while at most one attempt is live. Skip rows
-    (``skipped-held``, ``skipped-duplicate``, ``skipped-unavailable``) record deliveries that did
-    not run; there can be any number of them.
+    (``skipped-held``, ``skipped-duplicate``, ``skipped-unavailable``, ``skipped-early``) record
+    deliveries that did not run; there can be any number of them.
     """
 
     job = models.CharField(max_length=64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Max
 
 from config.retry import capped_backoff
@@ -89,3 +90,13 @@ def job_pause_active(*, job: str) -> JobPause | None:
     """The operator's pause of ``job``, if it is paused (read on every delivery, on the primary,
     so a pause holds on every server from its next delivery on)."""
     return JobPause.objects.using(PRIMARY_DB_ALIAS).filter(job=job).first()
+
+
+def database_now() -> datetime:
+    """The primary's clock (``clock_timestamp()``): the one time every server's jobs agree on."""
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        row = cursor.fetchone()
+    assert row is not None
+    now: datetime = row[0]
+    return now

@@ -91,9 +91,28 @@ def _record_skip(*, job: Job, tick: datetime, outcome: Outcome, task_id: str, de
 def job_execute(
     *, job: Job, tick: datetime | None = None, task_id: str = "", now: datetime | None = None
 ) -> JobReport:
-    """Run ``tick`` of ``job`` (and the ticks it missed) unless it ran already; see the module doc."""
-    now = now or timezone.now()
+    """Run ``tick`` of ``job`` (and the ticks it missed) unless it ran already; see the module doc.
+
+    Time is the database's (``now`` defaults to the primary's clock), not this server's: a
+    delivery whose tick is later than it plus ``JOBS_TICK_TOLERANCE_SECONDS`` was stamped by a
+    beat whose clock runs ahead, and is refused (``skipped-early``) instead of running the
+    future early and calling the real ticks before it missed.
+    """
+    now = now or selectors.database_now()
+    clock_offset = now - timezone.now()  # this server's clock -> the database's, for later reads
     interval = job.interval
+    if tick is not None and tick > now + timedelta(seconds=settings.JOBS_TICK_TOLERANCE_SECONDS):
+        ahead = (tick - now).total_seconds()
+        logger.warning(
+            "job %s: refused the delivery of tick %s, %.1fs ahead of the database clock",
+            job.name,
+            tick.isoformat(),
+            ahead,
+        )
+        refused = tick_of(tick, interval)
+        detail = f"tick is {ahead:.1f}s ahead of the database clock ({now.isoformat()})"
+        _record_skip(job=job, tick=refused, outcome=Outcome.SKIPPED_EARLY, task_id=task_id, detail=detail)
+        return JobReport(job=job.name, tick=refused, outcome=Outcome.SKIPPED_EARLY)
     tick = tick_of(tick or now, interval)
     pause = selectors.job_pause_active(job=job.name)
     if pause is not None:
@@ -123,7 +142,7 @@ def job_execute(
         )
         return JobReport(job=job.name, tick=tick, outcome=Outcome.SKIPPED_HELD)
     try:
-        return _run_pending(job=job, tick=tick, lock=lock, task_id=task_id)
+        return _run_pending(job=job, tick=tick, lock=lock, task_id=task_id, clock_offset=clock_offset)
     except LockLost as exc:  # lost before a run started (e.g. the token came too late)
         logger.warning("job %s tick %s: lock lost before running: %s", job.name, tick.isoformat(), exc)
         detail = f"lock lost before the run started: {exc}"
@@ -136,7 +155,9 @@ def job_execute(
 MAX_CATCH_UP_ROUNDS = 10
 
 
-def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> JobReport:
+def _run_pending(
+    *, job: Job, tick: datetime, lock: JobLock, task_id: str, clock_offset: timedelta
+) -> JobReport:
     """Under the lock: run every runnable tick of the window ending at ``tick``, oldest first.
 
     Then the later ticks whose deliveries arrived while this one held the lock (and were
@@ -158,7 +179,7 @@ def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> Jo
     upto = tick
     for _ in range(MAX_CATCH_UP_ROUNDS):
         live = selectors.job_live_runs(job=job.name, first=candidates[0], last=candidates[-1])
-        now = timezone.now()
+        now = timezone.now() + clock_offset
         pending = [
             t for t in candidates if selectors.job_tick_runnable(run=live.get(t), token=lock.token, now=now)
         ]
@@ -177,7 +198,7 @@ def _run_pending(*, job: Job, tick: datetime, lock: JobLock, task_id: str) -> Jo
             if outcome == Outcome.LOST_LOCK:
                 return report  # the lock is someone else's now; they run what is left
         candidates = selectors.job_ticks_refused(
-            job=job.name, after=upto, upto=tick_of(timezone.now(), interval)
+            job=job.name, after=upto, upto=tick_of(timezone.now() + clock_offset, interval)
         )
         if not candidates:
             break

@@ -9,6 +9,7 @@ tests can run the jobs every second or two.
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from jobs.schedules import TickSchedule
@@ -73,6 +74,14 @@ JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", default=1000)
 JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=3)
 JOBS_RETRY_BACKOFF_SECONDS = env.float("JOBS_RETRY_BACKOFF_SECONDS", default=5.0)
 JOBS_RETRY_BACKOFF_MAX_SECONDS = env.float("JOBS_RETRY_BACKOFF_MAX_SECONDS", default=120.0)
+# A delivery's tick may be at most this far ahead of the database's clock (beats' clocks differ
+# by milliseconds under NTP); a later one comes from a beat whose clock runs ahead and is
+# refused as `skipped-early`, so it neither sends early nor makes the real ticks look missed.
+JOBS_TICK_TOLERANCE_SECONDS = env.float("JOBS_TICK_TOLERANCE_SECONDS", default=5.0)
+if not 0 <= JOBS_TICK_TOLERANCE_SECONDS <= 60:
+    raise ImproperlyConfigured(
+        f"JOBS_TICK_TOLERANCE_SECONDS must be between 0 and 60 seconds, got {JOBS_TICK_TOLERANCE_SECONDS}"
+    )
 
 # --- recurring-messages ---------------------------------------------------------------------
 # Contacts per batch; each batch is one transaction behind the lock's fence check.
