@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from jobs.models import JobPause, JobRun
+from jobs.models import JobPause, JobRun, RetentionRun
 from replicas.admin import PrimaryReadOnlyAdmin
 
 
@@ -49,3 +49,19 @@ class JobPauseAdmin(PrimaryReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: JobPause | None = None) -> list[str]:
         return [field.name for field in JobPause._meta.fields]
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(PrimaryReadOnlyAdmin):
+    """The retention job's runs, newest first: when it last ran and how many rows of each table
+    it deleted (``counts``)."""
+
+    list_display = ("tick", "outcome", "server", "started", "finished", "counts", "error")
+    list_filter = ("outcome",)
+    ordering = ("-started", "-id")
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).filter(job="retention")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: JobRun | None = None) -> list[str]:
+        return [field.name for field in JobRun._meta.fields]

@@ -102,3 +102,12 @@ class JobPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} paused by {self.paused_by}"
+
+
+class RetentionRun(JobRun):
+    """The retention job's runs (a view of the ledger for the admin: when it last ran, what it
+    deleted from each table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "retention run"

@@ -1,4 +1,5 @@
-"""Messaging's scheduled jobs, declared with the jobs framework's ``@job`` (jobs/registry.py).
+"""Messaging's scheduled jobs, declared with the jobs framework's ``@job`` (jobs/registry.py), and
+the retention of its tables, registered with ``@pruner`` (jobs/retention.py).
 
 The framework runs each tick once across servers (lock, ledger, catch-up, retries: ADR 0008);
 the bodies here only do the work, in fenced batches (``ctx.fenced()``). This module is
@@ -17,9 +18,10 @@ from django.utils import timezone
 from config.retry import capped_backoff
 from jobs.context import JobContext
 from jobs.registry import job
+from jobs.retention import prune_in_batches, pruner
 from messaging import selectors, services
 from messaging.gateway import SmsGateway, get_gateway
-from messaging.models import RecurringMessage
+from messaging.models import IdempotentRequest, RecurringMessage
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +187,27 @@ def phone_links_recover(
                 phone_link=link, error=error, max_attempts=settings.JOBS_PHONE_LINK_MAX_ATTEMPTS
             )
             batch_counts[str(state) if state is not None else "changed_meanwhile"] += 1
+
+
+# --- retention of messaging's tables (run by the jobs framework's `retention` job) -------------
+
+
+@pruner("messaging.IdempotentRequest")
+def idempotent_requests_prune(ctx: JobContext) -> None:
+    """Idempotency records older than ``MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS``: a client
+    retrying with the same key after that sends again."""
+    cutoff = ctx.tick - timedelta(days=settings.MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS)
+    prune_in_batches(
+        ctx,
+        label="messaging.IdempotentRequest",
+        queryset=IdempotentRequest.objects.filter(created_at__lt=cutoff),
+    )
+
+
+@pruner("messaging.ApiToken")
+def expired_tokens_prune(ctx: JobContext) -> None:
+    """API tokens that expired more than ``MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS`` ago (they
+    authenticate nobody already)."""
+    cutoff = ctx.tick - timedelta(days=settings.MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS)
+    with ctx.fenced() as counts:
+        counts["messaging.ApiToken"] += services.api_tokens_purge_expired(now=cutoff)

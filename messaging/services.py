@@ -159,8 +159,11 @@ def api_token_revoke(*, raw_token: str) -> None:
 
 
 def api_tokens_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete expired tokens (they already authenticate nobody); returns how many."""
-    deleted, _ = ApiToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    """Delete tokens expired by ``now`` (they already authenticate nobody); returns how many.
+    The retention job calls it with ``now`` set back by the retention setting."""
+    deleted, _ = (
+        ApiToken.objects.using(PRIMARY_DB_ALIAS).filter(expires_at__lte=now or timezone.now()).delete()
+    )
     return deleted
 
 

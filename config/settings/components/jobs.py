@@ -22,6 +22,7 @@ JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
 )
 # Re-enqueues messages left queued (broker down at commit) or stuck in sending (messaging/jobs.py).
 JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS = env.float("JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS", default=60.0)
+JOBS_RETENTION_INTERVAL_SECONDS = env.float("JOBS_RETENTION_INTERVAL_SECONDS", default=3600.0)
 
 # The queue the jobs' deliveries go to. Every worker consumes it (and the default queue); a
 # deployment can give jobs their own queue, and the cluster tests use one of their own so that
@@ -57,6 +58,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
             "expires": max(1.0, JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS * 0.9),
             "queue": JOBS_QUEUE,
         },
+    },
+    "retention": {
+        "task": "jobs.retention",
+        "schedule": TickSchedule(JOBS_RETENTION_INTERVAL_SECONDS),
+        "options": {"expires": max(1.0, JOBS_RETENTION_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
     },
 }
 
@@ -94,3 +100,28 @@ JOBS_PHONE_LINK_MAX_ATTEMPTS = env.int("JOBS_PHONE_LINK_MAX_ATTEMPTS", default=5
 JOBS_PHONE_LINK_BACKOFF_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_SECONDS", default=60.0)
 JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS", default=3600.0)
 JOBS_PHONE_LINK_BATCH = env.int("JOBS_PHONE_LINK_BATCH", default=100)
+
+# --- retention (jobs/retention.py) ----------------------------------------------------------
+# Ledger rows and lock-audit rows older than this many days (before the tick) are deleted by the
+# hourly `retention` job, in batches of RETENTION_BATCH_SIZE rows per transaction.
+JOBS_RETENTION_JOB_RUNS_DAYS = env.float("JOBS_RETENTION_JOB_RUNS_DAYS", default=30.0)
+JOBS_RETENTION_LOCK_GRANTS_DAYS = env.float("JOBS_RETENTION_LOCK_GRANTS_DAYS", default=30.0)
+JOBS_RETENTION_BATCH_SIZE = env.int("JOBS_RETENTION_BATCH_SIZE", default=1000)
+# The ledger is what stops a tick inside the catch-up window from running twice: never prune it
+# that young (a day is the least; twice the window when that is longer).
+_ledger_floor_days = max(1.0, 2 * JOBS_CATCH_UP_WINDOW_SECONDS / 86400)
+if _ledger_floor_days > JOBS_RETENTION_JOB_RUNS_DAYS:
+    raise ImproperlyConfigured(
+        f"JOBS_RETENTION_JOB_RUNS_DAYS must be at least {_ledger_floor_days:g} (the ledger guards the "
+        f"catch-up window), got {JOBS_RETENTION_JOB_RUNS_DAYS:g}"
+    )
+if JOBS_RETENTION_LOCK_GRANTS_DAYS <= 0:
+    raise ImproperlyConfigured(
+        f"JOBS_RETENTION_LOCK_GRANTS_DAYS must be positive, got {JOBS_RETENTION_LOCK_GRANTS_DAYS:g}"
+    )
+if not 1 <= JOBS_RETENTION_BATCH_SIZE <= 100_000:
+    raise ImproperlyConfigured(f"JOBS_RETENTION_BATCH_SIZE must be 1-100000, got {JOBS_RETENTION_BATCH_SIZE}")
+if JOBS_RETENTION_INTERVAL_SECONDS < 60:
+    raise ImproperlyConfigured(
+        f"JOBS_RETENTION_INTERVAL_SECONDS must be at least 60, got {JOBS_RETENTION_INTERVAL_SECONDS:g}"
+    )

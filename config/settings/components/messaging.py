@@ -1,6 +1,7 @@
 """Settings for the ``messaging`` app. Every value comes from the environment."""
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -60,3 +61,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256
 # --- Demo data (seed_demo, ensure_demo_user) ------------------------------------------------
 MESSAGING_DEMO_USERNAME = env("MESSAGING_DEMO_USERNAME", default="demo")
 MESSAGING_DEMO_PASSWORD = env("MESSAGING_DEMO_PASSWORD", default="demo-local-password")
+
+# --- Retention (run by the jobs framework's hourly `retention` job) ---------------------------
+# Idempotency records (Idempotency-Key of POST /api/messages) are kept this many days: a retry
+# with the same key later than that sends again. Expired API tokens are deleted this many days
+# after they expired.
+MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS = env.float(
+    "MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS", default=7.0
+)
+MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS = env.float("MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS", default=1.0)
+if MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS < 1:
+    raise ImproperlyConfigured(
+        "MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS must be at least 1 (clients retry within minutes),"
+        f" got {MESSAGING_RETENTION_IDEMPOTENT_REQUESTS_DAYS:g}"
+    )
+if MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS < 0:
+    raise ImproperlyConfigured(
+        "MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS must not be negative,"
+        f" got {MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS:g}"
+    )
