@@ -499,6 +499,8 @@ MICRO = [
     ("gunicorn", ["-m", "bench.gunicorn.run"], ["--rounds", "1"]),  # its own report has three
     ("pgbouncer", ["bench/pgbouncer/bench_pgbouncer.py"], []),
     ("pgbouncer", ["-m", "bench.pgbouncer.run"], []),
+    # 2,000 idle Socket.IO connections, memory per connection, webhook-to-client latency at 50/s
+    ("live", ["-m", "bench.live.bench_live"], []),
 ]
 
 

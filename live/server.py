@@ -36,6 +36,7 @@ from typing import Any
 
 import socketio
 import uvicorn
+import wsproto  # noqa: F401 - uvicorn's WebSocket implementation below (ws="wsproto"): fail at import if absent
 from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -85,7 +85,7 @@ def test_every_ingress_is_tls_only_for_the_overlays_host(ingresses):
         ("web-auth", "auth", {"/auth/", "/admin/login/"}),
         ("web-webhooks", "webhooks", {"/webhooks/"}),
         ("web-api", "api", {"/api/"}),
-        ("web-websocket", "websocket", {"/ws/", "/socket.io/"}),
+        ("web-websocket", "websocket", {"/socket.io/"}),
     ],
 )
 def test_the_rate_limit_zones_are_the_vm_edges(ingresses, nginx, ingress, zone, paths):
@@ -106,6 +106,10 @@ def test_websockets_have_the_vm_edges_connection_limit_and_idle_timeout(ingresse
     idle = re.search(r"proxy_read_timeout (\d+)s;", nginx["edge_websocket.conf"])
     assert connections and idle
     assert annotations[PREFIX + "limit-connections"] == connections.group(1)
+    body = re.search(r"client_max_body_size (\w+);", nginx["edge_websocket.conf"])
+    assert body and annotations[PREFIX + "proxy-body-size"] == body.group(1)
+    (rule,) = ingresses["web-websocket"]["spec"]["rules"]
+    assert {path["backend"]["service"]["name"] for path in rule["http"]["paths"]} == {"live"}
     assert (
         annotations[PREFIX + "proxy-read-timeout"]
         == annotations[PREFIX + "proxy-send-timeout"]
