@@ -12,8 +12,8 @@
 - **Operations**: ``/health/live``, ``/health/ready`` (primary through PgBouncer, the broker
   Redis, not draining) and ``/metrics`` (internal networks only) on the same port; one JSON log
   line per connect and disconnect with the request id NGINX assigned.
-- **Drain** on SIGTERM: readiness turns 503 and new connections are refused at once (the
-  listening socket is closed, so the edge moves them to another server), every client gets
+- **Drain** on SIGTERM: the listening socket closes at once, so the edge's (and a kubelet's)
+  next connect is refused and new clients go to another server; every client gets
   ``server.draining``, and their connections are closed over ``LIVE_DRAIN_SECONDS``; clients
   reconnect to the other servers. Events published while a client reconnects are not replayed:
   a client re-reads ``GET /api/messages?after=<last id>`` after every reconnect (ADR 0013).

@@ -36,6 +36,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -80,6 +81,7 @@ class Result:
     post_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     webhook_ms: list[float] = field(default_factory=list)
+    insert_to_client_ms: list[float] = field(default_factory=list)
     lost: int = 0
     listeners: int = 0
     rate: float = 0.0
@@ -256,7 +258,14 @@ def webhook(
     return (time.perf_counter() - started) * 1000 if ok else None
 
 
-def measure(*, connections: int, rate: float, seconds: float) -> Result:
+def restart_live_servers(cfg: cluster.Settings) -> None:
+    """Fresh processes: an allocator keeps freed memory, so a server that held connections
+    before would hide the cost of new ones."""
+    for server in cfg.server_names:
+        cluster.restart(f"live-{server}", cfg)
+
+
+def measure(*, connections: int, rate: float, seconds: float, fresh: bool = False) -> Result:
     raise_file_limit()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
@@ -281,6 +290,9 @@ def measure(*, connections: int, rate: float, seconds: float) -> Result:
         )
         answer.raise_for_status()
         tokens[key] = answer.json()["token"]
+    if fresh:
+        restart_live_servers(cfg)
+        time.sleep(6.0)  # NGINX counts the restart's refused connects for fail_timeout (5 s)
     servers = live_servers(cfg)
     before_counts = {name: open_connections(port) for name, (_, port) in servers.items()}
     result.rss_before_kb = {name: rss_kb(pid) for name, (pid, _) in servers.items()}
@@ -316,9 +328,11 @@ def measure(*, connections: int, rate: float, seconds: float) -> Result:
         client = socketio.Client(http_session=http, reconnection=False)
 
         def on_inbound(payload: dict[str, object]) -> None:
-            now = time.perf_counter()
+            now, wall = time.perf_counter(), time.time()
+            created = datetime.fromisoformat(str(payload["created_at"]).replace("Z", "+00:00")).timestamp()
             with lock:
                 arrived.setdefault(str(payload.get("provider_message_id")), []).append(now)
+                result.insert_to_client_ms.append((wall - created) * 1000)
 
         client.on("message.inbound", on_inbound)
         client.connect(nginx, auth={"token": tokens["events"]}, transports=["websocket"],
@@ -375,7 +389,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def report(result: Result, *, quick: bool) -> str:
+def report(result: Result, *, quick: bool, fresh: bool) -> str:
     growth_kb = sum(result.rss_after_kb[s] - result.rss_before_kb[s] for s in result.rss_after_kb)
     taken = sum(result.per_server.values())
     per_connection = growth_kb / taken if taken else float("nan")
@@ -409,12 +423,20 @@ def report(result: Result, *, quick: bool) -> str:
         f"| same run, baseline: the webhook POST's own response time p50 / p99 | "
         f"{percentile(result.webhook_ms, 0.5):.1f} / "
         f"{percentile(result.webhook_ms, 0.99):.1f} ms | |",
+        f"| the event's own path: row inserted (its `created_at`) → client p50 / p99 | "
+        f"{percentile(result.insert_to_client_ms, 0.5):.1f} / "
+        f"{percentile(result.insert_to_client_ms, 0.99):.1f} ms | |",
         f"| events lost (a listener never got one) | {result.lost} | 0 |",
         "",
         "Latency is from the start of the webhook POST (signed, through NGINX to an app server, "
         "committed, published on the broker Redis) to the event's arrival at a listener "
         "(through the listener's live server and NGINX). Memory is each live server's resident "
-        "set (`VmRSS`) before the connections and 3 s after the last one opened.",
+        "set (`VmRSS`) before the connections and 3 s after the last one opened"
+        + (
+            ", the servers freshly restarted."
+            if fresh
+            else " (not restarted first: a figure of a quick run)."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -426,11 +448,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="inbound SMS per second")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--fresh-servers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="restart the live servers first, for a clean memory figure (default: on, off with --quick)",
+    )
     args = parser.parse_args(argv)
     connections = args.connections or (60 if args.quick else 2000)
     seconds = args.seconds or (2.0 if args.quick else 20.0)
-    result = measure(connections=connections, rate=args.rate, seconds=seconds)
-    text = report(result, quick=args.quick)
+    fresh = (not args.quick) if args.fresh_servers is None else args.fresh_servers
+    result = measure(connections=connections, rate=args.rate, seconds=seconds, fresh=fresh)
+    text = report(result, quick=args.quick, fresh=fresh)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

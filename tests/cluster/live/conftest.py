@@ -196,7 +196,9 @@ def live_client(
     """Connect clients through NGINX with a bearer token; all are disconnected at the end."""
     made: list[LiveClient] = []
 
-    def connect(token: str, *, reconnection: bool = True) -> LiveClient:
+    def connect(
+        token: str, *, reconnection: bool = True, headers: dict[str, str] | None = None
+    ) -> LiveClient:
         client = socketio.Client(http_session=session, reconnection=reconnection, reconnection_delay=0.5,
                                  reconnection_delay_max=2, request_timeout=10)  # fmt: skip
         live = LiveClient(client=client, token=token, nginx_url=nginx_url, http=session)
@@ -205,7 +207,7 @@ def live_client(
             client.on(event, lambda data, event=event: live.record(event, data))
         client.on("connect", live.on_connect)
         client.on("disconnect", live.on_disconnect)
-        bypass = {RATELIMIT_BYPASS_HEADER: cluster_settings.ratelimit_bypass_token()}
+        bypass = {RATELIMIT_BYPASS_HEADER: cluster_settings.ratelimit_bypass_token(), **(headers or {})}
         client.connect(
             nginx_url, auth={"token": token}, transports=["websocket"], wait_timeout=10, headers=bypass
         )
