@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 
 from config.logging import logging_config
+from config.redis_urls import broker_redis_url, lock_redis_urls, redis_db_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -156,30 +157,26 @@ DATABASES = {
 }
 
 # --- Redis: the broker/cache node and the lock nodes -----------------------------------
-BROKER_REDIS_URL = env("BROKER_REDIS_URL", default="redis://127.0.0.1:26390")
-LOCK_REDIS_URLS = env.list(
-    "LOCK_REDIS_URLS",
-    default=[
-        "redis://127.0.0.1:26379/0",
-        "redis://127.0.0.1:26380/0",
-        "redis://127.0.0.1:26381/0",
-    ],
-)
+# Node addresses from BROKER_REDIS_URL / LOCK_REDIS_URLS (redis:// or rediss://), each role's ACL
+# user and password from BROKER_REDIS_USERNAME/_PASSWORD and LOCK_REDIS_USERNAME/_PASSWORD
+# (config/redis_urls.py).
+BROKER_REDIS_URL = broker_redis_url(env)
+LOCK_REDIS_URLS = lock_redis_urls(env)
 
 # Cache and probe results only (DESIGN decision 7): never IGNORE_EXCEPTIONS here.
 CACHES = {
     "default": {
         # django-redis plus get/hit/miss counters (ADR 0009).
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-        "LOCATION": f"{BROKER_REDIS_URL}/1",
+        "LOCATION": redis_db_url(BROKER_REDIS_URL, 1),
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="app"),
     }
 }
 
 # --- Celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"{BROKER_REDIS_URL}/0")
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"{BROKER_REDIS_URL}/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_db_url(BROKER_REDIS_URL, 0))
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_db_url(BROKER_REDIS_URL, 0))
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

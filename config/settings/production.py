@@ -6,6 +6,7 @@ points (manage.py, config/wsgi.py, config/celery.py) print it as one line and ex
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.redis_urls import has_password
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -21,6 +22,12 @@ REQUIRED_VARIABLES = (
     "HEALTH_TRUSTED_PROXIES",
 )
 _missing = [name for name in REQUIRED_VARIABLES if not env.str(name, default="").strip()]
+# Redis nodes run with ACL users: every URL needs a password, from its role's variable (a
+# Secret) or written into the URL itself.
+if not has_password(BROKER_REDIS_URL):  # noqa: F405
+    _missing.append("BROKER_REDIS_PASSWORD")
+if not all(has_password(url) for url in LOCK_REDIS_URLS):  # noqa: F405
+    _missing.append("LOCK_REDIS_PASSWORD")
 if _missing:
     raise ImproperlyConfigured(
         f"Set the {', '.join(_missing)} environment variable{'s' if len(_missing) > 1 else ''} "

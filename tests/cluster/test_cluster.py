@@ -56,15 +56,21 @@ def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_setti
     assert found == (marker,)
 
 
-def test_every_redis_node_answers(cluster_settings):
+def test_every_redis_node_answers_the_app_user_and_refuses_anyone_without_a_password(cluster_settings):
     ports = [*cluster_settings.lock_redis_ports, cluster_settings.broker_redis_port]
     for port in ports:
-        assert redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping() is True
+        assert redis.Redis.from_url(cluster_settings.redis_url(port), socket_timeout=2).ping() is True
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(
+                host="127.0.0.1", port=port, username="app", password="wrong", socket_timeout=2
+            ).ping()
 
 
 def test_a_celery_worker_runs_a_task(cluster_settings):
     # given: a client configured exactly like an app server of the cluster
-    broker = cluster_settings.app_env()["BROKER_REDIS_URL"] + "/0"
+    broker = cluster_settings.redis_url(cluster_settings.broker_redis_port, 0)
     client = Celery(broker=broker, backend=broker)
     # when
     result = client.send_task("config.ping").get(timeout=30)

@@ -19,6 +19,8 @@ PRODUCTION = {
     "MESSAGING_WEBHOOK_SECRET": "s",
     "HEALTH_DETAILED_TOKEN": "t",
     "HEALTH_TRUSTED_PROXIES": "10.0.0.5/32",
+    "BROKER_REDIS_PASSWORD": "broker-pw",
+    "LOCK_REDIS_PASSWORD": "lock-pw",
 }
 # Resolves the two paths in a fresh process (the API is built once, at import).
 SCRIPT = """

@@ -23,6 +23,8 @@ PRODUCTION = {
     "MESSAGING_WEBHOOK_SECRET": "s",
     "HEALTH_DETAILED_TOKEN": TOKEN,
     "HEALTH_TRUSTED_PROXIES": f"{INGRESS}/32",
+    "BROKER_REDIS_PASSWORD": "broker-pw",
+    "LOCK_REDIS_PASSWORD": "lock-pw",
 }
 # Each case: (path, REMOTE_ADDR, X-Forwarded-For, Authorization) -> the status in production.
 # Only the refusals are asked of /health/detailed: an allowed request would run its checks.

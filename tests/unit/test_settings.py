@@ -15,7 +15,11 @@ pytestmark = pytest.mark.unit
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_PASSWORD", "MESSAGING_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DJANGO_", "DB_PASSWORD", "MESSAGING_", "HEALTH_", "LOCK_REDIS_", "BROKER_REDIS_")
+        )
     }
     return subprocess.run(
         [sys.executable, str(REPO / "manage.py"), *args],
@@ -34,6 +38,8 @@ REQUIRED = {
     "MESSAGING_WEBHOOK_SECRET": "s",
     "HEALTH_DETAILED_TOKEN": "t",
     "HEALTH_TRUSTED_PROXIES": "10.0.0.5/32",
+    "BROKER_REDIS_PASSWORD": "broker-pw",
+    "LOCK_REDIS_PASSWORD": "lock-pw",
 }
 ONE_LINE = "error: Set the {} environment variable (production has no default).\n"
 
@@ -69,7 +75,11 @@ def test_every_missing_variable_is_named_at_once():
 def test_the_servers_stop_at_start_with_the_same_one_line(argv):
     env = {name: value for name, value in REQUIRED.items() if name != "MESSAGING_WEBHOOK_SECRET"}
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_PASSWORD", "MESSAGING_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DJANGO_", "DB_PASSWORD", "MESSAGING_", "HEALTH_", "LOCK_REDIS_", "BROKER_REDIS_")
+        )
     }
     result = subprocess.run(
         [str(Path(sys.executable).parent / argv[0]), *argv[1:]],

@@ -5,11 +5,14 @@ Every value comes from the environment; ADR 0013 says why each default is what i
 
 import environ
 
+from config.redis_urls import broker_redis_url
+
 env = environ.Env()
 
 # The Redis that carries events between processes and servers: the broker's node by default
 # (pub/sub needs no database number; the channel name keeps deployments apart).
-LIVE_REDIS_URL = env("LIVE_REDIS_URL", default=env("BROKER_REDIS_URL", default="redis://127.0.0.1:26390"))
+# Either way it carries the broker's ACL credentials (config/redis_urls.py).
+LIVE_REDIS_URL = broker_redis_url(env, env("LIVE_REDIS_URL", default=None))
 LIVE_CHANNEL = env("LIVE_CHANNEL", default="live")
 # Publishing happens after the commit inside a request or task: bounded, never a hang.
 LIVE_REDIS_TIMEOUT_SECONDS = env.float("LIVE_REDIS_TIMEOUT_SECONDS", default=1.0)

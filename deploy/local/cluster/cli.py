@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from deploy.local.cluster.postgres import bootstrap_primary, wait_pg_ready
 from deploy.local.cluster.processes import chown_to, recorded_pid, run, start_service
 from deploy.local.cluster.settings import PG_USER, REPO, ClusterError, Settings
-from deploy.local.cluster.table import APP_TIER_PREFIXES, VENV_BIN, restart, services, stop
+from deploy.local.cluster.table import (
+    APP_TIER_PREFIXES,
+    VENV_BIN,
+    redis_accepts_credentials,
+    restart,
+    services,
+    stop,
+)
 from deploy.local.host import raise_file_limit
 
 
@@ -81,6 +88,18 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     infra = [name for name in table if not name.startswith(APP_TIER_PREFIXES)]
     app_tier = [] if only_infra else [name for name in table if name.startswith(APP_TIER_PREFIXES)]
     steps: list[tuple[str, Callable[[], object]]] = []
+    # Redis nodes running without the cluster's ACL user (started by an older version of this
+    # script) are restarted, and with them every app process that talks to them.
+    stale_redis = [
+        name
+        for name, service in table.items()
+        if name.startswith("redis-")
+        and recorded_pid(service, cfg) is not None
+        and service.port is not None
+        and not redis_accepts_credentials(cfg, service.port)
+    ]
+    if stale_redis:
+        stop([name for name in table if name.startswith(APP_TIER_PREFIXES)] + stale_redis, cfg)
 
     def start(name: str) -> Callable[[], object]:
         def run() -> object:

@@ -15,6 +15,7 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 PG_USER = "postgres"
+REDIS_USER = "app"
 
 
 class ClusterError(RuntimeError):
@@ -73,7 +74,18 @@ class Settings:
         """
         if os.environ.get("NGINX_RATELIMIT_BYPASS_TOKEN"):
             return os.environ["NGINX_RATELIMIT_BYPASS_TOKEN"]
-        path = self.state_dir / "ratelimit-bypass-token"
+        return self._state_secret("ratelimit-bypass-token")
+
+    def redis_password(self) -> str:
+        """The password of the ``app`` ACL user on every Redis node (random per cluster)."""
+        return self._state_secret("redis-password")
+
+    def redis_url(self, port: int, db: int = 0) -> str:
+        """A URL with the cluster's Redis credentials, for tests and tools that pick a node by port."""
+        return f"redis://{REDIS_USER}:{self.redis_password()}@127.0.0.1:{port}/{db}"
+
+    def _state_secret(self, name: str) -> str:
+        path = self.state_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             draft = path.with_name(f"{path.name}.{os.getpid()}")
@@ -112,6 +124,11 @@ class Settings:
             "PG_REPLICA_PORT": str(self.pg_replica_port),
             "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",
             "LOCK_REDIS_URLS": lock_urls,
+            # Every Redis node runs with ACLs (no default user): settings put these in the URLs.
+            "LOCK_REDIS_USERNAME": REDIS_USER,
+            "LOCK_REDIS_PASSWORD": self.redis_password(),
+            "BROKER_REDIS_USERNAME": REDIS_USER,
+            "BROKER_REDIS_PASSWORD": self.redis_password(),
             "NGINX_HTTP_PORT": str(self.nginx_http_port),
             "NGINX_HTTPS_PORT": str(self.nginx_https_port),
             "APP_PORTS": ",".join(str(port) for port in self.app_ports),

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from deploy.local.cluster.processes import (
     stop_service,
     wait_stopped,
 )
-from deploy.local.cluster.settings import PG_BIN, PG_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.settings import PG_BIN, PG_USER, REDIS_USER, REPO, ClusterError, Settings
 
 
 def signal_service(name: str, sig: signal.Signals, cfg: Settings | None = None) -> int:
@@ -67,6 +68,29 @@ def _make_folder(folder: Path) -> Callable[[Settings], None]:
     return make
 
 
+def _prepare_redis(folder: Path) -> Callable[[Settings], None]:
+    # ACLs as in production: no default user, one password-protected user for the app. In a
+    # file, not on the command line, where every local user could read the password.
+    def make(cfg: Settings) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        conf = folder / "redis.conf"
+        conf.write_text(f"user default off\nuser {REDIS_USER} on >{cfg.redis_password()} ~* &* +@all\n")
+        conf.chmod(0o600)
+
+    return make
+
+
+def redis_accepts_credentials(cfg: Settings, port: int) -> bool:
+    """Whether the node on ``port`` takes the cluster's credentials (a node started before
+    the cluster had them does not, and is restarted by ``up``)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(f"AUTH {REDIS_USER} {cfg.redis_password()}\r\n".encode())
+            return sock.recv(64).startswith(b"+OK")
+    except OSError:
+        return False
+
+
 def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
     # prometheus-client's multiprocess files are per PID: a restarted process group starts empty
     # so a reused PID never adds to an old process's counters.
@@ -100,10 +124,11 @@ def services(cfg: Settings) -> dict[str, Service]:
     redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT"))
     for name, port, var in redis_nodes:
         folder = cfg.state_dir / name
-        argv = ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"]  # fmt: skip
+        argv = ["/usr/bin/redis-server", str(folder / "redis.conf"), "--bind", "127.0.0.1",
+                "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder),
+                "--daemonize", "no"]  # fmt: skip
         table.append(Service(name, argv, port=port, port_var=var, marker=f":{port}",
-                             prepare=_make_folder(folder)))  # fmt: skip
+                             prepare=_prepare_redis(folder)))  # fmt: skip
     gunicorn_conf = str(REPO / "deploy" / "gunicorn" / "gunicorn.conf.py")
     celery = str(VENV_BIN / "celery")
     for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):

@@ -12,8 +12,9 @@ LOCK_NODES = ("redis-lock-1", "redis-lock-2", "redis-lock-3")
 
 
 def _answering(port: int) -> bool:
+    url = cluster.Settings().redis_url(port)
     try:
-        return bool(redis.Redis(port=port, socket_timeout=0.2, socket_connect_timeout=0.2).ping())
+        return bool(redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2).ping())
     except redis.RedisError:
         return False
 

@@ -42,6 +42,8 @@ def test_the_runtime_lock_installs_with_hashes_into_an_empty_venv_and_the_app_ch
         "MESSAGING_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "HEALTH_DETAILED_TOKEN": secrets.token_urlsafe(32),
         "HEALTH_TRUSTED_PROXIES": "10.0.0.0/8",
+        "BROKER_REDIS_PASSWORD": secrets.token_urlsafe(16),
+        "LOCK_REDIS_PASSWORD": secrets.token_urlsafe(16),
     }
     check = _run(python, str(REPO / "manage.py"), "check", "--deploy", "--fail-level", "WARNING", env=env)
     assert check.returncode == 0, check.stdout + check.stderr

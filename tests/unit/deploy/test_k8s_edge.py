@@ -144,3 +144,18 @@ def test_the_controller_has_the_vm_edges_tls_policy_and_headers(controller, ngin
         assert f'add_header {name} "{value}" always;' in nginx["edge_security_headers.conf"] or (
             f"add_header {name} {value} always;" in nginx["edge_security_headers.conf"]
         ), name
+
+
+def test_redis_takes_connections_only_from_the_apps_pods():
+    built = _kustomize(K8S / "overlays" / "example")
+    policy = next(
+        doc for doc in built if doc["kind"] == "NetworkPolicy" and doc["metadata"]["name"] == "redis-ingress"
+    )
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "app"}}}]
+    assert {port["port"] for port in rule["ports"]} == {6379, 6380}
+    config = next(
+        doc for doc in built if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "app-config"
+    )
+    assert all(url.startswith("rediss://") for url in config["data"]["LOCK_REDIS_URLS"].split(","))
+    assert config["data"]["BROKER_REDIS_URL"].startswith("rediss://")
