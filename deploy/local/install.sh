@@ -29,6 +29,8 @@ command -v buildah >/dev/null || need+=(buildah)
 command -v podman >/dev/null || need+=(podman)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
+# The TLS scan of the edge (tests/cluster/edge/test_tls_scan.py).
+command -v testssl >/dev/null || need+=(testssl.sh)
 # The runbooks' checks (docs/runbooks/) use curl.
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
