@@ -40,11 +40,11 @@ def _required(*names: str) -> dict[str, Any]:
 
 
 def nginx_app_servers_given() -> None:
-    """The edge's upstreams (app and live-update servers) are the only NGINX values without a
-    production meaning by default."""
+    """The edge's upstreams (app and live-update servers) and the host it serves (its redirects
+    name it, other hosts are refused) are the NGINX values without a production meaning by default."""
     missing = [
         name
-        for name in ("NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS")
+        for name in ("NGINX_SERVER_NAME", "NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS")
         if not os.environ.get(name, "").strip()
     ]
     if missing:

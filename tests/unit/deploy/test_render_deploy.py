@@ -91,6 +91,7 @@ def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
 
 
 def test_a_bad_value_is_an_error_naming_its_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NGINX_SERVER_NAME", "sms.example.org")
     monkeypatch.setenv("NGINX_APP_SERVERS", "10.0.0.11:8000")
     monkeypatch.setenv("NGINX_WEBSOCKET_SERVERS", "10.0.0.11:8001")
     monkeypatch.setenv("NGINX_HTTPS_PORT", "four-four-three")
@@ -112,7 +113,7 @@ def test_bad_arguments_exit_non_zero_with_one_line():
         ("pgbouncer", "PG_PRIMARY_HOST, DB_REPLICA_HOST, PGBOUNCER_AUTH_FILE"),
         ("systemd", "DEPLOY_GUNICORN_BIND, DEPLOY_LIVE_BIND"),
         ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE"),
-        ("nginx", "NGINX_APP_SERVERS, NGINX_WEBSOCKET_SERVERS"),
+        ("nginx", "NGINX_SERVER_NAME, NGINX_APP_SERVERS, NGINX_WEBSOCKET_SERVERS"),
     ],
 )
 def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(tmp_path, target, variables):
@@ -121,7 +122,7 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in {*selectors.REQUIRED.values(), "NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS"}
+        if name not in {*selectors.REQUIRED.values(), "NGINX_SERVER_NAME", "NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS"}
     }
     # when
     result = run_script("manage.py", "render_deploy", target, "--out", str(tmp_path / "out"), env=env)
