@@ -82,7 +82,7 @@ def test_detailed_with_the_token_shows_values_and_no_secret(side_server):
     assert check(body, "database:replicationLag", "replica")["observedUnit"] == "ms"
     secrets = [
         TOKEN,
-        settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"],
+        str(settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"]),
         f"{settings.DATABASES['default']['USER']}:",
         settings.BROKER_REDIS_URL,
         *settings.LOCK_REDIS_URLS,

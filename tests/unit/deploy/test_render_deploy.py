@@ -122,7 +122,13 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in {*selectors.REQUIRED.values(), "NGINX_SERVER_NAME", "NGINX_APP_SERVERS", "NGINX_WEBSOCKET_SERVERS"}
+        if name
+        not in {
+            *selectors.REQUIRED.values(),
+            "NGINX_SERVER_NAME",
+            "NGINX_APP_SERVERS",
+            "NGINX_WEBSOCKET_SERVERS",
+        }
     }
     # when
     result = run_script("manage.py", "render_deploy", target, "--out", str(tmp_path / "out"), env=env)
