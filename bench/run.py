@@ -47,6 +47,7 @@ from typing import Any
 import psycopg
 import requests
 
+from bench.cpu import CpuMeter
 from deploy.local import cluster
 from deploy.local.host import free_port, raise_file_limit
 
@@ -57,6 +58,11 @@ PY = str(REPO / ".venv" / "bin" / "python")
 LOCUST = str(REPO / ".venv" / "bin" / "locust")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
+
+
+# Rows measured without the status split: the baselines answer 200 only, and the split's Lua
+# callback would make wrk itself the bottleneck of NGINX's "return 200".
+BASELINES = ("NGINX return 200", "bare WSGI")
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,19 @@ class Row:
     primary_connections_max: int = 0
     note: str = ""
     ok: bool = True
+    # Answers by status (cluster rows; wrk_status.lua): served 2xx, shed 503, anything else.
+    served: int | None = None
+    shed: int = 0
+    cpu_machine_ms: float = 0.0  # whole-machine busy CPU per request (/proc/stat)
+    cpu_cluster_ms: float = 0.0  # the cluster's own processes' CPU per request
+    generator_cores: float = 0.0  # the load generator's CPU, in cores
+
+    @property
+    def served_rps(self) -> float:
+        """2xx answers per second: what was served, never what was shed or failed."""
+        if self.served is None or not self.requests:
+            return self.rps
+        return self.rps * self.served / self.requests
 
 
 @dataclass
@@ -272,10 +291,13 @@ def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
 # --- load generators -----------------------------------------------------------------------------
 
 
-def wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str]) -> dict[str, float]:
+def wrk(
+    url: str, *, connections: int, seconds: float, headers: dict[str, str], by_status: bool = False
+) -> dict[str, float]:
     threads = max(1, min(2, connections))
+    script = "wrk_status.lua" if by_status else "wrk_report.lua"
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--timeout", "10s",
-            "-s", str(BENCH / "wrk_report.lua")]  # fmt: skip
+            "-s", str(BENCH / script)]  # fmt: skip
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     result = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 120, check=False)
@@ -314,16 +336,19 @@ def measure_wrk(
 ) -> Row:
     say(f"  {scenario:<26} c={concurrency:<5} ...")
     sampler.take_peak()
+    by_status = scenario not in BASELINES
+    meter = CpuMeter(cluster_pids())
     try:
         # Thousands of TLS handshakes come first: give big runs time to reach a steady state.
         length = seconds or max(run.plan.seconds, 0 if run.plan.quick else concurrency / 200)
-        report = wrk(url, connections=concurrency, seconds=length, headers=headers)
+        with meter:
+            report = wrk(url, connections=concurrency, seconds=length, headers=headers, by_status=by_status)
     except (RuntimeError, subprocess.TimeoutExpired) as error:
         row = Row(scenario, concurrency, "wrk", note=str(error), ok=False)
     else:
-        errors = int(
-            report["connect"] + report["read"] + report["write"] + report["status"] + report["timeout"]
-        )
+        # With the status split, a 503 the edge shed is counted apart, not as an error.
+        answered = report["other"] if by_status else report["status"]
+        errors = int(report["connect"] + report["read"] + report["write"] + answered + report["timeout"])
         row = Row(
             scenario,
             concurrency,
@@ -334,46 +359,140 @@ def measure_wrk(
             p90_ms=report["p90_us"] / 1000,
             p99_ms=report["p99_us"] / 1000,
             errors=errors,
+            served=int(report["ok"]) if by_status else None,
+            shed=int(report["shed"]) if by_status else 0,
         )
+        row.cpu_machine_ms, row.cpu_cluster_ms = meter.use.per_request_ms(row.requests)
+        row.generator_cores = meter.use.generator / max(meter.use.seconds, 1e-9)
     row.primary_connections_max = sampler.take_peak()
     run.rows.append(row)
-    if concurrency >= 1000:
-        settle(cluster.Settings())
     say(
         f"  {scenario:<26} c={concurrency:<5} {row.rps:9,.0f} req/s  p50 {row.p50_ms:7.1f} ms  "
-        f"p99 {row.p99_ms:8.1f} ms  errors {row.errors}  primary conns {row.primary_connections_max}"
+        f"p99 {row.p99_ms:8.1f} ms  errors {row.errors}  shed {row.shed}  CPU/request "
+        f"{row.cpu_machine_ms:.2f} ms (cluster {row.cpu_cluster_ms:.2f})  primary conns "
+        f"{row.primary_connections_max}"
     )
     return row
 
 
-def measure_locust(
-    run: Run, sampler: PrimaryConnections, *, users: int, fixture: Path, out: Path, think: tuple[float, float]
+def cluster_pids() -> list[int]:
+    """The recorded PID of every running cluster process (their children are found from them)."""
+    return [pid for _name, pid, _port, _var in cluster.status(cluster.Settings()) if pid]
+
+
+def flood(
+    run: Run,
+    sampler: PrimaryConnections,
+    scenario: str,
+    url: str,
+    concurrency: int,
+    headers: dict[str, str],
+    verify: str,
 ) -> Row:
-    scenario = "mixed (Locust)"
+    """``concurrency`` connections flat out, while a probe client measures how quickly the shed
+    requests are answered and each app server's own /health/live answers; then the same
+    endpoint at the headline concurrency for 10 s, to see throughput come back."""
+    cfg = cluster.Settings()
+    length = max(run.plan.seconds, 0 if run.plan.quick else concurrency / 200)
+    probe: dict[str, list[float] | list[int]] = {"shed_ms": [], "served_ms": [], "live": [], "other": []}
+    stop = threading.Event()
+
+    def probing() -> None:
+        session = requests.Session()
+        session.trust_env = False
+        time.sleep(min(length / 3, 5))  # into the flood
+        for port in cfg.app_ports:
+            try:
+                answer = session.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
+                probe["live"].append(answer.status_code)
+            except requests.RequestException:
+                probe["live"].append(0)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                # a new connection each time, like a new client arriving during the flood
+                client = requests.Session()
+                client.trust_env = False
+                answer = client.get(
+                    url, headers={**headers, "Connection": "close"}, verify=verify, timeout=15
+                )
+                key = {503: "shed_ms"}.get(answer.status_code, "served_ms" if answer.ok else "other")
+            except requests.RequestException:
+                key = "other"
+            probe[key].append((time.monotonic() - started) * 1000)  # type: ignore[arg-type]
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=probing, daemon=True)
+    thread.start()
+    row = measure_wrk(run, sampler, scenario, url, concurrency, headers, seconds=length)
+    stop.set()
+    thread.join(timeout=30)
+    shed_ms = sorted(probe["shed_ms"])
+    live = probe["live"]
+    row.note = (
+        f"probe during the flood: {len(shed_ms)} shed, median {_median(shed_ms):.0f} ms, max "
+        f"{max(shed_ms, default=0):.0f} ms; {len(probe['served_ms'])} served; {len(probe['other'])} "
+        f"other; each server's /health/live: {live}"
+    )
+    run.facts.setdefault("overload", {})[scenario] = {
+        "shed_median_ms": _median(shed_ms),
+        "shed_max_ms": max(shed_ms, default=0.0),
+        "probe_other": len(probe["other"]),
+        "live": list(live),
+    }
+    recovery = measure_wrk(
+        run, sampler, f"{scenario}, right after {concurrency:,}", url, run.plan.headline[0], headers,
+        seconds=max(run.plan.seconds, 1) if run.plan.quick else 10,
+    )  # fmt: skip
+    recovery.note = "the first 10 s after the flood stopped"
+    return row
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def measure_locust(
+    run: Run,
+    sampler: PrimaryConnections,
+    *,
+    users: int,
+    fixture: Path,
+    out: Path,
+    think: tuple[float, float],
+    scenario: str = "mixed (Locust)",
+    extra_env: dict[str, str] | None = None,
+) -> Row:
     say(f"  {scenario:<26} users={users:<5} think {think[0]:g}-{think[1]:g} s ...")
-    prefix = out / f"locust-{users}"
+    prefix = out / f"locust-{users}-{len(run.rows)}"
     cfg = cluster.Settings()
     env = {
         **os.environ,
         "BENCH_FIXTURE": str(fixture),
         "BENCH_WAIT_MIN": str(think[0]),
         "BENCH_WAIT_MAX": str(think[1]),
+        **(extra_env or {}),
     }
     argv = [LOCUST, "-f", str(BENCH / "locustfile.py"), "--headless", "--only-summary",
             "-u", str(users), "-r", str(max(users // 10, 1)), "-t", f"{int(run.plan.locust_seconds)}s",
             "--host", f"https://127.0.0.1:{cfg.nginx_https_port}", "--csv", str(prefix),
             "--stop-timeout", "5", "--loglevel", "WARNING"]  # fmt: skip
     sampler.take_peak()
-    result = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=run.plan.locust_seconds + 180,
-        check=False,
-    )
-    row = Row(scenario, users, "locust", note=f"think time {think[0]:g}-{think[1]:g} s")
+    meter = CpuMeter(cluster_pids())
+    with meter:
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=run.plan.locust_seconds + 180,
+            check=False,
+        )
+    note = (extra_env or {}).get("BENCH_NOTE") or f"think time {think[0]:g}-{think[1]:g} s"
+    row = Row(scenario, users, "locust", note=note)
+    row.generator_cores = meter.use.generator / max(meter.use.seconds, 1e-9)
     stats = Path(f"{prefix}_stats.csv")
     if not stats.exists():
         row.ok = False
@@ -387,6 +506,8 @@ def measure_locust(
         row.requests = int(total["Request Count"])
         row.errors = int(total["Failure Count"])
         row.rps = float(total["Requests/s"])
+        row.served = row.requests - row.errors
+        row.cpu_machine_ms, row.cpu_cluster_ms = meter.use.per_request_ms(row.requests)
         row.p50_ms = float(total["50%"])
         row.p90_ms = float(total["90%"])
         row.p99_ms = float(total["99%"])
@@ -490,6 +611,25 @@ def restart_during_load(
     return rows[0]
 
 
+def profiles(plan: Plan) -> dict[str, str]:
+    before = BENCH / "profiles" / "message-list-before.md"
+    after = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "after.md"
+    result = subprocess.run(
+        [PY, "-m", "bench.profile_request", "--requests", "30" if plan.quick else "300", "--out", str(after)],
+        capture_output=True, text=True, cwd=REPO, timeout=600, check=False,
+    )  # fmt: skip
+    found = {}
+    if before.exists():
+        found["Before the changes of issue 17"] = before.read_text()
+    if result.returncode == 0 and after.exists():
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        found["Now (this run)"] = f"Measured {when}, load average {load}.\n\n" + after.read_text()
+    else:
+        found["Now (this run)"] = "profiling failed: " + (result.stderr or result.stdout).strip()[-300:]
+    return found
+
+
 # --- micro-benchmarks from the other parts --------------------------------------------------------
 
 MICRO = [
@@ -586,19 +726,49 @@ def execute(plan: Plan, out: Path) -> Run:
                 )
             for level in plan.levels:
                 measure_wrk(run, sampler, "bare WSGI", f"https://127.0.0.1:{port}/bare", level, {})
-        say("2. /health through NGINX")
+        say("2. /health/live and /health through NGINX (the top level is a flood: served and shed apart)")
+        top = max(plan.levels)
+        measure_wrk(run, sampler, "/health/live", f"{nginx}/health/live", plan.headline[0], bypass)
         for level in plan.levels:
-            measure_wrk(run, sampler, "/health", f"{nginx}/health", level, bypass)
+            if level == top:
+                flood(run, sampler, "/health", f"{nginx}/health", level, bypass, verify)
+            else:
+                measure_wrk(run, sampler, "/health", f"{nginx}/health", level, bypass)
         say("3. the message-list API through NGINX (replica reads), one server direct, the mixed scenario")
         direct = f"http://127.0.0.1:{cfg.app_ports[0]}{messages_path}"
         for level in plan.levels:
-            measure_wrk(run, sampler, "message list", f"{nginx}{messages_path}", level, api)
-            if level == plan.headline[0]:  # before the big levels leave queues behind
+            if level == top:
+                flood(run, sampler, "message list", f"{nginx}{messages_path}", level, api, verify)
+            else:
+                measure_wrk(run, sampler, "message list", f"{nginx}{messages_path}", level, api)
+            if level == plan.headline[0]:
                 measure_wrk(run, sampler, "message list, one server", direct, level, api)
         # As fast as they can at the low count (throughput); at the high count, people: a
         # request every 5-15 s each, so 5,000 of them offer ~500 req/s.
         for users, think in zip(plan.locust_users, ((0.0, 0.0), (5.0, 15.0)), strict=True):
             measure_locust(run, sampler, users=users, fixture=fixture, out=out, think=think)
+        # Real users, not a flood: 5,000 open keep-alive connections offering 70 % of the
+        # capacity the message list just showed at the headline concurrency (open loop: each
+        # user keeps a constant pace whatever the answers' speed).
+        capacity = next(
+            (
+                r.served_rps
+                for r in run.rows
+                if r.scenario == "message list" and r.concurrency == plan.headline[0]
+            ),
+            0.0,
+        )
+        if capacity:
+            users = plan.locust_users[1]
+            offered = 0.7 * capacity
+            run.facts["open_loop"] = {"capacity": capacity, "offered": offered, "users": users}
+            measure_locust(
+                run, sampler, users=users, fixture=fixture, out=out, think=(0.0, 0.0),
+                scenario="open loop, 70 % of capacity",
+                extra_env={"BENCH_SCENARIO": "open-loop", "BENCH_RATE_PER_USER": f"{offered / users:.6f}",
+                           "BENCH_NOTE": f"{users:,} users at a constant pace, {offered:,.0f} req/s offered "
+                                         f"(70 % of {capacity:,.0f})"},
+            )  # fmt: skip
         run.facts["servers_behind_nginx"] = servers_behind_nginx(nginx, bypass, verify)
         say("4. availability: the message list while an app server restarts; PgBouncer with many clients")
         restart_during_load(run, sampler, f"{nginx}{messages_path}", api, cfg.server_names[-1])
@@ -606,7 +776,14 @@ def execute(plan: Plan, out: Path) -> Run:
         say(f"  PgBouncer: {run.facts['pgbouncer']}")
         run.facts["health"] = health_answers(nginx, cfg, bypass, verify)
         run.facts["jobs"] = job_duplicates(cfg)
-        say("5. micro-benchmarks from bench/ (locks, router, gunicorn, PgBouncer)")
+        say("5. one message-list request profiled in the app process (before: committed; after: now)")
+        run.facts["profiles"] = profiles(plan)
+        if not plan.quick:
+            say("6. scale-out: the message list on 1..4 app servers, each capped at the same CPU share")
+            from bench import scaleout
+
+            run.facts["scaleout"] = scaleout.measure(api_headers=api, messages_path=messages_path)
+        say("7. micro-benchmarks from bench/ (locks, router, gunicorn, PgBouncer)")
         if plan.quick:
             run.micro["(all)"] = "not run in quick mode"
         else:
