@@ -109,7 +109,7 @@ def test_a_replayed_callback_is_403_and_changes_nothing(church, linked_number):
     assert contact.opted_out is False
 
 
-@pytest.mark.parametrize("age", [301, -301, 3600])
+@pytest.mark.parametrize("age", [310, -310, 3600])  # a margin: the clock moves while it runs
 def test_a_callback_signed_more_than_five_minutes_away_is_403(church, linked_number, age):
     # when: correctly signed, but at a time too far from ours (a stale capture, or a clock off)
     response = _signed_post("/webhooks/sms/inbound", _inbound(), timestamp=int(time.time()) - age)
