@@ -1,14 +1,17 @@
 """Live updates end to end: a real Socket.IO client through NGINX, webhooks on other servers."""
 
+import json
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 import socketio
 
 from deploy.local import cluster
-from tests.cluster.live.conftest import LiveClient, signed_inbound
+from messaging.webhooks import webhook_headers
+from tests.cluster.live.conftest import WEBHOOK_SECRET, LiveClient, signed_inbound
 
 pytestmark = pytest.mark.cluster
 
@@ -158,3 +161,44 @@ def test_an_open_connection_whose_token_is_revoked_is_disconnected(
     assert logout.status_code == 204
     # then: the server disconnects it at its next token check (every 2 s in the local cluster)
     assert client.wait_for(lambda: not client.client.connected, timeout=15)
+
+
+def test_a_send_and_its_delivery_report_reach_the_client_from_the_worker_and_the_webhook(
+    churches, login, live_client, session, nginx_url, cluster_settings
+):
+    # given: a connected staff member and a contact of their church
+    token = login(churches["a"])
+    client = live_client(token)
+    auth = {"Authorization": f"Bearer {token}"}
+    phone = f"+1212{uuid.uuid4().int % 7_000_000 + 2_000_000:07d}"
+    contact = session.post(f"{nginx_url}/api/contacts", json={"phone": phone}, headers=auth, timeout=10)
+    assert contact.status_code in (201, 409), contact.text
+    if contact.status_code == 409:
+        pytest.skip("the random phone number exists already")
+    # when: a message is sent (a Celery worker hands it to the provider) ...
+    sent = session.post(
+        f"{nginx_url}/api/messages", json={"contact_id": contact.json()["id"], "body": "See you Sunday"},
+        headers=auth, timeout=10,
+    )  # fmt: skip
+    assert sent.status_code == 201, sent.text
+    message_id = sent.json()["messages"][0]["id"]
+    assert client.wait_for(
+        lambda: any(e == "message.sent" and p["id"] == message_id for e, p in client.events)
+    )
+    [provider_id] = [
+        p["provider_message_id"] for e, p in client.events if e == "message.sent" and p["id"] == message_id
+    ]
+    # ... and the provider reports it delivered, through another server's webhook
+    data = json.dumps({"message_id": provider_id, "status": "delivered"}).encode()
+    headers = {"Content-Type": "application/json", **webhook_headers(body=data, secret=WEBHOOK_SECRET)}
+    port = cluster_settings.app_ports[-1]
+    report = requests.post(
+        f"http://127.0.0.1:{port}/webhooks/sms/status", data=data, headers=headers, timeout=10
+    )
+    assert report.status_code == 200, report.text
+    # then: both changes arrived, in order, with the status the API shows
+    assert client.wait_for(
+        lambda: any(e == "message.status" and p["id"] == message_id for e, p in client.events)
+    ), client.events
+    mine = [(e, p["status"]) for e, p in client.events if p["id"] == message_id]
+    assert mine == [("message.sent", "sent"), ("message.status", "delivered")]
