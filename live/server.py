@@ -401,6 +401,9 @@ def run(*, host: str, port: int, drain_seconds: float | None = None) -> None:
         http="h11",
         ws_max_size=settings.LIVE_MAX_MESSAGE_BYTES,
         ws_ping_interval=None,  # Socket.IO has its own heartbeat
+        # Browsers offer permessage-deflate; its zlib state would cost each idle connection far
+        # more memory than the small JSON events it could save (ADR 0013).
+        ws_per_message_deflate=False,
         lifespan="off",
         log_config=None,  # Django's LOGGING (JSON lines) already holds the root logger
         access_log=False,  # connects and disconnects are logged with their request ids instead

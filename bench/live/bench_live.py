@@ -8,8 +8,9 @@ every load generator here):
 
 1. opens ``--connections`` idle Socket.IO connections of one church, spread over the live
    servers by NGINX's ``least_conn``. They are held by a small asyncio client in this process
-   (TLS, WebSocket via wsproto, the Engine.IO/Socket.IO handshake with the bearer token in
-   ``auth``, and the pong to every ping), so thousands cost this side little;
+   (TLS, WebSocket via wsproto offering compression as browsers do, the Engine.IO/Socket.IO
+   handshake with the bearer token in ``auth``, and the pong to every ping), so thousands cost
+   this side little;
 2. reads each live server's resident memory (``/proc/PID/status`` VmRSS) before and after, and
    its ``app_live_connections``: memory per idle connection is the growth divided by the
    connections it took;
@@ -43,6 +44,7 @@ import requests
 import socketio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, RejectConnection, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from deploy.local import cluster
 from deploy.local.host import raise_file_limit
@@ -170,7 +172,8 @@ class IdleClient:
 
 
 def _request(host: str, target: str, headers: list[tuple[bytes, bytes]]) -> Request:
-    return Request(host=host, target=target, extra_headers=headers)
+    # Offers compression as browsers do, so the server's answer to it is part of what is measured.
+    return Request(host=host, target=target, extra_headers=headers, extensions=[PerMessageDeflate()])
 
 
 async def hold_idle(
