@@ -41,13 +41,21 @@ def psql(cfg: Settings, sql: str, *, db: str = "postgres", step: str) -> str:
     )
 
 
-def prepare_primary(cfg: Settings) -> None:
-    data = pg_data(cfg, "primary")
+def _new_data_folder(cfg: Settings, role: str) -> Path | None:
+    """An empty data folder owned by the postgres user, or None when one was made before."""
+    data = pg_data(cfg, role)
     if (data / "PG_VERSION").exists():
-        return
+        return None
     data.mkdir(parents=True, exist_ok=True)
     chown_to(data, PG_USER)
     data.chmod(0o700)
+    return data
+
+
+def prepare_primary(cfg: Settings) -> None:
+    data = _new_data_folder(cfg, "primary")
+    if data is None:
+        return
     run(
         [
             str(PG_BIN / "initdb"),
@@ -132,12 +140,9 @@ def bootstrap_primary(cfg: Settings) -> None:
 
 
 def prepare_replica(cfg: Settings) -> None:
-    data = pg_data(cfg, "replica")
-    if (data / "PG_VERSION").exists():
+    data = _new_data_folder(cfg, "replica")
+    if data is None:
         return
-    data.mkdir(parents=True, exist_ok=True)
-    chown_to(data, PG_USER)
-    data.chmod(0o700)
     # A slot left over from an earlier replica would make pg_basebackup -C fail.
     psql(
         cfg,
