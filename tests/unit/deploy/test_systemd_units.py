@@ -113,3 +113,19 @@ def test_a_template_naming_an_unknown_value_is_an_error_naming_it(tmp_path, monk
     # then
     with pytest.raises(CommandError, match="needs a value for 'cpu_quota'"):
         call_command("render_deploy", "systemd", "--out", str(tmp_path / "out"))
+
+
+def test_every_unit_writes_its_metrics_to_its_own_folder_and_web_reads_them_all(rendered):
+    # given the three units of one server
+    services = {unit: _directives(rendered / unit)["Service"] for unit in UNITS}
+    folders = {}
+    for unit, service in services.items():
+        environment = dict(value.split("=", 1) for value in service["Environment"])
+        folder = environment["PROMETHEUS_MULTIPROC_DIR"]
+        # systemd makes (and empties at every start) the folder the process group writes
+        assert service["RuntimeDirectory"] == [folder.removeprefix("/run/")], unit
+        folders[unit] = folder
+    # then each group has its own folder, all under the one the web unit's /metrics reads
+    web_environment = dict(value.split("=", 1) for value in services["app-web.service"]["Environment"])
+    assert len(set(folders.values())) == len(UNITS)
+    assert all(folder.startswith(web_environment["METRICS_SERVER_DIR"] + "/") for folder in folders.values())
