@@ -4,11 +4,15 @@ import os
 
 from celery import Celery
 
+from config.liveness import WorkerLivenessFile
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The worker's liveness file (config/liveness.py), written only where CELERY_LIVENESS_FILE is set.
+app.steps["worker"].add(WorkerLivenessFile)
 
 
 @app.on_configure.connect

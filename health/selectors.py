@@ -2,7 +2,11 @@
 
 - ``lb_report``: the balancer's ``/health``. Touches nothing; fails only while draining.
 - ``live_report``: the process answers. Never a dependency (an outage must not restart pods).
-- ``ready_report``: primary through PgBouncer, lock quorum, migrations, not draining.
+- ``ready_report``: primary through PgBouncer, migrations, not draining; the lock quorum is
+  reported but only warns: web requests take no lock, so losing it must not take every web pod
+  out of its Service at once.
+- ``jobs_report``: what a Celery worker or beat needs to do its work: the primary, migrations,
+  the broker and the lock quorum, which fails it here (exec probe ``manage.py health jobs``).
 - ``detailed_report``: every dependency with observed values, for monitoring.
 
 The dependency checks of a probe run concurrently in a small thread pool, each bounded by a
@@ -70,10 +74,16 @@ def live_report() -> Report:
 
 
 def ready_report() -> Report:
-    results = _cached("ready", lambda: _run_with_quorum(_ready_checks()))
+    results = _cached("ready", lambda: _run_with_quorum(_ready_checks(), quorum_critical=False))
     return Report(
         results=[*results, _draining_result()], service_id=settings.APP_SERVER_NAME, description="ready"
     )
+
+
+def jobs_report() -> Report:
+    """A worker's or beat's own readiness: without a lock quorum no job can run (fail closed)."""
+    results = _cached("jobs", lambda: _run_with_quorum([*_ready_checks(), _broker_check()]))
+    return Report(results=results, service_id=settings.APP_SERVER_NAME, description="jobs")
 
 
 def detailed_report() -> Report:
@@ -87,6 +97,7 @@ PROBES: dict[str, Callable[[], Report]] = {
     "live": live_report,
     "ready": ready_report,
     "detailed": detailed_report,
+    "jobs": jobs_report,
 }
 
 
@@ -128,10 +139,7 @@ def _detailed_only_checks() -> list[Check]:
     ]
     return [
         *replicas,
-        Check(
-            "broker-redis:responseTime",
-            partial(checks.redis_response_time, url=settings.BROKER_REDIS_URL, timeout=timeout),
-        ),
+        _broker_check(),
         Check(
             "celery:workers",
             partial(checks.celery_workers, timeout=min(timeout, settings.HEALTH_CELERY_PING_TIMEOUT)),
@@ -152,13 +160,23 @@ def _detailed_only_checks() -> list[Check]:
     ]
 
 
-def _quorum_result(node_results: Sequence[CheckResult]) -> CheckResult:
-    """A majority of the lock nodes must answer for locks to be taken at all."""
+def _broker_check() -> Check:
+    timeout = settings.HEALTH_CHECK_TIMEOUT
+    return Check(
+        "broker-redis:responseTime",
+        partial(checks.redis_response_time, url=settings.BROKER_REDIS_URL, timeout=timeout),
+    )
+
+
+def _quorum_result(node_results: Sequence[CheckResult], *, critical: bool = True) -> CheckResult:
+    """A majority of the lock nodes must answer for locks to be taken at all. ``critical=False``
+    (web readiness): no quorum shows ``fail`` in its entry but only makes the probe ``warn``."""
     answered = sum(1 for result in node_results if result.status is Status.PASS)
     needed = len(node_results) // 2 + 1
     observed = Observation(answered, "nodes")
     if answered < needed:
-        return CheckResult("lock-redis:quorum", Status.FAIL, observed, output=f"{needed} nodes needed")
+        output = f"{needed} nodes needed" + ("" if critical else "; jobs cannot run, requests are served")
+        return CheckResult("lock-redis:quorum", Status.FAIL, observed, output=output, critical=critical)
     if answered < len(node_results):
         return CheckResult("lock-redis:quorum", Status.WARN, observed, output="degraded")
     return CheckResult("lock-redis:quorum", Status.PASS, observed)
@@ -177,10 +195,10 @@ def _draining_result() -> CheckResult:
 # --- running them ----------------------------------------------------------------------------
 
 
-def _run_with_quorum(probe_checks: Sequence[Check]) -> list[CheckResult]:
+def _run_with_quorum(probe_checks: Sequence[Check], *, quorum_critical: bool = True) -> list[CheckResult]:
     results = run_checks(probe_checks, timeout=settings.HEALTH_CHECK_TIMEOUT)
     nodes = [result for result in results if result.key == "lock-redis:responseTime"]
-    return [*results, _quorum_result(nodes)]
+    return [*results, _quorum_result(nodes, critical=quorum_critical)]
 
 
 def run_checks(probe_checks: Sequence[Check], *, timeout: float) -> list[CheckResult]:
@@ -234,7 +252,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 _cache: dict[str, tuple[float, list[CheckResult]]] = {}
-_cache_locks = {"ready": threading.Lock(), "detailed": threading.Lock()}
+_cache_locks = {"ready": threading.Lock(), "detailed": threading.Lock(), "jobs": threading.Lock()}
 
 
 def _cached(kind: str, compute: Callable[[], list[CheckResult]]) -> list[CheckResult]:

@@ -18,6 +18,8 @@ from typing import Any
 from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.schedules import schedstate, schedule
 
+from config.liveness import touch_liveness_file
+
 
 def tick_of(when: datetime, interval: float) -> datetime:
     """The start of the ``interval``-second slot of Unix time that ``when`` falls in."""
@@ -61,6 +63,10 @@ class TickSchedule(schedule):
 
 class TickScheduler(PersistentScheduler):
     """Beat's file-backed scheduler, plus the tick stamped on every ``TickSchedule`` send."""
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        touch_liveness_file()  # beat's liveness probe: the loop still turns (config/liveness.py)
+        return float(super().tick(*args, **kwargs))
 
     def apply_async(
         self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any

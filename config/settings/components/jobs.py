@@ -36,6 +36,9 @@ if JOBS_QUEUE != "celery":
 # The beat scheduler that stamps each send with its epoch-aligned tick, so the three beats'
 # sends of one slot name the same tick. It keeps beat's schedule file (``--schedule``).
 CELERY_BEAT_SCHEDULER = "jobs.schedules:TickScheduler"
+# Beat wakes at least this often even when nothing is due, so its liveness file (touched on
+# every tick, config/liveness.py) is never older than this; sends still happen at the ticks.
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=10)
 
 # `expires` below one interval: a delivery that waited longer than that (workers down, a
 # backlog) is dropped instead of piling up; the next tick's catch-up runs what it missed,

@@ -1,4 +1,4 @@
-"""``python manage.py health live|ready|detailed``: the probe's checks, one aligned line each.
+"""``python manage.py health live|ready|detailed|jobs``: the probe's checks, one aligned line each.
 
 Exits 0 on pass or warn and 1 on fail, so it works as a Kubernetes exec probe.
 """
@@ -14,10 +14,10 @@ from health.selectors import PROBES
 
 
 class Command(BaseCommand):
-    help = "Run the checks of a probe (live, ready or detailed); exit 1 when it fails."
+    help = "Run the checks of a probe (live, ready, detailed; jobs for a worker or beat); exit 1 on fail."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("probe", nargs="?", help="live, ready or detailed")
+        parser.add_argument("probe", nargs="?", help="live, ready, detailed or jobs")
 
     def handle(self, *args: Any, probe: str | None = None, **options: Any) -> None:
         if probe not in PROBES:

@@ -79,7 +79,7 @@ def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_
         wait_until_healthy_again(app_url)
 
 
-def test_one_paused_lock_node_warns_and_two_fail_ready(cluster_settings, app_url):
+def test_one_paused_lock_node_warns_and_two_fail_detailed_but_only_warn_web_ready(cluster_settings, app_url):
     paused: list[str] = []
     try:
         # given: one node of three paused (it accepts TCP and never answers)
@@ -108,12 +108,16 @@ def test_one_paused_lock_node_warns_and_two_fail_ready(cluster_settings, app_url
         paused_at = time.monotonic()
 
         # when
-        unready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
+        failing = first_probe_with(f"{app_url}/health/detailed", _is(503), within=3)
+        still_ready = probe(f"{app_url}/health/ready")
 
-        # then
+        # then monitoring sees the failure at once, and web readiness only warns: requests take
+        # no lock, so a lost quorum must not take every web pod out of service (ADR 0005)
         assert time.monotonic() - paused_at < 3
-        assert unready.seconds < 3
-        assert check(unready.body, "lock-redis:quorum")["status"] == "fail"
+        assert failing.seconds < 3
+        assert check(failing.body, "lock-redis:quorum")["status"] == "fail"
+        assert (still_ready.status_code, still_ready.body["status"]) == (200, "warn")
+        assert check(still_ready.body, "lock-redis:quorum")["status"] == "fail"
     finally:
         for name in paused:
             cluster.signal_service(name, signal.SIGCONT, cluster_settings)

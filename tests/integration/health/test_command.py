@@ -34,23 +34,27 @@ def test_ready_prints_one_aligned_line_per_check_and_returns_normally():
     assert len(_status_column(lines)) == 1
 
 
-def test_ready_exits_1_when_the_lock_quorum_is_lost(settings, closed_port):
+def test_without_a_lock_quorum_web_readiness_warns_and_the_jobs_probe_exits_1(settings, closed_port):
     # given: two of three lock nodes where nothing listens
     settings.LOCK_REDIS_URLS = [
         settings.LOCK_REDIS_URLS[0],
         f"redis://127.0.0.1:{closed_port}/0",
         f"redis://127.0.0.1:{closed_port}/1",
     ]
-    out = StringIO()
+    ready, jobs = StringIO(), StringIO()
 
-    # when
+    # when a web pod's readiness and a worker's own probe run
+    call_command("health", "ready", stdout=ready)  # returns: exit 0
     with pytest.raises(SystemExit) as exit_:
-        call_command("health", "ready", stdout=out)
+        call_command("health", "jobs", stdout=jobs)
 
-    # then
+    # then web stays in its Service (requests take no lock); the worker is the one that fails
+    quorum = next(line for line in ready.getvalue().splitlines() if line.startswith("lock-redis:quorum"))
+    assert quorum.split()[1] == "fail"
+    assert ready.getvalue().splitlines()[-1].split() == ["overall", "warn"]
     assert exit_.value.code == 1
-    assert "lock-redis:quorum" in out.getvalue()
-    assert out.getvalue().splitlines()[-1].split() == ["overall", "fail"]
+    assert "lock-redis:quorum" in jobs.getvalue()
+    assert jobs.getvalue().splitlines()[-1].split() == ["overall", "fail"]
 
 
 def test_live_checks_no_dependency():

@@ -19,7 +19,18 @@ from tests.programs import require_program
 pytestmark = pytest.mark.unit
 
 RUNBOOKS = REPO / "docs" / "runbooks"
-EXPECTED = {"deploy.md", "add-a-fourth-server.md", "rolling-restart.md", "rollback.md", "troubleshooting.md"}
+EXPECTED = {
+    "deploy.md",
+    "add-a-fourth-server.md",
+    "rolling-restart.md",
+    "rollback.md",
+    "troubleshooting.md",
+    # the alerts' runbook_url pages (deploy/monitoring/alerts.yml)
+    "lock-quorum-lost.md",
+    "force-releasing-a-lock.md",
+    "replica-lost-or-lagging.md",
+    "pool-saturated.md",
+}
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
 # kubectl comes from a wheel into the virtualenv, which a plain `.venv/bin/pytest` has not on PATH.

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.unit
 MONITORING = Path(__file__).resolve().parents[3] / "deploy" / "monitoring"
 
 REQUIRED_ALERTS = {
+    "LockQuorumLost",
     "ReplicaLagHigh",
     "ReplicaDown",
     "LockLost",
@@ -100,3 +101,21 @@ def test_grafana_dashboard_queries_only_metrics_that_exist():
     assert all(f'"{name}"' in source for name in names), names
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     assert all(prefix in exprs for prefix in external)
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_alert_names_a_runbook_page_and_section_that_exist():
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    runbooks = MONITORING.parents[1] / "docs" / "runbooks"
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            url = rule["annotations"].get("runbook_url", "")
+            assert "/docs/runbooks/" in url, rule["alert"]
+            page, _, anchor = url.split("/docs/runbooks/", 1)[1].partition("#")
+            assert (runbooks / page).is_file(), (rule["alert"], page)
+            assert not anchor or anchor in _anchors(runbooks / page), (rule["alert"], anchor)
