@@ -3,8 +3,10 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
 
 from config.liveness import WorkerLivenessFile
+from config.process_metrics import serve_metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -13,6 +15,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The worker's liveness file (config/liveness.py), written only where CELERY_LIVENESS_FILE is set.
 app.steps["worker"].add(WorkerLivenessFile)
+# A metrics port of the worker's or beat's own, where CELERY_METRICS_PORT is set (a pod).
+worker_init.connect(serve_metrics, weak=False)
+beat_init.connect(serve_metrics, weak=False)
 
 
 @app.on_configure.connect
