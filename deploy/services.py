@@ -39,6 +39,25 @@ def render_systemd(*, out: Path) -> list[Path]:
     return [render_file(folder / f"{unit}.template", values, out / unit) for unit in SYSTEMD_UNITS]
 
 
+PROMETHEUS_RULE = "prometheusrule.yaml"
+
+
+def prometheus_rule_text() -> str:
+    """deploy/monitoring/alerts.yml as the Prometheus Operator's PrometheusRule (one source)."""
+    alerts = yaml.safe_load((DEPLOY_DIR / "monitoring" / "alerts.yml").read_text())
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "app-alerts", "labels": {"app.kubernetes.io/name": "app"}},
+        "spec": alerts,
+    }
+    header = (
+        "# Rendered from deploy/monitoring/alerts.yml by `manage.py render_deploy k8s`; edit that file.\n"
+        "# A Prometheus whose ruleSelector wants a label of its own (e.g. release: NAME) needs it added.\n"
+    )
+    return header + yaml.safe_dump(rule, sort_keys=False, width=100, allow_unicode=True)
+
+
 def render_k8s(*, out: Path) -> list[Path]:
     """The kustomize base (with PgBouncer's ini rendered from its template) and the example overlay,
     the overlay's image and namespace set from settings."""
@@ -48,6 +67,8 @@ def render_k8s(*, out: Path) -> list[Path]:
     # The ingress controller's half of the edge (its own namespace; applied once per cluster).
     shutil.copytree(source / "ingress-nginx", out / "ingress-nginx", dirs_exist_ok=True)
     render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
+    shutil.copytree(source / "monitoring", out / "monitoring", dirs_exist_ok=True)
+    (out / "monitoring" / PROMETHEUS_RULE).write_text(prometheus_rule_text())
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
     kustomization_file = overlay / "kustomization.yaml"

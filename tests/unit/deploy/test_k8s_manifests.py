@@ -16,7 +16,15 @@ from deploy.pgbouncer.render import render_pgbouncer_ini
 pytestmark = pytest.mark.unit
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
-BASE, OVERLAY = K8S / "base", K8S / "overlays" / "example"
+BASE, OVERLAY, MONITORING = K8S / "base", K8S / "overlays" / "example", K8S / "monitoring"
+ALERTS = K8S.parent / "monitoring" / "alerts.yml"
+# The Prometheus Operator's kinds: no schema ships with kubernetes-validate; checked below instead.
+OPERATOR_API = "monitoring.coreos.com/v1"
+OPERATOR_SPEC_KEYS = {
+    "ServiceMonitor": {"selector", "endpoints"},
+    "PodMonitor": {"selector", "podMetricsEndpoints"},
+    "PrometheusRule": {"groups"},
+}
 # The oldest Kubernetes these manifests promise to work on (the preStop sleep action is beta there).
 KUBERNETES_VERSION = "1.30"
 MANIFESTS = sorted(path for path in K8S.rglob("*.yaml") if path.name != "kustomization.yaml")
@@ -31,6 +39,14 @@ def _by_kind_and_name(documents: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 def _validate(resource: dict) -> None:
+    if resource.get("apiVersion") == OPERATOR_API:
+        # the operator's own kinds: the fields its CRDs require, and nothing unknown at the top
+        kind = resource["kind"]
+        assert kind in OPERATOR_SPEC_KEYS, kind
+        assert set(resource) == {"apiVersion", "kind", "metadata", "spec"}, kind
+        assert resource["metadata"]["name"]
+        assert OPERATOR_SPEC_KEYS[kind] <= set(resource["spec"]), kind
+        return
     kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
 
@@ -51,7 +67,7 @@ def test_a_manifest_with_a_wrong_field_does_not_validate():
         _validate(web)
 
 
-@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+@pytest.mark.parametrize("folder", [BASE, OVERLAY, MONITORING], ids=["base", "overlay", "monitoring"])
 def test_the_kustomization_lists_every_file_of_its_folder(folder):
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     listed = {entry for entry in kustomization.get("resources", []) if not entry.startswith("..")}
@@ -91,7 +107,7 @@ def test_no_secret_value_is_committed(built_overlay):
     secret_refs = {
         source["secretRef"]["name"]
         for (kind, _), resource in built_overlay.items()
-        if kind == "Deployment"
+        if kind in ("Deployment", "Job")
         for container in resource["spec"]["template"]["spec"]["containers"]
         for source in container.get("envFrom", [])
         if "secretRef" in source
@@ -195,3 +211,140 @@ def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.internal:5000/sms/app:2.3.4"
     for resource in built.values():
         _validate(resource)
+
+
+def _pod(built_overlay, kind: str, name: str) -> dict:
+    return built_overlay[(kind, name)]["spec"]["template"]["spec"]
+
+
+def _labels(built_overlay, kind: str, name: str) -> dict:
+    return built_overlay[(kind, name)]["spec"]["template"]["metadata"]["labels"]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    return all(
+        labels.get(expression["key"]) in expression["values"]
+        for expression in selector.get("matchExpressions", [])
+        if expression["operator"] == "In"
+    )
+
+
+def test_the_migration_job_migrates_with_the_app_image_before_pods_can_be_ready(built_overlay):
+    job = built_overlay[("Job", "migrate")]["spec"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert container["image"] == "registry.example.com/app:1.0.0"
+    assert pod["restartPolicy"] == "Never" and job["backoffLimit"] >= 1
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {
+        source.get("configMapRef", source.get("secretRef", {})).get("name") for source in container["envFrom"]
+    } == {
+        "app-config",
+        "app-secrets",
+    }
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_worker_and_beat_have_probes_metrics_and_a_budget(built_overlay, name):
+    pod = _pod(built_overlay, "Deployment", name)
+    (container,) = pod["containers"]
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    # liveness: the file its own loop touches, never a dependency (ADR 0005)
+    liveness = " ".join(container["livenessProbe"]["exec"]["command"])
+    assert env["CELERY_LIVENESS_FILE"] in liveness and "manage.py" not in liveness
+    writable = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert str(Path(env["CELERY_LIVENESS_FILE"]).parent) in writable  # an emptyDir: the root is read-only
+    # readiness: what it needs for its work, the lock quorum included
+    assert container["readinessProbe"]["exec"]["command"] == ["python", "manage.py", "health", "jobs"]
+    assert "startupProbe" in container
+    # metrics on a port of its own, from every process of the pod
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports["metrics"] == int(env["CELERY_METRICS_PORT"])
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["PROMETHEUS_MULTIPROC_DIR"] in mounts
+    # and a disruption budget that keeps one running through a node drain
+    budget = built_overlay[("PodDisruptionBudget", name)]["spec"]
+    assert _selects(budget["selector"], _labels(built_overlay, "Deployment", name))
+    assert budget.get("minAvailable", 0) >= 1 or budget.get("maxUnavailable") == 1
+
+
+def test_pgbouncer_has_an_exporter_sidecar_for_the_pool_alert(built_overlay):
+    containers = {
+        container["name"]: container
+        for container in _pod(built_overlay, "Deployment", "pgbouncer")["containers"]
+    }
+    exporter = containers["exporter"]
+    assert exporter["image"] == "registry.example.com/pgbouncer-exporter:0.10.2"
+    assert any("@127.0.0.1:6432/pgbouncer" in arg for arg in exporter["args"])
+    assert {port["name"] for port in exporter["ports"]} == {"metrics"}
+    assert "pgbouncer_pools_client_waiting_connections" in ALERTS.read_text()
+
+
+def test_every_monitor_selects_pods_that_expose_its_port(built_overlay):
+    pods = {
+        name: (_labels(built_overlay, "Deployment", name), _pod(built_overlay, "Deployment", name))
+        for (kind, name) in built_overlay
+        if kind == "Deployment"
+    }
+
+    def port_names(pod: dict) -> set[str]:
+        return {port["name"] for container in pod["containers"] for port in container.get("ports", [])}
+
+    monitors = {
+        key: resource for key, resource in built_overlay.items() if key[0] in ("ServiceMonitor", "PodMonitor")
+    }
+    assert set(monitors) == {("ServiceMonitor", "web"), ("PodMonitor", "jobs"), ("PodMonitor", "pgbouncer")}
+    scraped = set()
+    for (kind, _), monitor in monitors.items():
+        spec = monitor["spec"]
+        if kind == "ServiceMonitor":
+            services = [
+                resource
+                for (other_kind, _), resource in built_overlay.items()
+                if other_kind == "Service"
+                and _selects(spec["selector"], resource["metadata"].get("labels", {}))
+            ]
+            assert services, monitor["metadata"]["name"]
+            for service in services:
+                assert {endpoint["port"] for endpoint in spec["endpoints"]} <= {
+                    port["name"] for port in service["spec"]["ports"]
+                }
+                scraped |= {
+                    name
+                    for name, (labels, _) in pods.items()
+                    if _selects({"matchLabels": service["spec"]["selector"]}, labels)
+                }
+        else:
+            matched = [name for name, (labels, _) in pods.items() if _selects(spec["selector"], labels)]
+            assert matched, monitor["metadata"]["name"]
+            for name in matched:
+                assert {endpoint["port"] for endpoint in spec["podMetricsEndpoints"]} <= port_names(
+                    pods[name][1]
+                )
+            scraped |= set(matched)
+    assert {"web", "worker", "beat", "pgbouncer"} <= scraped
+
+
+def test_the_prometheus_rule_is_alerts_yml_and_passes_promtool(tmp_path):
+    from deploy.services import prometheus_rule_text
+    from tests.programs import require_program
+
+    committed = (MONITORING / "prometheusrule.yaml").read_text()
+    assert committed == prometheus_rule_text()
+    rule = yaml.safe_load(committed)
+    assert rule["spec"] == yaml.safe_load(ALERTS.read_text())
+    assert all(r["annotations"]["runbook_url"] for group in rule["spec"]["groups"] for r in group["rules"])
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(yaml.safe_dump(rule["spec"]))
+    result = subprocess.run(
+        [require_program("promtool", "prometheus"), "check", "rules", str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
