@@ -10,8 +10,9 @@
   church's. Tokens are checked again every ``LIVE_TOKEN_RECHECK_SECONDS``; a connection whose
   token stopped working is disconnected.
 - **Operations**: ``/health/live``, ``/health/ready`` (primary through PgBouncer, the broker
-  Redis, not draining) and ``/metrics`` (internal networks only) on the same port; one JSON log
-  line per connect and disconnect with the request id NGINX assigned.
+  Redis, not draining) and ``/metrics`` (``METRICS_TOKEN`` or ``METRICS_ALLOWED_NETWORKS``, as
+  on the app servers) on the same port; one JSON log line per connect and disconnect with the
+  request id NGINX assigned.
 - **Drain** on SIGTERM: the listening socket closes at once, so the edge's (and a kubelet's)
   next connect is refused and new clients go to another server; every client gets
   ``server.draining``, and their connections are closed over ``LIVE_DRAIN_SECONDS``; clients
@@ -318,8 +319,21 @@ def _metrics_text() -> bytes:
 
 
 def _internal(scope: Scope) -> bool:
+    """The app servers' rule for /metrics: ``METRICS_TOKEN`` as a bearer token, or a client on
+    ``METRICS_ALLOWED_NETWORKS``. The peer address is the client's: the edge forwards only
+    ``/socket.io/`` here, so a scraper always connects directly."""
+    import hmac
     import ipaddress
 
+    headers = dict(scope.get("headers") or [])
+    scheme, _, presented = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    token = settings.METRICS_TOKEN
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.encode())
+    ):
+        return True
     client = scope.get("client") or ("", 0)
     try:
         address = ipaddress.ip_address(client[0])

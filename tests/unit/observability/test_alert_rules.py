@@ -82,6 +82,12 @@ def test_kubernetes_scrape_config_keeps_web_pods_and_loads_the_rules():
     assert (("__meta_kubernetes_pod_label_app_kubernetes_io_component",), "web") in keeps
     assert (("__meta_kubernetes_pod_container_port_name",), "http") in keeps
     assert config["rule_files"] == ["alerts.yml"]
+    live = next(job for job in config["scrape_configs"] if job["job_name"] == "live")
+    live_keeps = {
+        (tuple(r["source_labels"]), r["regex"]) for r in live["relabel_configs"] if r.get("action") == "keep"
+    }
+    assert (("__meta_kubernetes_pod_label_app_kubernetes_io_component",), "live") in live_keeps
+    assert live["authorization"] == app["authorization"]
 
 
 def test_grafana_dashboard_queries_only_metrics_that_exist():
