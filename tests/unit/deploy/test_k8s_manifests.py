@@ -297,7 +297,12 @@ def test_every_monitor_selects_pods_that_expose_its_port(built_overlay):
     monitors = {
         key: resource for key, resource in built_overlay.items() if key[0] in ("ServiceMonitor", "PodMonitor")
     }
-    assert set(monitors) == {("ServiceMonitor", "web"), ("PodMonitor", "jobs"), ("PodMonitor", "pgbouncer")}
+    assert set(monitors) == {
+        ("ServiceMonitor", "web"),
+        ("ServiceMonitor", "live"),
+        ("PodMonitor", "jobs"),
+        ("PodMonitor", "pgbouncer"),
+    }
     scraped = set()
     for (kind, _), monitor in monitors.items():
         spec = monitor["spec"]
@@ -326,7 +331,7 @@ def test_every_monitor_selects_pods_that_expose_its_port(built_overlay):
                     pods[name][1]
                 )
             scraped |= set(matched)
-    assert {"web", "worker", "beat", "pgbouncer"} <= scraped
+    assert {"web", "live", "worker", "beat", "pgbouncer"} <= scraped
 
 
 def test_the_prometheus_rule_is_alerts_yml_and_passes_promtool(tmp_path):
