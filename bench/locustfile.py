@@ -21,38 +21,15 @@ import random
 import time
 import uuid
 
-from locust import FastHttpUser, between, constant, constant_throughput, task
+from locust import FastHttpUser, between, constant, task
 
 FIXTURE = json.loads(open(os.environ["BENCH_FIXTURE"]).read())  # noqa: SIM115
 WAIT_MIN = float(os.environ.get("BENCH_WAIT_MIN", "0"))
 WAIT_MAX = float(os.environ.get("BENCH_WAIT_MAX", "0"))
 BYPASS = {"X-RateLimit-Bypass": FIXTURE["bypass_token"]} if FIXTURE.get("bypass_token") else {}
-# "open-loop": only OpenLoopReader runs (the message list at a constant pace per user,
-# BENCH_RATE_PER_USER requests a second each); otherwise the mixed scenario's two classes.
-OPEN_LOOP = os.environ.get("BENCH_SCENARIO") == "open-loop"
-RATE_PER_USER = float(os.environ.get("BENCH_RATE_PER_USER", "0.05"))
-
-
-class OpenLoopReader(FastHttpUser):
-    """People reading their church's messages at a steady pace, on a kept-alive connection."""
-
-    abstract = not OPEN_LOOP
-    wait_time = constant_throughput(RATE_PER_USER)
-    insecure = True
-    connection_timeout = 30.0
-    network_timeout = 60.0
-
-    def on_start(self) -> None:
-        self.headers = {**BYPASS, "Authorization": f"Bearer {random.choice(FIXTURE['tokens'])}"}
-        time.sleep(random.random() / RATE_PER_USER)  # spread the first requests over one period
-
-    @task
-    def list_messages(self) -> None:
-        self.client.get("/api/messages?limit=50", headers=self.headers, name="GET /api/messages")
 
 
 class ChurchStaff(FastHttpUser):
-    abstract = OPEN_LOOP
     wait_time = between(WAIT_MIN, WAIT_MAX)
     insecure = True  # the cluster's self-signed certificate
     connection_timeout = 30.0
@@ -100,7 +77,6 @@ class ChurchStaff(FastHttpUser):
 class StaffLoggingIn(FastHttpUser):
     """One user, outside the count of the others: a login a second, then the token is dropped."""
 
-    abstract = OPEN_LOOP
     fixed_count = 1
     wait_time = constant(1)
     insecure = True

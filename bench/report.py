@@ -135,10 +135,11 @@ def goals(run: Run) -> list[tuple[str, str, bool | None]]:
         out.append(
             (
                 f"open loop: {open_loop.concurrency:,} users at 70 % of capacity, 0 errors, p99 < 500 ms",
-                f"{_num(open_loop.rps, 0)} req/s, {open_loop.errors} errors, "
+                f"{_num(open_loop.served_rps, 0)} served/s, {open_loop.shed} shed, "
+                f"{open_loop.errors} errors, "
                 f"p99 {_num(open_loop.p99_ms)} ms; "
                 f"load generator {open_loop.generator_cores:.2f} cores",
-                open_loop.errors == 0 and open_loop.p99_ms < 500,
+                open_loop.errors == 0 and open_loop.shed == 0 and open_loop.p99_ms < 500,
             )
         )
     for goal in _scaleout_goals(run):

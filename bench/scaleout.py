@@ -44,9 +44,18 @@ CORE_SHARE = float(os.environ.get("BENCH_SCALE_CORE_SHARE", "0.25"))
 MAX_SERVERS = 4
 
 
+_TAKEN: set[int] = set()
+
+
 def free_port() -> int:
-    # A range of the bench's own (bench/run.py uses 29100+), below the ephemeral ports.
-    return _free_port(range(29600, 31000))
+    """A port of the bench's own range (bench/run.py uses 29100+), below the ephemeral ports, and
+    never one handed out before: NGINX binds its listen ports only once all are chosen."""
+    for start in range(29600, 31000):
+        port = _free_port(range(start, 31000))
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
+    raise RuntimeError("no free port in 29600-30999")
 
 
 NGINX_CONF = """
@@ -287,7 +296,30 @@ def main() -> int:
         api_headers={"Authorization": f"Bearer {fixture}"}, messages_path="/api/messages?limit=50"
     )
     print(json.dumps(result, indent=2))
+    if len(sys.argv) > 2 and sys.argv[1] == "--out":
+        Path(sys.argv[2]).write_text(markdown(result))
     return 0
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The result as the report's table."""
+    if result.get("skipped"):
+        return f"Skipped: {result['skipped']}\n"
+    rates = {int(n): rate for n, rate in result["rps"].items()}
+    one = rates.get(1) or 0.0
+    lines = [
+        result["how"],
+        "",
+        "| servers | served 2xx/s (median) | speed-up vs one | efficiency (÷ N x one) | p99 ms | errors |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sorted(rates):
+        speedup = rates[n] / one if one else 0.0
+        lines.append(
+            f"| {n} | {rates[n]:,.0f} | {speedup:.2f}x | {speedup / n:.2f} | {result['p99'][str(n)]:,.1f} | "
+            f"{result['errors'][str(n)]} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
