@@ -28,8 +28,23 @@ from django.contrib.auth.models import Group  # noqa: E402
 
 from locking.errors import LockError  # noqa: E402
 from locking.quorum import get_quorum  # noqa: E402
-from locking.services import acquire_job_lock, release_job_lock  # noqa: E402
+from locking.services import JobLock, acquire_job_lock, release_job_lock  # noqa: E402
 from replicas import PRIMARY_DB_ALIAS  # noqa: E402
+
+
+def fenced_write(lock: JobLock, name: str, *, paused: bool) -> None:
+    """Two writes in one fenced block; ``paused``: print ``inside`` after the first and wait for a
+    line before the second. Prints ``wrote``, or the class of what stopped it."""
+    try:
+        with lock.fenced():
+            Group.objects.using(PRIMARY_DB_ALIAS).create(name=name)
+            if paused:
+                print("inside", flush=True)
+                sys.stdin.readline()
+            Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{name}-second")
+        print("wrote", flush=True)
+    except Exception as exc:  # a refused fence, or the session PostgreSQL ended under a pause
+        print(type(exc).__name__, flush=True)
 
 
 def hold(name: str, ttl: float) -> None:
@@ -40,25 +55,8 @@ def hold(name: str, ttl: float) -> None:
     print(f"acquired {lock.token}", flush=True)
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
-        if command == "write":
-            try:
-                with lock.fenced():
-                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=argument)
-                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{argument}-second")
-                print("wrote", flush=True)
-            except LockError as exc:
-                print(type(exc).__name__, flush=True)
-        elif command == "write-paused":
-            # Inside the fenced block: one write, then wait for a line before the second.
-            try:
-                with lock.fenced():
-                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=argument)
-                    print("inside", flush=True)
-                    sys.stdin.readline()
-                    Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{argument}-second")
-                print("wrote", flush=True)
-            except Exception as exc:
-                print(type(exc).__name__, flush=True)
+        if command in ("write", "write-paused"):
+            fenced_write(lock, argument, paused=command == "write-paused")
         elif command == "ensure":
             try:
                 lock.ensure_held()

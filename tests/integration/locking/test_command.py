@@ -94,35 +94,21 @@ def test_the_default_operator_works_for_a_uid_without_a_passwd_entry(child_env, 
         "sys.argv = sys.argv[1:]\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
+
     # when an operator lists and releases without --by
-    listing = subprocess.run(
-        [sys.executable, str(wrapper), str(REPO / "manage.py"), "locks", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd="/",
-    )
-    released = subprocess.run(
-        [
-            sys.executable,
-            str(wrapper),
-            str(REPO / "manage.py"),
-            "locks",
-            "release",
-            held.name,
-            "--yes",
-            "--reason",
-            "test",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd="/",
-    )
+    def locks(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(wrapper), str(REPO / "manage.py"), "locks", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd="/",
+        )
+
+    listing = locks("list")
+    released = locks("release", held.name, "--yes", "--reason", "test")
     # then both work and the audit names the uid
     assert listing.returncode == 0, listing.stderr
     assert released.returncode == 0, released.stderr
