@@ -88,6 +88,15 @@ def test_kubernetes_scrape_config_keeps_web_pods_and_loads_the_rules():
     }
     assert (("__meta_kubernetes_pod_label_app_kubernetes_io_component",), "live") in live_keeps
     assert live["authorization"] == app["authorization"]
+    # and the worker's and beat's metrics ports, where the job metrics are recorded
+    jobs = next(job for job in config["scrape_configs"] if job["job_name"] == "jobs")
+    jobs_keeps = {
+        (tuple(r["source_labels"]), r["regex"]) for r in jobs["relabel_configs"] if r.get("action") == "keep"
+    }
+    assert (("__meta_kubernetes_pod_label_app_kubernetes_io_component",), "worker|beat") in jobs_keeps
+    assert (("__meta_kubernetes_pod_container_port_name",), "metrics") in jobs_keeps
+    # the app's `job` label (the job's name) survives the scrape: the alerts group by it
+    assert app["honor_labels"] is True and jobs["honor_labels"] is True
 
 
 def test_grafana_dashboard_queries_only_metrics_that_exist():
