@@ -55,6 +55,14 @@ MAX_RECIPIENTS_PER_SEND = 1000
 SEND_TASK_BATCH = 100  # messages per Celery task
 # messaging.tasks.send_messages, named rather than imported: the task module calls these services.
 SEND_TASK_NAME = "messaging.send_messages"
+# A publish after the commit must not hold the request when the broker is down: no result-backend
+# subscription (nothing reads the send's result; the message row is the record) and one quick
+# retry instead of Celery's defaults, which kept a request waiting about 19 s per message. What
+# fails stays ``queued`` for the messages-sweep job.
+SEND_PUBLISH_OPTIONS = {
+    "ignore_result": True,
+    "retry_policy": {"max_retries": 1, "interval_start": 0.2, "interval_step": 0, "interval_max": 0.2},
+}
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
 WEBHOOK_SEEN_PREFIX = "webhook-seen:"
@@ -282,7 +290,7 @@ def messages_enqueue(*, message_ids: Sequence[int]) -> None:
 
     If the broker is down the messages stay ``queued`` (logged, not lost) for a later sweep.
     """
-    send = current_app.signature(SEND_TASK_NAME)
+    send = current_app.signature(SEND_TASK_NAME, options=SEND_PUBLISH_OPTIONS)
     ids = list(message_ids)
     for start in range(0, len(ids), SEND_TASK_BATCH):
         chunk = ids[start : start + SEND_TASK_BATCH]
