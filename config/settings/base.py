@@ -144,15 +144,13 @@ DATABASES = {
     "default": _database(
         host=env("DB_HOST", default="127.0.0.1"), port=env.int("PGBOUNCER_PORT", default=26432)
     ),
-    # No health check (a SELECT 1 round trip before each request's first query, about a tenth
-    # of a message-list request's CPU) on the replica: a read that fails on a dead replica
-    # connection is run again on the primary by replicas.middleware, and Django drops the
-    # broken connection before the next request. The primary keeps its check: writes are
-    # never retried.
+    # The replica keeps Django's health check (a SELECT 1 before a request's first query):
+    # replicas.middleware reruns only safe methods on the primary, so without it a connection
+    # that died with a restarted replica fails the next POST that reads (a login) with a 500.
     "replica": _database(
         host=env("DB_REPLICA_HOST", default="127.0.0.1"),
         port=env.int("PG_REPLICA_PORT", default=25433),
-        health_checks=env.bool("DB_REPLICA_CONN_HEALTH_CHECKS", default=False),
+        health_checks=env.bool("DB_REPLICA_CONN_HEALTH_CHECKS", default=True),
     ),
 }
 
