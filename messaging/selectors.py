@@ -56,7 +56,13 @@ def message_list(
     direction: str | None = None,
 ) -> list[Message]:
     """Keyset pagination by id: ``after`` is the last id of the previous page."""
-    queryset = Message.objects.filter(church=church).order_by("id")
+    return list(_message_page(church=church, after=after, contact_id=contact_id, direction=direction)[:limit])
+
+
+def _message_page(
+    *, church: Church, after: int | None, contact_id: int | None, direction: str | None
+) -> QuerySet[Message]:
+    queryset = Message.objects.filter(church_id=church.id).order_by("id")
     if contact_id is not None:
         contact_get(church=church, contact_id=contact_id)  # another church's contact is a 404
         queryset = queryset.filter(contact_id=contact_id)
@@ -64,7 +70,7 @@ def message_list(
         queryset = queryset.filter(direction=direction)
     if after is not None:
         queryset = queryset.filter(id__gt=after)
-    return list(queryset[:limit])
+    return queryset
 
 
 # The message list's columns, in MessageOut's order: the list is served from plain rows
@@ -93,14 +99,7 @@ def message_list_rows(
     direction: str | None = None,
 ) -> list[tuple[Any, ...]]:
     """Like :func:`message_list`, as tuples of ``MESSAGE_LIST_FIELDS``: one query, no instances."""
-    queryset = Message.objects.filter(church_id=church.id).order_by("id")
-    if contact_id is not None:
-        contact_get(church=church, contact_id=contact_id)  # another church's contact is a 404
-        queryset = queryset.filter(contact_id=contact_id)
-    if direction is not None:
-        queryset = queryset.filter(direction=direction)
-    if after is not None:
-        queryset = queryset.filter(id__gt=after)
+    queryset = _message_page(church=church, after=after, contact_id=contact_id, direction=direction)
     return list(queryset.values_list(*MESSAGE_LIST_FIELDS)[:limit])
 
 

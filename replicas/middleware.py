@@ -44,17 +44,16 @@ def position_from_cookie(request: HttpRequest) -> int | None:
         )
     except BadSignature:
         return None
-    if not value:
-        return None
-    try:
-        return parse_lsn(value)
-    except ValueError:
-        return None
+    return _position_or_none(value)
 
 
 def position_from_header(request: HttpRequest) -> int | None:
     """The position a client asks its reads to have reached (``X-Replica-Min-LSN``), if well formed."""
-    value = request.headers.get(MIN_POSITION_HEADER)
+    return _position_or_none(request.headers.get(MIN_POSITION_HEADER))
+
+
+def _position_or_none(value: str | None) -> int | None:
+    """A WAL position from a cookie or header a client controls; None when absent or malformed."""
     if not value:
         return None
     try:

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.production_env import REQUIRED
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.unit
 
-PRODUCTION = {
-    "DJANGO_SETTINGS_MODULE": "config.settings.production",
-    "DJANGO_SECRET_KEY": "x" * 60,
-    "DJANGO_ALLOWED_HOSTS": "testserver",
-    "DB_PASSWORD": "p",
-    "MESSAGING_WEBHOOK_SECRET": "s",
-    "HEALTH_DETAILED_TOKEN": "t",
-    "HEALTH_TRUSTED_PROXIES": "10.0.0.5/32",
-    "BROKER_REDIS_PASSWORD": "broker-pw",
-    "LOCK_REDIS_PASSWORD": "lock-pw",
-}
+PRODUCTION = {"DJANGO_SETTINGS_MODULE": "config.settings.production", **REQUIRED}
 # Resolves the two paths in a fresh process (the API is built once, at import).
 SCRIPT = """
 import django

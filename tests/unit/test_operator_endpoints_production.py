@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.production_env import REQUIRED
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.unit
@@ -17,14 +19,9 @@ TOKEN = "monitoring-token-for-the-production-settings-test"
 INGRESS = "10.2.0.7"  # the ingress controller's pod: the one trusted proxy
 PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
-    "DJANGO_SECRET_KEY": "x" * 60,
-    "DJANGO_ALLOWED_HOSTS": "testserver",
-    "DB_PASSWORD": "p",
-    "MESSAGING_WEBHOOK_SECRET": "s",
+    **REQUIRED,
     "HEALTH_DETAILED_TOKEN": TOKEN,
     "HEALTH_TRUSTED_PROXIES": f"{INGRESS}/32",
-    "BROKER_REDIS_PASSWORD": "broker-pw",
-    "LOCK_REDIS_PASSWORD": "lock-pw",
 }
 # Each case: (path, REMOTE_ADDR, X-Forwarded-For, Authorization) -> the status in production.
 # Only the refusals are asked of /health/detailed: an allowed request would run its checks.

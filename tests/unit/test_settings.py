@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.production_env import REQUIRED, SECRET_KEY
+
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789"
 
 pytestmark = pytest.mark.unit
 
@@ -31,16 +32,6 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-REQUIRED = {
-    "DJANGO_SECRET_KEY": SECRET,
-    "DJANGO_ALLOWED_HOSTS": "example.org",
-    "DB_PASSWORD": "p",
-    "MESSAGING_WEBHOOK_SECRET": "s",
-    "HEALTH_DETAILED_TOKEN": "t",
-    "HEALTH_TRUSTED_PROXIES": "10.0.0.5/32",
-    "BROKER_REDIS_PASSWORD": "broker-pw",
-    "LOCK_REDIS_PASSWORD": "lock-pw",
-}
 ONE_LINE = "error: Set the {} environment variable (production has no default).\n"
 
 
@@ -56,7 +47,7 @@ def test_production_refuses_to_start_without_a_required_variable_in_one_line(mis
 
 
 def test_every_missing_variable_is_named_at_once():
-    result = _manage("check", env={"DJANGO_SECRET_KEY": SECRET, "DB_PASSWORD": "p"})
+    result = _manage("check", env={"DJANGO_SECRET_KEY": SECRET_KEY, "DB_PASSWORD": "p"})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     for name in set(REQUIRED) - {"DJANGO_SECRET_KEY", "DB_PASSWORD"}:
