@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.phase2 import section_carry_over
+
 if TYPE_CHECKING:
     from bench.run import Row, Run
 
@@ -392,10 +394,15 @@ def write(run: Run, *, out: Path, verification: Path) -> list[Path]:
     for name, text in run.micro.items():
         lines += [f"### {name}", "", text, ""]
     report = out / "report.md"
-    report.write_text("\n".join(lines).rstrip() + "\n")
+    # The Phase 2 section comes from its own, longer run (``bench.phase2``): keep it.
+    report.write_text(section_carry_over(_text(report), "\n".join(lines).rstrip() + "\n"))
     verification.parent.mkdir(parents=True, exist_ok=True)
-    verification.write_text(_verification(run, report))
+    verification.write_text(section_carry_over(_text(verification), _verification(run, report)))
     return [report, *plots, verification]
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _verification(run: Run, report: Path) -> str:

@@ -177,6 +177,10 @@ def demo_data_seed(
                 lines,
             )
             report("messages", stop, messages)
+    if contacts or messages:
+        # Fresh statistics at once: the planner must not judge millions of rows by the old ones.
+        with connections[DATABASE].cursor() as cursor:
+            cursor.execute(f'ANALYZE "{Contact._meta.db_table}", "{Message._meta.db_table}"')
     if (
         new_churches
         and not get_user_model().objects.filter(username=settings.MESSAGING_DEMO_USERNAME).exists()

@@ -1,0 +1,252 @@
+"""Phase 2 data: does the message list cost the same with 5,000,000 messages as with a few?
+
+    .venv/bin/python -m bench.phase2 [--churches 10000 --contacts 1000000 --messages 5000000]
+    make bench SCALE=phase2
+
+Runs against the running cluster (``make up``; local settings). In one run it measures the
+message-list request (``GET /api/messages?limit=50`` as the demo user, through the project's
+WSGI application exactly as ``bench.profile_request`` calls it: every middleware, the replica
+and the primary through PgBouncer) on the data the database holds, then seeds the Phase 2 totals
+with ``seed_demo`` (only what is missing; the seeding time is measured), waits for the replica to
+replay it, and measures the same request again. The figure is the median CPU per request over
+several rounds (``time.process_time`` in this process), with the load average at each round.
+
+If the database already holds the Phase 2 totals, nothing is seeded and there is no small-data
+figure in this run: the report says so (start from an empty cluster for the comparison).
+
+Writes ``bench/out/phase2.md`` and replaces the Phase 2 section of ``bench/report.md`` and
+``docs/phase2-verification.md`` (between ``<!-- phase2 -->`` markers; ``make bench`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- phase2 -->", "<!-- /phase2 -->"
+GOAL = 1.10  # the seed's goal: within 10 % of the small-data figure
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    messages: int
+    church_messages: int
+    cpu_us: list[float]
+    wall_us: list[float]
+    load: list[float]
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_us)
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(self.wall_us)
+
+
+def _measure(label: str, *, token: str, church_id: int, rounds: int, requests: int) -> Figure:
+    from bench.profile_request import _one
+    from config.wsgi import application
+    from messaging.models import Message
+
+    for _ in range(50):  # warm: connections, caches, the pages this church's list reads
+        _one(application, token)
+    cpu, wall, load = [], [], []
+    for _ in range(rounds):
+        started_cpu, started_wall = time.process_time(), time.perf_counter()
+        for _ in range(requests):
+            _one(application, token)
+        cpu.append((time.process_time() - started_cpu) * 1e6 / requests)
+        wall.append((time.perf_counter() - started_wall) * 1e6 / requests)
+        load.append(os.getloadavg()[0])
+    return Figure(
+        label=label,
+        messages=Message.objects.using("default").count(),
+        church_messages=Message.objects.using("default").filter(church_id=church_id).count(),
+        cpu_us=cpu,
+        wall_us=wall,
+        load=load,
+    )
+
+
+def _replica_caught_up(timeout: float = 600) -> float:
+    """Wait until the replica has replayed everything the primary has written; return seconds."""
+    from django.db import connections
+
+    started = time.monotonic()
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        target = cursor.fetchone()[0]
+    while time.monotonic() - started < timeout:
+        with connections["replica"].cursor() as cursor:
+            cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target])
+            if cursor.fetchone()[0]:
+                return time.monotonic() - started
+        time.sleep(1)
+    raise RuntimeError(f"the replica did not replay up to {target} within {timeout:.0f} s")
+
+
+def _replace_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip() + "\n\n" + block
+    path.write_text(text)
+
+
+def section_carry_over(old_text: str, new_text: str) -> str:
+    """``bench.report`` rewrites its files whole: keep the last Phase 2 section at their end."""
+    if BEGIN not in old_text or END not in old_text or BEGIN in new_text:
+        return new_text
+    block = old_text.split(BEGIN, 1)[1].split(END, 1)[0]
+    return new_text.rstrip() + "\n\n" + BEGIN + block + END + "\n"
+
+
+def _section(
+    *, small: Figure | None, large: Figure, seeded: str, rounds: int, requests: int, started: float
+) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    rows = [small, large] if small else [large]
+    lines = [
+        "## Phase 2 data: the message list on a large database",
+        "",
+        f"Measured by `make bench SCALE=phase2` (`python -m bench.phase2`) on {when}: "
+        f"`GET /api/messages?limit=50` as the demo user, in one process through the WSGI "
+        f"application (every middleware, the replica and the primary through PgBouncer), "
+        f"{rounds} rounds of {requests} requests after a warm-up; median of the rounds. {seeded}",
+        "",
+        "| data | messages in the database | messages of the church | CPU per request (median) "
+        "| rounds (CPU µs) | wall per request (median) | load average (1 min) |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for figure in rows:
+        lines.append(
+            f"| {figure.label} | {figure.messages:,} | {figure.church_messages:,} | "
+            f"{figure.cpu_median:,.0f} µs | {', '.join(f'{v:,.0f}' for v in figure.cpu_us)} | "
+            f"{figure.wall_median:,.0f} µs | {', '.join(f'{v:.1f}' for v in figure.load)} |"
+        )
+    lines.append("")
+    if small:
+        ratio = large.cpu_median / small.cpu_median
+        verdict = "met" if ratio <= GOAL else "**not met**"
+        lines.append(
+            f"Goal, message-list CPU per request at Phase 2 size within 10 % of the small-data figure: "
+            f"{ratio:.2f}x ({large.cpu_median:,.0f} vs {small.cpu_median:,.0f} µs): {verdict}."
+        )
+    else:
+        lines.append(
+            "No small-data figure in this run: the database already held the Phase 2 totals "
+            "(start from an empty cluster for the comparison)."
+        )
+    lines += [
+        "",
+        "Not measured: the Sunday burst (10,000 recurring messages due in one tick, 1,000,000 "
+        "recipients, 1/2/3 workers).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> str:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="phase2-metrics-"))
+    os.environ.setdefault("APP_SERVER_NAME", "phase2")
+    import logging
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    import config.wsgi  # noqa: F401 (django.setup() runs here, once: it would reinstall the log handlers)
+    from messaging.models import Church, Contact, Message, StaffMember
+    from messaging.services import api_token_create
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    handlers = [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers]
+    for handler in handlers:  # the request log line goes nowhere, as in profile_request
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
+    started = time.time()
+    if not StaffMember.objects.filter(user__username=settings.MESSAGING_DEMO_USERNAME).exists():
+        call_command("seed_demo", "--if-empty")
+    staff = StaffMember.objects.select_related("user").get(user__username=settings.MESSAGING_DEMO_USERNAME)
+    token = api_token_create(user=staff.user)
+    measure: dict[str, Any] = {
+        "token": token,
+        "church_id": staff.church_id,
+        "rounds": args.rounds,
+        "requests": args.requests,
+    }
+
+    have = {
+        "churches": Church.objects.count(),
+        "contacts": Contact.objects.count(),
+        "messages": Message.objects.count(),
+    }
+    missing = {name: max(getattr(args, name) - count, 0) for name, count in have.items()}
+    small = None
+    if missing["messages"] or missing["churches"]:
+        print(
+            f"phase2: measuring the message list on the data there ({have['messages']:,} messages)",
+            flush=True,
+        )
+        small = _measure("small (before the seed)", **measure)
+        print(f"phase2: small data: {small.cpu_median:,.0f} µs CPU per request", flush=True)
+        seed_started = time.monotonic()
+        call_command(
+            "seed_demo",
+            churches=max(missing["churches"], 1),
+            contacts=max(missing["contacts"], 1),
+            messages=missing["messages"],
+        )
+        seed_seconds = time.monotonic() - seed_started
+        replay = _replica_caught_up()
+        seeded = (
+            f"Seeded in this run with `seed_demo --churches {max(missing['churches'], 1)} --contacts "
+            f"{max(missing['contacts'], 1)} --messages {missing['messages']}`: {seed_seconds:,.0f} s "
+            f"({missing['messages'] / seed_seconds:,.0f} messages/s; load average "
+            f"{os.getloadavg()[0]:.1f} at the end); the replica replayed it {replay:,.0f} s later."
+        )
+    else:
+        seeded = "The database held the Phase 2 totals already: nothing seeded."
+    print(f"phase2: {seeded}", flush=True)
+    total = Message.objects.count()
+    large = _measure(f"Phase 2 ({total:,} messages)", **measure)
+    print(f"phase2: Phase 2 data: {large.cpu_median:,.0f} µs CPU per request", flush=True)
+    return _section(
+        small=small, large=large, seeded=seeded, rounds=args.rounds, requests=args.requests, started=started
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--churches", type=int, default=10_000)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--messages", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200, help="requests per round")
+    parser.add_argument("--no-write", action="store_true", help="print the section, write no file")
+    args = parser.parse_args(argv)
+    section = run(args)
+    sys.stdout.write(section)
+    if not args.no_write:
+        out = ROOT / "bench" / "out"
+        out.mkdir(exist_ok=True)
+        (out / "phase2.md").write_text(section)
+        for path in (ROOT / "bench" / "report.md", ROOT / "docs" / "phase2-verification.md"):
+            _replace_section(path, section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
