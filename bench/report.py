@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.phase2 import section_carry_over
+from bench.scaleout import markdown as scaleout_markdown
 
 if TYPE_CHECKING:
     from bench.run import Row, Run
@@ -279,20 +280,8 @@ def _scaleout_section(run: Run, out: Path) -> list[str]:
         return ["## Scale-out with CPU-capped servers", "", f"Skipped: {scale['skipped']}", ""]
     rates = {int(n): rate for n, rate in scale["rps"].items()}
     one = rates.get(1) or 0.0
-    lines = [
-        "## Scale-out with CPU-capped servers",
-        "",
-        scale.get("how", ""),
-        "",
-        "| servers | served 2xx/s (median) | speed-up vs one | efficiency (÷ N x one) | p99 ms | errors |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for servers in sorted(rates):
-        speedup = rates[servers] / one if one else 0.0
-        lines.append(
-            f"| {servers} | {_num(rates[servers], 0)} | {speedup:.2f}x | {speedup / servers:.2f} | "
-            f"{_num(scale['p99'][str(servers)])} | {scale['errors'][str(servers)]} |"
-        )
+    # The table is scaleout.markdown's, the same one `python -m bench.scaleout --out` writes.
+    lines = ["## Scale-out with CPU-capped servers", "", *scaleout_markdown(scale).splitlines()]
     lines += ["", f"![Scale-out]({SCALEOUT_PNG})", ""]
     import matplotlib
 

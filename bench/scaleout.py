@@ -308,7 +308,7 @@ def markdown(result: dict[str, Any]) -> str:
     rates = {int(n): rate for n, rate in result["rps"].items()}
     one = rates.get(1) or 0.0
     lines = [
-        result["how"],
+        result.get("how", ""),
         "",
         "| servers | served 2xx/s (median) | speed-up vs one | efficiency (÷ N x one) | p99 ms | errors |",
         "|---:|---:|---:|---:|---:|---:|",
