@@ -5,8 +5,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from config.startup import APP_LOAD_ERROR, load_settings_or_exit
+from config.unread_body import drain_unread_body
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 load_settings_or_exit(APP_LOAD_ERROR)
 
-application = get_wsgi_application()
+# A body a view did not read is read before the response, so NGINX's send never fails (config/unread_body.py).
+application = drain_unread_body(get_wsgi_application())
