@@ -15,7 +15,7 @@ connections = Gauge(
 )
 connects = Counter(
     "app_live_connects_total",
-    "Socket.IO connection attempts by outcome (accepted, refused-token, refused-draining).",
+    "Socket.IO connection attempts by outcome (accepted, refused-token, refused-draining, refused-error).",
     ["outcome"],
 )
 events_emitted = Counter(

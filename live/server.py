@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import socketio
 import uvicorn
@@ -55,6 +55,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_TOKEN_LENGTH = 512
 DRAINING_EVENT = "server.draining"
 HEALTH_CONTENT_TYPE = "application/health+json"
+# A connecting client waits for the answer to its token (the client library's default wait is
+# 10 s): a slow or failing lookup is refused well inside that, with a reason, not left unanswered.
+TOKEN_CHECK_TIMEOUT_SECONDS = 5.0
 
 
 def staff_for_token(raw_token: str) -> tuple[int, int] | None:
@@ -131,11 +134,15 @@ class LiveServer:
             raw_token = auth.get("token") if isinstance(auth, dict) else None
             if not isinstance(raw_token, str) or not 0 < len(raw_token) <= MAX_TOKEN_LENGTH:
                 self._refuse("refused-token", "send the bearer token as auth={'token': ...}")
-            assert isinstance(raw_token, str)  # for mypy: _refuse raised otherwise
-            staff = await asyncio.to_thread(staff_for_token, raw_token)
+            try:
+                staff = await asyncio.wait_for(
+                    asyncio.to_thread(staff_for_token, raw_token), TOKEN_CHECK_TIMEOUT_SECONDS
+                )
+            except Exception:
+                logger.exception("connect: the token could not be checked")
+                self._refuse("refused-error", "the token could not be checked: reconnect")
             if staff is None:
                 self._refuse("refused-token", "the token is not valid (wrong, expired or revoked)")
-            assert staff is not None
             user_id, church_id = staff
             self.connections[sid] = Connection(
                 token=raw_token, user_id=user_id, church_id=church_id, request_id=request_id
@@ -164,7 +171,7 @@ class LiveServer:
             "draining": self.draining,
         }
 
-    def _refuse(self, outcome: str, reason: str) -> None:
+    def _refuse(self, outcome: str, reason: str) -> NoReturn:
         metrics.connects.labels(outcome=outcome).inc()
         logger.info("connect refused", extra={"outcome": outcome})
         raise socketio.exceptions.ConnectionRefusedError(reason)

@@ -117,6 +117,14 @@ def post_inbound(cluster_settings: cluster.Settings) -> Callable[..., int]:
     return post
 
 
+class LiveConnectRefused(Exception):
+    """A connect that failed, with the reasons the server gave (none if it never answered)."""
+
+    def __init__(self, message: str, reasons: list[object]) -> None:
+        super().__init__(f"{message}; reasons given: {reasons!r}")
+        self.reasons = reasons
+
+
 @dataclass
 class LiveClient:
     """A Socket.IO client that records its events and, after each reconnect, re-reads the messages
@@ -132,6 +140,7 @@ class LiveClient:
     connects: int = 0
     errors: list[Exception] = field(default_factory=list)
     disconnects: list[tuple[float, str]] = field(default_factory=list)
+    refusals: list[object] = field(default_factory=list)
     resume_after: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,6 +148,10 @@ class LiveClient:
         with self.lock:
             self.events.append((event, data))
             self.seen_ids.add(int(data["id"]))  # type: ignore[call-overload]
+
+    def on_connect_error(self, reason: object = None) -> None:
+        with self.lock:
+            self.refusals.append(reason)
 
     def on_disconnect(self, reason: object = None) -> None:
         # The resume point is taken when the connection drops: after the reconnect, events may
@@ -207,10 +220,14 @@ def live_client(
             client.on(event, lambda data, event=event: live.record(event, data))
         client.on("connect", live.on_connect)
         client.on("disconnect", live.on_disconnect)
+        client.on("connect_error", live.on_connect_error)
         bypass = {RATELIMIT_BYPASS_HEADER: cluster_settings.ratelimit_bypass_token(), **(headers or {})}
-        client.connect(
-            nginx_url, auth={"token": token}, transports=["websocket"], wait_timeout=10, headers=bypass
-        )
+        try:
+            client.connect(
+                nginx_url, auth={"token": token}, transports=["websocket"], wait_timeout=10, headers=bypass
+            )
+        except socketio.exceptions.ConnectionError as error:
+            raise LiveConnectRefused(str(error), live.refusals) from error
         return live
 
     yield connect

@@ -7,11 +7,10 @@ import uuid
 
 import pytest
 import requests
-import socketio
 
 from deploy.local import cluster
 from messaging.webhooks import webhook_headers
-from tests.cluster.live.conftest import WEBHOOK_SECRET, LiveClient, signed_inbound
+from tests.cluster.live.conftest import WEBHOOK_SECRET, LiveClient, LiveConnectRefused, signed_inbound
 
 pytestmark = pytest.mark.cluster
 
@@ -55,9 +54,16 @@ def test_a_revoked_wrong_or_missing_token_is_refused_at_connect(
     )
     assert logout.status_code == 204
     # when / then
-    for refused in (token, "not-a-token", ""):
-        with pytest.raises(socketio.exceptions.ConnectionError, match="failed to connect"):
+    for refused, reason in (
+        (token, "the token is not valid"),
+        ("not-a-token", "the token is not valid"),
+        ("", "send the bearer token"),
+    ):
+        with pytest.raises(LiveConnectRefused) as refusal:
             live_client(refused, reconnection=False)
+        # refused by the server with its reason, not a connect left unanswered
+        messages = [str(r.get("message")) for r in refusal.value.reasons if isinstance(r, dict)]
+        assert len(messages) == 1 and messages[0].startswith(reason), refusal.value
 
 
 def test_another_churchs_events_never_arrive(churches, login, live_client, post_inbound, cluster_settings):

@@ -7,7 +7,9 @@ import uuid
 import pytest
 import requests
 
+from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
+from tests.cluster.live.conftest import LiveConnectRefused
 
 pytestmark = pytest.mark.cluster
 
@@ -79,3 +81,22 @@ def test_a_plain_http_request_to_socketio_gets_no_polling_session(cluster_settin
         timeout=5,
     )
     assert answer.status_code == 400
+
+
+def test_a_connect_whose_token_cannot_be_checked_is_refused_with_a_reason(
+    churches, login, live_client, cluster_settings
+):
+    # given: a fresh token (in no server's token cache) and the primary out of reach
+    token = login(churches["a"])
+    cluster.stop(["pgbouncer"], cluster_settings)
+    try:
+        # when: a client connects with it
+        with pytest.raises(LiveConnectRefused) as refusal:
+            live_client(token, reconnection=False)
+    finally:
+        cluster.start_service(cluster.services(cluster_settings)["pgbouncer"], cluster_settings)
+    # then: the server refused it, saying why, rather than leaving the connect unanswered
+    messages = [str(r.get("message")) for r in refusal.value.reasons if isinstance(r, dict)]
+    assert messages == ["the token could not be checked: reconnect"], refusal.value
+    # and once the primary is back, the same token connects
+    assert live_client(token).whoami()["church_id"] == churches["a"].id
