@@ -47,9 +47,10 @@ from typing import Any
 import psycopg
 import requests
 
+from bench import nginx
 from bench.cpu import CpuMeter
 from deploy.local import cluster
-from deploy.local.host import free_port, raise_file_limit
+from deploy.local.host import free_port, raise_file_limit, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -89,6 +90,11 @@ class Plan:
     @classmethod
     def fast(cls) -> Plan:
         return cls(True, (8, 32), (8, 32), 1.0, (8, 50), 6.0, 2, 20, 200, 20, 6.0)
+
+    def wrk_seconds(self, concurrency: int) -> float:
+        """How long a wrk row at ``concurrency`` lasts: thousands of TLS handshakes come first, so
+        a big full run gets the time to reach a steady state."""
+        return max(self.seconds, 0 if self.quick else concurrency / 200)
 
 
 @dataclass
@@ -148,16 +154,6 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout:.0f}s")
 
 
-def stop_pid(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 class PrimaryConnections:
     """Samples the server connections on the PostgreSQL primary (what PgBouncer keeps open, plus
     anything connecting directly) every quarter second, in a background thread."""
@@ -209,18 +205,7 @@ class PrimaryConnections:
 
 # --- baselines: a tiny NGINX and the bare WSGI app ----------------------------------------------
 
-BASELINE_NGINX = """
-worker_processes auto;
-worker_rlimit_nofile 65536;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 16384; }}
-http {{
-    client_body_temp_path {folder}/tmp/body;
-    proxy_temp_path {folder}/tmp/proxy;
-    fastcgi_temp_path {folder}/tmp/fastcgi;
-    uwsgi_temp_path {folder}/tmp/uwsgi;
-    scgi_temp_path {folder}/tmp/scgi;
+BASELINE_HTTP = """
     access_log {folder}/access.log;
     upstream bare {{
         least_conn;
@@ -242,18 +227,13 @@ http {{
             proxy_next_upstream error timeout http_502 http_503;
         }}
     }}
-}}
 """
 
 
 @contextlib.contextmanager
 def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
     """Three bare-WSGI gunicorns and an NGINX in front of them; yields NGINX's port."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
-    folder.chmod(0o755)  # NGINX's workers run unprivileged
-    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "tmp" / temp).mkdir(parents=True)
-        (folder / "tmp" / temp).chmod(0o777)
+    folder = nginx.make_folder("bench-baseline-")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         ports = []
@@ -269,23 +249,19 @@ def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
             ports.append(port)
         nginx_port = free_port()
         tls = cfg.state_dir / "nginx"
-        conf = folder / "nginx.conf"
-        conf.write_text(
-            BASELINE_NGINX.format(
-                folder=folder,
-                port=nginx_port,
-                cert=tls / "tls.crt",
-                key=tls / "tls.key",
-                upstreams="\n".join(f"        server 127.0.0.1:{port};" for port in ports),
-            )
+        http = BASELINE_HTTP.format(
+            folder=folder,
+            port=nginx_port,
+            cert=tls / "tls.crt",
+            key=tls / "tls.key",
+            upstreams="\n".join(f"        server 127.0.0.1:{port};" for port in ports),
         )
-        nginx_argv = ["nginx", "-e", str(folder / "error.log"), "-c", str(conf), "-g", "daemon off;"]
-        processes.append(subprocess.Popen(nginx_argv, cwd=folder))
+        processes.append(nginx.start(folder, http, workers="auto", connections=16384))
         wait_port(nginx_port)
         yield nginx_port
     finally:
         for process in reversed(processes):
-            stop_pid(process, signal.SIGQUIT if process is processes[-1] else signal.SIGTERM)
+            stop_process(process, signal.SIGQUIT if process is processes[-1] else signal.SIGTERM, timeout=15)
 
 
 # --- load generators -----------------------------------------------------------------------------
@@ -351,8 +327,7 @@ def measure_wrk(
     by_status = scenario not in BASELINES
     meter = CpuMeter(cluster_pids())
     try:
-        # Thousands of TLS handshakes come first: give big runs time to reach a steady state.
-        length = seconds or max(run.plan.seconds, 0 if run.plan.quick else concurrency / 200)
+        length = seconds or run.plan.wrk_seconds(concurrency)
         with meter:
             report = wrk(
                 url, connections=concurrency, seconds=length, headers=headers, by_status=by_status,
@@ -427,7 +402,7 @@ def flood(
     requests are answered and each app server's own /health/live answers; then the same
     endpoint at the headline concurrency for 10 s, to see throughput come back."""
     cfg = cluster.Settings()
-    length = max(run.plan.seconds, 0 if run.plan.quick else concurrency / 200)
+    length = run.plan.wrk_seconds(concurrency)
     probe: dict[str, list[float] | list[int]] = {"shed_ms": [], "served_ms": [], "live": [], "other": []}
     stop = threading.Event()
 

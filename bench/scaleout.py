@@ -24,7 +24,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +31,10 @@ from typing import Any
 
 import psutil
 
+from bench import nginx
 from deploy.local import cluster
 from deploy.local.host import free_port as _free_port
+from deploy.local.host import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
@@ -58,22 +59,6 @@ def free_port() -> int:
     raise RuntimeError("no free port in 29600-30999")
 
 
-NGINX_CONF = """
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    client_body_temp_path {folder}/tmp/body;
-    proxy_temp_path {folder}/tmp/proxy;
-    fastcgi_temp_path {folder}/tmp/fastcgi;
-    uwsgi_temp_path {folder}/tmp/uwsgi;
-    scgi_temp_path {folder}/tmp/scgi;
-    access_log off;
-{blocks}
-}}
-"""
 BLOCK = """
     upstream servers{n} {{
         zone servers{n} 64k;
@@ -147,11 +132,7 @@ def capped_servers(count: int, cores: float) -> Iterator[dict[int, int]]:
     """``count`` app servers, each in its own capped group, and one NGINX with an upstream over
     the first N of them for every N; yields {N: NGINX port}."""
     cfg = cluster.Settings()
-    folder = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
-    folder.chmod(0o755)
-    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "tmp" / temp).mkdir(parents=True)
-        (folder / "tmp" / temp).chmod(0o777)
+    folder = nginx.make_folder("bench-scaleout-")
     processes: list[subprocess.Popen[bytes]] = []
     groups: list[CappedGroup] = []
     try:
@@ -192,24 +173,13 @@ def capped_servers(count: int, cores: float) -> Iterator[dict[int, int]]:
             )
             for n in nginx_ports
         )
-        conf = folder / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(folder=folder, blocks=blocks))
-        nginx = subprocess.Popen(
-            ["nginx", "-e", str(folder / "error.log"), "-c", str(conf), "-g", "daemon off;"]
-        )
-        processes.append(nginx)
+        processes.append(nginx.start(folder, "    access_log off;\n" + blocks, workers="1", connections=8192))
         for port in nginx_ports.values():
             _wait_http(port, "/health/live")
         yield nginx_ports
     finally:
         for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGQUIT if process is processes[-1] else signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+            stop_process(process, signal.SIGQUIT if process is processes[-1] else signal.SIGTERM, timeout=20)
         for group in groups:
             group.remove()
 

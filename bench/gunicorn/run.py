@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.host import free_port
+from deploy.local.host import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent.parent
 OUT = REPO / "bench" / "out"
@@ -123,15 +122,6 @@ def start_gunicorn(setup: Setup, port: int, log: Path) -> subprocess.Popen[bytes
         )
     _wait_serving(port, process, log)
     return process
-
-
-def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -235,7 +225,7 @@ def measure(
                     )
     finally:
         for _, process in servers.values():
-            stop_gunicorn(process)
+            stop_process(process)
     results = []
     for setup in setups:
         for scenario in scenarios:

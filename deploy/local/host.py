@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import signal
 import socket
+import subprocess
+from typing import Any
 
 SPARE_PORTS = range(29100, 32000)
 
@@ -40,3 +43,18 @@ def raise_file_limit(wanted: int = 65536) -> None:
     except (ValueError, OSError):  # only root may raise the hard limit, and not past the kernel's
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, hard), hard))
+
+
+def stop_process(
+    process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM, *, timeout: float = 30
+) -> None:
+    """Stop a process this program started: ``sig``, then SIGKILL if it has not exited within
+    ``timeout`` seconds (a hung process must not hang whatever stops it)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
-from deploy.local.host import free_port
+from deploy.local.host import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 # Ports for the extra servers: below the kernel's ephemeral range and clear of the cluster's.
@@ -88,13 +88,7 @@ class SideServer:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # stop now, no drain
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT, timeout=15)  # SIGINT: stop now, no drain
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 and serve their metrics on a port of their own where one is set (config/process_metrics.py)."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from deploy.local.cluster import REPO
-from deploy.local.host import free_port
+from deploy.local.host import free_port, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +70,4 @@ def test_the_process_touches_its_liveness_file_while_it_runs(tmp_path, process):
             assert time.monotonic() < deadline, "the liveness file was not touched again within 30 s"
             time.sleep(0.5)
     finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_process(child)
