@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from config.cli import default_operator
+from config.cli import ActionCommand, default_operator
 from config.text import aligned_rows
 from jobs import operations
 from jobs.models import Outcome
@@ -33,31 +33,24 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-class Command(BaseCommand):
+class Command(ActionCommand):
     help = "List the scheduled jobs, show one's history, run its current tick now, pause or resume it."
+    errors = (operations.UnknownJob, operations.JobPaused)
+    actions = {
+        "list": "every job: interval, last tick and outcome, next tick, paused",
+        "history": "a job's newest ledger rows, runs and skips",
+        "run": "run the current tick now (once, whoever else runs it)",
+        "pause": "no server runs the job until it is resumed",
+        "resume": "let the job run again from its next tick",
+    }
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True)
-        actions.add_parser("list", help="every job: interval, last tick and outcome, next tick, paused")
-        history = actions.add_parser("history", help="a job's newest ledger rows, runs and skips")
-        history.add_argument("job")
-        history.add_argument("--limit", type=int, default=20)
-        run = actions.add_parser("run", help="run the current tick now (once, whoever else runs it)")
-        run.add_argument("job")
-        run.add_argument("--by", help="the operator the ledger records (default: this user)")
-        pause = actions.add_parser("pause", help="no server runs the job until it is resumed")
-        pause.add_argument("job")
-        pause.add_argument("--reason", default="", help="why, for the next operator")
-        pause.add_argument("--by", help="the operator recorded (default: this user)")
-        resume = actions.add_parser("resume", help="let the job run again from its next tick")
-        resume.add_argument("job")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        action: str = options["action"]
-        try:
-            getattr(self, f"_{action}")(options)
-        except (operations.UnknownJob, operations.JobPaused) as exc:
-            raise CommandError(str(exc)) from None
+    def add_action_arguments(self, parsers: dict[str, CommandParser]) -> None:
+        for action in ("history", "run", "pause", "resume"):
+            parsers[action].add_argument("job")
+        parsers["history"].add_argument("--limit", type=int, default=20)
+        parsers["run"].add_argument("--by", help="the operator the ledger records (default: this user)")
+        parsers["pause"].add_argument("--reason", default="", help="why, for the next operator")
+        parsers["pause"].add_argument("--by", help="the operator recorded (default: this user)")
 
     def _list(self, options: dict[str, Any]) -> None:
         rows = [("JOB", "INTERVAL", "LAST TICK", "LAST OUTCOME", "NEXT TICK", "PAUSED")]

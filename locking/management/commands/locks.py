@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from config.cli import default_operator
+from config.cli import ActionCommand, default_operator
 from config.text import aligned_rows
 from locking.errors import InvalidLockName, LockUnavailable
 from locking.selectors import ActiveLock, get_active_job_locks
@@ -30,44 +30,38 @@ def _row(lock: ActiveLock) -> tuple[str, ...]:
     )
 
 
-class Command(BaseCommand):
+class Command(ActionCommand):
     help = "List the distributed locks held now, or force-release one."
+    errors = (InvalidLockName, LockUnavailable)
+    actions = {
+        "list": "a table of the locks a quorum of nodes holds",
+        "release": "force-release one lock (asks first)",
+    }
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True)
-        actions.add_parser("list", help="a table of the locks a quorum of nodes holds")
-        release = actions.add_parser("release", help="force-release one lock (asks first)")
+    def add_action_arguments(self, parsers: dict[str, CommandParser]) -> None:
+        release = parsers["release"]
         release.add_argument("name")
         release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         release.add_argument("--reason", required=True, help="why; the audit keeps it for the next operator")
         # Resolved when used, not here: without a passwd entry for the uid even `locks list` failed.
         release.add_argument("--by", help="the operator the audit records (default: this user)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            if options["action"] == "list":
-                self._list()
-            else:
-                reason = options["reason"].strip()
-                if not reason:
-                    raise CommandError("--reason must say why the lock is taken away")
-                by = options["by"] or default_operator()
-                self._release(options["name"], yes=options["yes"], by=by, reason=reason)
-        except (InvalidLockName, LockUnavailable) as exc:
-            raise CommandError(str(exc)) from exc
-
-    def _list(self) -> None:
+    def _list(self, options: dict[str, Any]) -> None:
         rows = [COLUMNS, *(_row(lock) for lock in get_active_job_locks())]
         for line in aligned_rows(rows):
             self.stdout.write(line)
         if len(rows) == 1:
             self.stdout.write("(no lock is held)")
 
-    def _release(self, name: str, *, yes: bool, by: str, reason: str) -> None:
+    def _release(self, options: dict[str, Any]) -> None:
+        name, reason = options["name"], options["reason"].strip()
+        if not reason:
+            raise CommandError("--reason must say why the lock is taken away")
+        by = options["by"] or default_operator()
         held = next((lock for lock in get_active_job_locks() if lock.name == name), None)
         if held is None:
             raise CommandError(f"no lock named {name!r} is held")
-        if not yes:
+        if not options["yes"]:
             holder = f"{held.owner} (token {held.token}, {held.expires_in:.1f}s left)"
             answer = input(f"Force-release {name!r} held by {holder}? [y/N] ")
             if answer.strip().lower() not in {"y", "yes"}:
