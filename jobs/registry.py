@@ -49,8 +49,17 @@ class JobTask(Task):
         return report.as_dict()
 
 
-def job(*, name: str, task_name: str, interval_setting: str) -> Callable[[Body], Task]:
-    """Declare a job: ``body(ctx)`` runs at most once per tick of ``interval_setting`` seconds."""
+def job(*, name: str, task_name: str = "", interval_setting: str = "") -> Callable[[Body], Task]:
+    """Declare a job: ``body(ctx)`` runs at most once per tick of ``interval_setting`` seconds.
+
+    The names follow the job's: ``@job(name="messages-sweep")`` is the task
+    ``jobs.messages_sweep`` (what beat's schedule sends) ticking every
+    ``settings.JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS``; ``task_name`` and ``interval_setting``
+    name others where a job needs them.
+    """
+    snake = name.replace("-", "_")
+    task_name = task_name or f"jobs.{snake}"
+    interval_setting = interval_setting or f"JOBS_{snake.upper()}_INTERVAL_SECONDS"
 
     def decorate(body: Body) -> Task:
         spec = Job(name=name, interval_setting=interval_setting, body=body)

@@ -6,7 +6,7 @@ from jobs.context import JobContext
 from jobs.registry import job
 
 
-@job(name="retention", task_name="jobs.retention", interval_setting="JOBS_RETENTION_INTERVAL_SECONDS")
+@job(name="retention")
 def prune(ctx: JobContext) -> None:
     """Delete what is older than the retention settings, from every registered table."""
     retention.prune_all(ctx)

@@ -26,31 +26,19 @@ from messaging.models import IdempotentRequest, RecurringMessage
 logger = logging.getLogger(__name__)
 
 
-@job(
-    name="recurring-messages",
-    task_name="jobs.recurring_messages",
-    interval_setting="JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS",
-)
+@job(name="recurring-messages")
 def recurring_messages(ctx: JobContext) -> None:
     """Queue the outbound messages of every recurring message due at the tick."""
     recurring_messages_run(ctx=ctx, batch_size=settings.JOBS_RECURRING_MESSAGES_BATCH_SIZE)
 
 
-@job(
-    name="phone-linking-recovery",
-    task_name="jobs.phone_linking_recovery",
-    interval_setting="JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS",
-)
+@job(name="phone-linking-recovery")
 def phone_linking_recovery(ctx: JobContext) -> None:
     """Retry phone links stuck in pending; give up after the configured attempts."""
     phone_links_recover(ctx=ctx)
 
 
-@job(
-    name="messages-sweep",
-    task_name="jobs.messages_sweep",
-    interval_setting="JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS",
-)
+@job(name="messages-sweep")
 def messages_sweep(ctx: JobContext) -> None:
     """Send what was left behind: messages still queued, and messages stuck mid-send."""
     messages_sweep_run(ctx=ctx)

@@ -83,3 +83,16 @@ def test_a_bad_retention_clock_or_retry_setting_stops_start_up_naming_it(
     finally:
         monkeypatch.undo()
         importlib.reload(component)
+
+
+def test_every_scheduled_task_is_the_declared_job_of_that_name_at_its_interval():
+    from config.celery import app
+    from jobs.registry import JOBS, JobTask
+
+    # given beat's schedule and the jobs the apps declared with @job(name=...)
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        # then each entry sends the task made for the job of its name, which ticks at the same interval
+        task = app.tasks[entry["task"]]
+        assert isinstance(task, JobTask)
+        assert task.job is JOBS[name]
+        assert JOBS[name].interval == entry["schedule"].interval
