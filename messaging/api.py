@@ -528,13 +528,20 @@ def recurring_messages_patch(
 _WEBHOOK_ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
 
 
-@api.post(
-    "/webhooks/sms/inbound",
-    auth=WebhookSignature(),
-    response={200: WebhookOut, **_WEBHOOK_ERRORS},
-    tags=["webhooks"],
-)
-@_forget_signature_on_failure
+def _webhook(path: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A provider callback at ``path``: signed (``WebhookSignature``), answered with ``WebhookOut``
+    or an error body, listed under "webhooks", and forgotten when we fail to handle it."""
+
+    def declare(view: Callable[_P, _R]) -> Callable[_P, _R]:
+        route = api.post(
+            path, auth=WebhookSignature(), response={200: WebhookOut, **_WEBHOOK_ERRORS}, tags=["webhooks"]
+        )
+        return route(_forget_signature_on_failure(view))
+
+    return declare
+
+
+@_webhook("/webhooks/sms/inbound")
 def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, object]:
     """A contact's SMS to a church's linked number; a repeat of the same message id is a no-op."""
     message, created = services.inbound_message_receive(
@@ -546,13 +553,7 @@ def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, ob
     return {"message_id": message.id, "duplicate": not created, "status": message.status}
 
 
-@api.post(
-    "/webhooks/sms/status",
-    auth=WebhookSignature(),
-    response={200: WebhookOut, **_WEBHOOK_ERRORS},
-    tags=["webhooks"],
-)
-@_forget_signature_on_failure
+@_webhook("/webhooks/sms/status")
 def webhook_status(request: HttpRequest, payload: SmsStatusIn) -> dict[str, object]:
     """A delivery report for a message we sent; the status only moves forward."""
     status = Message.Status.FAILED if payload.status == "undelivered" else payload.status
