@@ -47,18 +47,6 @@ def contact_get(*, church: Church, contact_id: int) -> Contact:
     return contact
 
 
-def message_list(
-    *,
-    church: Church,
-    after: int | None = None,
-    limit: int = 50,
-    contact_id: int | None = None,
-    direction: str | None = None,
-) -> list[Message]:
-    """Keyset pagination by id: ``after`` is the last id of the previous page."""
-    return list(_message_page(church=church, after=after, contact_id=contact_id, direction=direction)[:limit])
-
-
 def _message_page(
     *, church: Church, after: int | None, contact_id: int | None, direction: str | None
 ) -> QuerySet[Message]:
@@ -98,7 +86,8 @@ def message_list_rows(
     contact_id: int | None = None,
     direction: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Like :func:`message_list`, as tuples of ``MESSAGE_LIST_FIELDS``: one query, no instances."""
+    """A church's messages, keyset-paginated by id (``after`` is the last id of the previous page),
+    as tuples of ``MESSAGE_LIST_FIELDS``: one query, no instances."""
     queryset = _message_page(church=church, after=after, contact_id=contact_id, direction=direction)
     return list(queryset.values_list(*MESSAGE_LIST_FIELDS)[:limit])
 

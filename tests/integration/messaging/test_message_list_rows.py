@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import pytest
 from ninja.responses import NinjaJSONEncoder
 
-from messaging import selectors
 from messaging.api import MessagePage
 from messaging.models import Message
 from tests.integration.messaging.factories import ContactFactory, MessageFactory, RecurringMessageFactory
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def _schema_bytes(church, *, limit: int, **filters) -> bytes:
     """What django-ninja writes for MessagePage built from model instances (the reference)."""
-    items = selectors.message_list(church=church, limit=limit + 1, **filters)
+    items = list(Message.objects.filter(church=church, **filters).order_by("id")[: limit + 1])
     page = items[:limit]
     data = MessagePage.model_validate(
         {"items": page, "next_after": page[-1].id if len(items) > limit else None}
