@@ -64,34 +64,29 @@ def production_env(cluster_settings) -> dict[str, str]:
     }
 
 
-def _env_args(env: dict[str, str]) -> list[str]:
-    return [arg for name, value in env.items() for arg in ("--env", f"{name}={value}")]
+def _podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``podman ARGS`` on build.sh's runtime and storage."""
+    return subprocess.run(
+        [*PODMAN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **STORAGE},
+    )
+
+
+def _run(env: dict[str, str]) -> list[str]:
+    """``podman run`` of a throwaway container on the host's network, with ``env`` set in it."""
+    environment = [f"--env={name}={value}" for name, value in env.items()]
+    return ["run", "--rm", "--network", "host", *ULIMITS, *environment]
 
 
 def _podman_run(
     image: str, env: dict[str, str], *args: str, entrypoint: str
 ) -> subprocess.CompletedProcess[str]:
     """``args`` to ``entrypoint`` in a throwaway container on the host's network."""
-    return subprocess.run(
-        [
-            *PODMAN,
-            "run",
-            "--rm",
-            "--network",
-            "host",
-            *ULIMITS,
-            *_env_args(env),
-            "--entrypoint",
-            entrypoint,
-            image,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **STORAGE},
-    )
+    return _podman(*_run(env), "--entrypoint", entrypoint, image, *args)
 
 
 @pytest.fixture(scope="module")
@@ -106,26 +101,7 @@ def web(image, production_env) -> Iterator[str]:
         "GUNICORN_THREADS": "2",
         "HEALTH_DRAIN_SECONDS": "0",
     }
-    started = subprocess.run(
-        [
-            *PODMAN,
-            "run",
-            "--detach",
-            "--rm",
-            "--name",
-            name,
-            "--network",
-            "host",
-            *ULIMITS,
-            *_env_args(env),
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **STORAGE},
-    )
+    started = _podman(*_run(env), "--detach", "--name", name, image, timeout=120)
     assert started.returncode == 0, started.stderr
     url = f"http://127.0.0.1:{port}"
     try:
@@ -136,23 +112,12 @@ def web(image, production_env) -> Iterator[str]:
                     break
             except requests.RequestException:
                 pass
-            logs = subprocess.run(
-                [*PODMAN, "logs", name],
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, **STORAGE},
-            )
+            logs = _podman("logs", name, timeout=60)
             assert time.monotonic() < deadline, f"gunicorn in the image did not answer: {logs.stderr[-3000:]}"
             time.sleep(1)
         yield url
     finally:
-        subprocess.run(
-            [*PODMAN, "rm", "--force", "--time", "5", name],
-            capture_output=True,
-            check=False,
-            env={**os.environ, **STORAGE},
-        )
+        _podman("rm", "--force", "--time", "5", name, timeout=60)
 
 
 def test_the_images_gunicorn_answers_live_and_ready_against_the_cluster(web):
