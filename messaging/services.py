@@ -378,8 +378,9 @@ def _sending_number(*, church_id: int) -> str:
 _CLAIM = (
     f"UPDATE {Message._meta.db_table} SET status = %s, claimed_at = now(), updated_at = now(),"
     " send_attempts = send_attempts + 1"
-    " WHERE id = %s AND status = %s AND direction = %s RETURNING id"
+    " WHERE id = %s AND status = %s AND direction = %s RETURNING claimed_at, updated_at, send_attempts"
 )
+_CLAIMED_FIELDS = ("claimed_at", "updated_at", "send_attempts")
 
 
 def message_claim(*, message_id: int) -> bool:
@@ -388,11 +389,22 @@ def message_claim(*, message_id: int) -> bool:
     One ``UPDATE ... WHERE status = 'queued'``: of two workers claiming it at once, one gets the
     row and the other nothing (the second waits on the row lock, then sees it is not queued).
     """
-    with transaction.atomic(using=PRIMARY_DB_ALIAS), connections[PRIMARY_DB_ALIAS].cursor() as cursor:
+    return _message_claim(message_id=message_id) is not None
+
+
+def _message_claim(*, message_id: int) -> dict[str, object] | None:
+    """``message_claim``, returning the fields the claim set (None: not claimed).
+
+    One statement in autocommit: it commits on its own, with no BEGIN and COMMIT round trips.
+    """
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(
             _CLAIM, [Message.Status.SENDING, message_id, Message.Status.QUEUED, Message.Direction.OUTBOUND]
         )
-        return cursor.fetchone() is not None
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return {"status": Message.Status.SENDING, **dict(zip(_CLAIMED_FIELDS, row, strict=True))}
 
 
 def message_idempotency_key(*, message_id: int) -> str:
@@ -401,46 +413,87 @@ def message_idempotency_key(*, message_id: int) -> str:
 
 
 def message_deliver(*, message_id: int, gateway: SmsGateway | None = None) -> Message | None:
-    """Hand one queued message to the provider, at most once; it ends ``sent`` or ``failed``.
+    """Hand one queued message to the provider, at most once; see ``messages_deliver``.
 
-    The message is claimed first (``queued`` to ``sending``, committed); only the worker that
-    claimed it calls the provider, so a redelivered task or a second concurrent delivery sends
-    nothing. A worker that dies after the claim leaves it ``sending``; the sweep
-    (``messages_recover_stuck_sending``) decides what happens to it. The status never moves back
-    except there.
+    Returns the message as it ends (or as another worker left it), None if it does not exist.
     """
-    if not message_claim(message_id=message_id):
-        return Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message_id).first()
-    message = Message.objects.using(PRIMARY_DB_ALIAS).select_related("contact").get(pk=message_id)
-    claimed = Message.objects.using(PRIMARY_DB_ALIAS).filter(pk=message.pk, status=Message.Status.SENDING)
+    delivered = messages_deliver(message_ids=[message_id], gateway=gateway)
+    return delivered[0] if delivered else None
+
+
+def messages_deliver(*, message_ids: Sequence[int], gateway: SmsGateway | None = None) -> list[Message]:
+    """Hand queued messages to the provider, each at most once; each ends ``sent`` or ``failed``.
+
+    Each message is claimed on its own just before its send (``queued`` to ``sending``,
+    committed); only the worker that claimed it calls the provider, so a redelivered task or a
+    second concurrent delivery sends nothing. A worker that dies after a claim leaves that one
+    message ``sending``; the sweep (``messages_recover_stuck_sending``) decides what happens to
+    it. The status never moves back except there. Claims stay one message each (not one per
+    batch) so a worker that dies strands one message, not a task's hundred.
+
+    The batch's rows, contacts and sending numbers are read once up front (a Sunday burst sends
+    a million of these): per message, the claim, the provider and the final update. Returns the
+    messages in the order given, as they ended or as another worker left them; ids that do not
+    exist are left out.
+    """
+    gateway = gateway or get_gateway()
+    primary = Message.objects.using(PRIMARY_DB_ALIAS)
+    loaded = {message.pk: message for message in primary.select_related("contact").filter(pk__in=message_ids)}
+    numbers: dict[int, str] = {}
+    delivered: list[Message] = []
+    for message_id in message_ids:
+        message = loaded.get(message_id)
+        if message is None:
+            continue
+        claimed = _message_claim(message_id=message_id)
+        if claimed is None:
+            current = primary.filter(pk=message_id).first()  # another worker's, or done already
+            if current is not None:
+                delivered.append(current)
+            continue
+        for name, value in claimed.items():
+            setattr(message, name, value)
+        if message.church_id not in numbers:
+            numbers[message.church_id] = _sending_number(church_id=message.church_id)
+        _message_send_claimed(message=message, from_number=numbers[message.church_id], gateway=gateway)
+        delivered.append(message)
+    return delivered
+
+
+def _message_send_claimed(*, message: Message, from_number: str, gateway: SmsGateway) -> None:
+    """Send a message this worker claimed; record how it ended, on the row and on ``message``."""
+    ended: dict[str, object]
     if message.contact.opted_out:
-        claimed.update(status=Message.Status.FAILED, error="contact opted out", updated_at=timezone.now())
+        ended = {"status": Message.Status.FAILED, "error": "contact opted out"}
     else:
         sms = OutboundSms(
             to=message.contact.phone,
-            from_number=_sending_number(church_id=message.church_id),
+            from_number=from_number,
             body=message.body,
             idempotency_key=message_idempotency_key(message_id=message.pk),
         )
         try:
-            provider_message_id = (gateway or get_gateway()).send(sms)
+            provider_message_id = gateway.send(sms)
         except GatewayError as error:
             logger.warning("message %s failed: %s", message.pk, error)
-            claimed.update(status=Message.Status.FAILED, error=str(error)[:2000], updated_at=timezone.now())
+            ended = {"status": Message.Status.FAILED, "error": str(error)[:2000]}
         else:
-            now = timezone.now()
-            claimed.update(
-                status=Message.Status.SENT,
-                provider_message_id=provider_message_id,
-                error="",
-                sent_at=now,
-                updated_at=now,
-            )
-    message.refresh_from_db(using=PRIMARY_DB_ALIAS)
-    if message.status in (Message.Status.SENT, Message.Status.FAILED):  # announced once: the claimer
+            ended = {"status": Message.Status.SENT, "provider_message_id": provider_message_id, "error": ""}
+    ended["updated_at"] = timezone.now()
+    if ended["status"] == Message.Status.SENT:
+        ended["sent_at"] = ended["updated_at"]
+    updated = (
+        Message.objects.using(PRIMARY_DB_ALIAS)
+        .filter(pk=message.pk, status=Message.Status.SENDING)
+        .update(**ended)
+    )
+    for name, value in ended.items():  # the row as it now is, without reading it again
+        setattr(message, name, value)
+    if updated:  # announced once, by the claimer
         event = MESSAGE_SENT if message.status == Message.Status.SENT else MESSAGE_STATUS
         message_changed_on_commit(event=event, message=message, using=PRIMARY_DB_ALIAS)
-    return message
+    else:  # the sweep settled it meanwhile (it took longer than the stuck threshold)
+        message.refresh_from_db(using=PRIMARY_DB_ALIAS)
 
 
 # --- recurring messages ---------------------------------------------------------------------

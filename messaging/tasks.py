@@ -1,5 +1,7 @@
 """Celery tasks: thin, each calls one service."""
 
+from collections import Counter
+
 from celery import shared_task
 
 from messaging import services
@@ -8,9 +10,8 @@ from messaging import services
 @shared_task(name="messaging.send_messages", acks_late=True)
 def send_messages(*, message_ids: list[int]) -> dict[str, int]:
     """Hand queued messages to the SMS provider; each ends sent or failed (with its error)."""
-    counts: dict[str, int] = {}
-    for message_id in message_ids:
-        message = services.message_deliver(message_id=message_id)
-        status = message.status if message is not None else "missing"
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    delivered = services.messages_deliver(message_ids=message_ids)
+    counts = Counter(message.status for message in delivered)
+    if len(delivered) < len(message_ids):
+        counts["missing"] = len(message_ids) - len(delivered)
+    return dict(counts)
