@@ -10,6 +10,7 @@ and the primary through PgBouncer) on the data the database holds, then seeds th
 with ``seed_demo`` (only what is missing; the seeding time is measured), waits for the replica to
 replay it, and measures the same request again. The figure is the median CPU per request over
 several rounds (``time.process_time`` in this process), with the load average at each round.
+Then, on that data, the Sunday burst (``bench.burst``: 10,000 recurring messages due in one tick).
 
 If the database already holds the Phase 2 totals, nothing is seeded and there is no small-data
 figure in this run: the report says so (start from an empty cluster for the comparison).
@@ -115,7 +116,14 @@ def section_carry_over(old_text: str, new_text: str) -> str:
 
 
 def _section(
-    *, small: Figure | None, large: Figure, seeded: str, rounds: int, requests: int, started: float
+    *,
+    small: Figure | None,
+    large: Figure,
+    seeded: str,
+    rounds: int,
+    requests: int,
+    started: float,
+    burst: str | None = None,
 ) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     rows = [small, large] if small else [large]
@@ -150,11 +158,7 @@ def _section(
             "No small-data figure in this run: the database already held the Phase 2 totals "
             "(start from an empty cluster for the comparison)."
         )
-    lines += [
-        "",
-        "Not measured: the Sunday burst (10,000 recurring messages due in one tick, 1,000,000 "
-        "recipients, 1/2/3 workers).",
-    ]
+    lines += ["", burst.rstrip() if burst else "The Sunday burst was not measured in this run (--no-burst)."]
     return "\n".join(lines) + "\n"
 
 
@@ -223,8 +227,19 @@ def run(args: argparse.Namespace) -> str:
     total = Message.objects.count()
     large = _measure(f"Phase 2 ({total:,} messages)", **measure)
     print(f"phase2: Phase 2 data: {large.cpu_median:,.0f} µs CPU per request", flush=True)
+    burst = None
+    if not args.no_burst:
+        from bench import burst as sunday
+
+        burst = sunday.markdown(sunday.run(argparse.Namespace(**sunday.DEFAULTS)))
     return _section(
-        small=small, large=large, seeded=seeded, rounds=args.rounds, requests=args.requests, started=started
+        small=small,
+        large=large,
+        seeded=seeded,
+        rounds=args.rounds,
+        requests=args.requests,
+        started=started,
+        burst=burst,
     )
 
 
@@ -235,6 +250,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200, help="requests per round")
+    parser.add_argument("--no-burst", action="store_true", help="leave out the Sunday burst (bench.burst)")
     parser.add_argument("--no-write", action="store_true", help="print the section, write no file")
     args = parser.parse_args(argv)
     section = run(args)

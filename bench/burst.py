@@ -1,0 +1,442 @@
+"""The Sunday burst: many churches schedule the same minute. One tick, every recurring message due.
+
+    .venv/bin/python -m bench.burst [--recurring 10000] [--send-seconds 40]
+    make bench SCALE=phase2          # after the Phase 2 data (bench.phase2)
+
+Runs against the running cluster (``make up``) holding the Phase 2 data (10,000 churches,
+1,000,000 contacts; ``bench.phase2`` seeds them). In one run:
+
+1. **Setup.** The cluster's Celery workers and beats are stopped (started again at the end), so
+   only the processes this bench starts take work. One recurring message per church (up to
+   ``--recurring``), to all of the church's contacts, is made due at the next tick of the
+   ``recurring-messages`` job.
+2. **The tick.** The job's delivery for that tick is published as beat publishes it, and one
+   Celery worker (the cluster's worker command, capped at ``BENCH_BURST_CORE_SHARE`` of a core
+   in a cgroup v1 ``cpu`` group, as in ``bench.scaleout``) runs it: the lock, the ledger, the
+   fenced batches. The time from the tick to the run's end is "queued within": every message
+   is in the database and its send task published by then.
+3. **Sending.** The send tasks are then taken by 1, 2 and 3 workers in turn (each its own
+   capped group, concurrency 1), each for ``--send-seconds`` after a warm-up; the throughput is
+   the messages the development provider recorded per second. The rest of the queue is not
+   sent: at these rates the whole million would take the better part of an hour on this machine;
+   the time to send it all is the total divided by the measured rate.
+4. **Exactly once.** Every audience member has exactly one message of the occurrence (none
+   missing, none twice), and every message handed to the provider was handed over once (no
+   ``duplicate`` row in ``DevelopmentSms``, one row per sent message).
+5. **Cleanup.** The send queue is purged, the burst's messages, provider rows and recurring
+   messages are deleted, and the cluster's workers and beats are started again.
+
+Without a writable cgroup v1 ``cpu`` controller the workers run uncapped, and the report says so.
+Writes ``bench/out/burst.md``; ``bench.phase2`` puts it into its section of ``bench/report.md``
+and ``docs/phase2-verification.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE_SHARE = float(os.environ.get("BENCH_BURST_CORE_SHARE", "0.5"))
+BURST_BODY = "Sunday service at 9:00: see you there! (burst)"
+BURST_CRON = "0 9 * * 0"
+WORKER_COUNTS = (1, 2, 3)
+SEND_GOAL = 2.5  # 3 workers >= 2.5x one
+WARM_UP_SECONDS = 5.0
+
+
+@dataclass
+class BurstResult:
+    recurring: int = 0
+    recipients: int = 0
+    tick: datetime | None = None
+    interval: float = 0.0
+    queued_seconds: float = 0.0  # tick -> the run's end
+    run_seconds: float = 0.0  # the run's start -> its end
+    run_counts: dict[str, int] = field(default_factory=dict)
+    queued_messages: int = 0
+    duplicates_queued: int = 0
+    missing_recipients: int = 0
+    rounds: dict[int, list[float]] = field(default_factory=dict)  # workers -> messages/s per round
+
+    @property
+    def rates(self) -> dict[int, float]:
+        """Workers -> the median of their rounds, in messages per second."""
+        return {count: statistics.median(values) for count, values in self.rounds.items() if values}
+
+    sent: int = 0
+    provider_rows: int = 0
+    provider_duplicates: int = 0
+    capped: str = ""
+    load: list[float] = field(default_factory=list)
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="burst-metrics-"))
+    os.environ.setdefault("APP_SERVER_NAME", "burst")
+    import django
+
+    django.setup()
+
+
+def _sql(query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    from django.db import connections
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute(query, params or [])
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def _value(query: str, params: list[Any] | None = None) -> Any:
+    return _sql(query, params)[0][0]
+
+
+# --- the cluster's own workers and beats ---------------------------------------------------------
+
+
+def _tier(cfg: Any) -> list[str]:
+    return [f"{kind}-{server}" for server in cfg.server_names for kind in ("worker", "beat")]
+
+
+def _purge_send_queue() -> int:
+    """Drop the send tasks still queued (the bench's own: the cluster's workers are stopped)."""
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel
+        purged: int = channel.queue_purge(_send_queue()) or 0
+    return purged
+
+
+class Workers:
+    """``count`` Celery workers as the cluster runs them (concurrency 1), each capped at ``cores``."""
+
+    def __init__(self, cfg: Any, count: int, cores: float, *, label: str, queues: str) -> None:
+        from bench.scaleout import CappedGroup, cgroup_problem
+
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.groups: list[Any] = []
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-burst-{label}-"))
+        problem = cgroup_problem()
+        for index in range(1, count + 1):
+            metrics = folder / f"metrics-{index}"
+            metrics.mkdir()
+            env = {
+                **os.environ,
+                **cfg.app_env(),
+                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DJANGO_DEBUG": "0",
+                "APP_SERVER_NAME": f"{label}{index}",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+            }
+            argv = [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "-n",
+                    f"{label}{index}@%h", "--concurrency", "1", "-Q", queues, "--loglevel", "WARNING",
+                    "--without-gossip", "--without-mingle"]  # fmt: skip
+            log = (folder / f"{label}{index}.log").open("ab")
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+            self.processes.append(process)
+            if problem is None:
+                # At once, before the pool forks: a child stays in its parent's group.
+                group = CappedGroup(f"bench-burst-{os.getpid()}-{label}-{index}", cores)
+                self.groups.append(group)
+                group.add_tree(process.pid)
+        self.folder = folder
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for group in self.groups:
+            group.remove()
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def _prepare(*, recurring: int, interval: float) -> tuple[datetime, int, int]:
+    """One recurring message per church due at the next tick; returns (tick, made, recipients)."""
+    from jobs.schedules import tick_of
+    from jobs.selectors import database_now
+    from messaging.models import RecurringMessage
+
+    now = database_now()
+    tick = tick_of(now, interval) + timedelta(seconds=interval)
+    churches = [row[0] for row in _sql("SELECT id FROM messaging_church ORDER BY id LIMIT %s", [recurring])]
+    RecurringMessage.objects.bulk_create(
+        [
+            RecurringMessage(church_id=church_id, body=BURST_BODY, cron=BURST_CRON, next_run_at=tick)
+            for church_id in churches
+        ],
+        batch_size=2000,
+    )
+    recipients = _value(
+        "SELECT count(*) FROM messaging_contact c JOIN messaging_recurringmessage r "
+        "ON r.church_id = c.church_id WHERE r.body = %s AND NOT c.opted_out",
+        [BURST_BODY],
+    )
+    return tick, len(churches), recipients
+
+
+def _run_tick(cfg: Any, *, tick: datetime, interval: float, cores: float) -> dict[str, Any]:
+    """Publish the tick's delivery as beat does; one capped worker runs it. Returns the ledger row."""
+    from config.celery import app
+    from jobs.models import JobRun
+
+    # The worker starts before the tick (a running server's worker is up already).
+    workers = Workers(cfg, 1, cores, label="tick", queues=_jobs_queue())
+    try:
+        wait = (tick - _value("SELECT clock_timestamp()")).total_seconds()
+        print(f"burst: the tick is {tick:%H:%M:%S} UTC, in {wait:.0f} s", flush=True)
+        time.sleep(max(wait, 0.0))
+        app.send_task(
+            "jobs.recurring_messages",
+            kwargs={"tick": tick.isoformat()},
+            expires=max(1.0, interval * 0.9),
+            queue=_jobs_queue(),
+        )
+        deadline = time.monotonic() + 20 * interval
+        while time.monotonic() < deadline:
+            run = JobRun.objects.filter(job="recurring-messages", tick=tick, superseded=False).first()
+            if run is not None and run.finished is not None:
+                return {
+                    "started": run.started,
+                    "finished": run.finished,
+                    "outcome": run.outcome,
+                    "counts": run.counts,
+                }
+            time.sleep(0.5)
+        limit = 20 * interval
+        raise RuntimeError(f"the recurring-messages run of {tick} did not finish within {limit:.0f} s")
+    finally:
+        workers.stop()
+
+
+def _jobs_queue() -> str:
+    from django.conf import settings
+
+    return str(settings.JOBS_QUEUE)
+
+
+def _send_queue() -> str:
+    from config.celery import app
+
+    return str(app.conf.task_default_queue)
+
+
+def _provider_rows_since(first_id: int) -> int:
+    return int(_value("SELECT count(*) FROM messaging_developmentsms WHERE id > %s", [first_id]))
+
+
+def _measure_sending(
+    cfg: Any, *, seconds: float, rounds: int, cores: float, first_provider_id: int
+) -> dict[int, list[float]]:
+    """Messages per second with 1, 2 and 3 workers, in interleaved rounds (the machine is shared)."""
+    rates: dict[int, list[float]] = {count: [] for count in WORKER_COUNTS}
+    for count in [count for _ in range(rounds) for count in WORKER_COUNTS]:
+        workers = Workers(cfg, count, cores, label=f"send{count}-", queues=_send_queue())
+        try:
+            # Measured from the first sends on (a worker takes a few seconds to start), after a warm-up.
+            started_waiting, first = time.monotonic(), _provider_rows_since(first_provider_id)
+            while _provider_rows_since(first_provider_id) == first:
+                if time.monotonic() - started_waiting > 120:
+                    raise RuntimeError(f"{count} worker(s) sent nothing within 120 s: see {workers.folder}")
+                time.sleep(0.5)
+            time.sleep(WARM_UP_SECONDS)
+            before, started = _provider_rows_since(first_provider_id), time.monotonic()
+            time.sleep(seconds)
+            after, ended = _provider_rows_since(first_provider_id), time.monotonic()
+        finally:
+            workers.stop()
+        rates[count].append((after - before) / (ended - started))
+        print(f"burst: {count} worker(s): {rates[count][-1]:,.0f} messages/s", flush=True)
+    return rates
+
+
+def _check_exactly_once(result: BurstResult, *, first_provider_id: int) -> None:
+    burst = "SELECT id FROM messaging_recurringmessage WHERE body = %s"
+    result.queued_messages = _value(
+        f"SELECT count(*) FROM messaging_message WHERE recurring_message_id IN ({burst})", [BURST_BODY]
+    )
+    result.duplicates_queued = _value(
+        "SELECT count(*) FROM (SELECT recurring_message_id, occurrence, contact_id FROM messaging_message "
+        f"WHERE recurring_message_id IN ({burst}) GROUP BY 1, 2, 3 HAVING count(*) > 1) d",
+        [BURST_BODY],
+    )
+    result.missing_recipients = _value(
+        "SELECT count(*) FROM messaging_contact c JOIN messaging_recurringmessage r "
+        "ON r.church_id = c.church_id AND r.body = %s WHERE NOT c.opted_out AND NOT EXISTS ("
+        "SELECT 1 FROM messaging_message m WHERE m.recurring_message_id = r.id AND m.contact_id = c.id "
+        "AND m.occurrence = %s)",
+        [BURST_BODY, result.tick],
+    )
+    result.sent = _value(
+        f"SELECT count(*) FROM messaging_message WHERE recurring_message_id IN ({burst}) AND status = 'sent'",
+        [BURST_BODY],
+    )
+    result.provider_rows = _provider_rows_since(first_provider_id)
+    result.provider_duplicates = _value(
+        "SELECT count(*) FROM messaging_developmentsms WHERE id > %s AND duplicate", [first_provider_id]
+    )
+
+
+def _cleanup(first_provider_id: int) -> None:
+    purged = _purge_send_queue()
+    burst = "SELECT id FROM messaging_recurringmessage WHERE body = %s"
+    _sql(f"DELETE FROM messaging_message WHERE recurring_message_id IN ({burst})", [BURST_BODY])
+    _sql("DELETE FROM messaging_developmentsms WHERE id > %s", [first_provider_id])
+    _sql("DELETE FROM messaging_recurringmessage WHERE body = %s", [BURST_BODY])
+    print(f"burst: cleaned up ({purged:,} send tasks purged)", flush=True)
+
+
+def run(args: argparse.Namespace) -> BurstResult:
+    _django()
+    from django.conf import settings
+
+    from bench.scaleout import cgroup_problem
+    from deploy.local import cluster
+
+    cfg = cluster.Settings()
+    interval = float(settings.JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS)
+    result = BurstResult(interval=interval)
+    problem = cgroup_problem()
+    result.capped = (
+        f"each worker capped at {args.cores:g} of a core (cgroup v1 cpu quota)"
+        if problem is None
+        else f"workers uncapped: {problem}"
+    )
+    first_provider_id = int(_value("SELECT coalesce(max(id), 0) FROM messaging_developmentsms"))
+    tier = _tier(cfg)
+    cluster.stop(tier, cfg)
+    try:
+        _cleanup(first_provider_id)  # what an interrupted run left behind
+        prepared = _prepare(recurring=args.recurring, interval=interval)
+        result.tick, result.recurring, result.recipients = prepared
+        print(f"burst: {result.recurring:,} recurring messages, {result.recipients:,} recipients", flush=True)
+        result.load.append(os.getloadavg()[0])
+        run = _run_tick(cfg, tick=result.tick, interval=interval, cores=args.cores)
+        result.queued_seconds = (run["finished"] - result.tick).total_seconds()
+        result.run_seconds = (run["finished"] - run["started"]).total_seconds()
+        result.run_counts = dict(run["counts"])
+        if run["outcome"] != "success":
+            raise RuntimeError(f"the burst's tick ended {run['outcome']}: {run}")
+        print(f"burst: {result.run_counts} by {result.queued_seconds:.1f} s after the tick", flush=True)
+        result.load.append(os.getloadavg()[0])
+        result.rounds = _measure_sending(
+            cfg,
+            seconds=args.send_seconds,
+            rounds=args.rounds,
+            cores=args.cores,
+            first_provider_id=first_provider_id,
+        )
+        result.load.append(os.getloadavg()[0])
+        _check_exactly_once(result, first_provider_id=first_provider_id)
+    finally:
+        try:
+            _cleanup(first_provider_id)
+        finally:
+            for name in tier:
+                cluster.start_service(cluster.services(cfg)[name], cfg)
+    return result
+
+
+def markdown(result: BurstResult) -> str:
+    """The report's section: the tick, the sending rates, exactly-once, each goal with its verdict."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    rates = result.rates
+    one = rates.get(1, 0.0)
+    three = rates.get(3, 0.0)
+    best = max(rates.values(), default=0.0)
+    exactly_once = (
+        result.duplicates_queued == 0
+        and result.missing_recipients == 0
+        and result.queued_messages == result.recipients
+        and result.provider_duplicates == 0
+        and result.provider_rows == result.sent
+    )
+    lines = [
+        "### The Sunday burst",
+        "",
+        f"Measured by `python -m bench.burst` (run by `make bench SCALE=phase2`): "
+        f"{result.recurring:,} recurring messages (one per church, to all its contacts) due at one "
+        f"tick of the `recurring-messages` job ({result.interval:g} s interval), "
+        f"{result.recipients:,} recipients in total. The tick's delivery is published as beat "
+        f"publishes it and run by one Celery worker; then 1, 2 and 3 workers take the send tasks "
+        f"in turn ({result.capped}; concurrency 1 each; NGINX, PostgreSQL, PgBouncer and Redis "
+        f"uncapped). Load average (1 min) at each step: {', '.join(f'{v:.1f}' for v in result.load)}.",
+        "",
+        "| step | result |",
+        "|---|---|",
+        f"| the tick, from its time to every message queued | {result.queued_seconds:,.1f} s "
+        f"(the run itself {result.run_seconds:,.1f} s; {result.run_counts.get('messages_created', 0):,} "
+        f"messages created, {result.run_counts.get('occurrences', 0):,} occurrences) |",
+    ]
+    for count, rate in sorted(rates.items()):
+        each = ", ".join(f"{value:,.0f}" for value in result.rounds[count])
+        lines.append(
+            f"| sending, {count} worker{'s' if count > 1 else ''} (median of rounds: {each}) | "
+            f"{rate:,.0f} messages/s ({rate / one if one else 0:.2f}x one worker) |"
+        )
+    lines += [
+        f"| time to send all {result.recipients:,} at the best measured rate | "
+        f"{result.recipients / best / 60 if best else float('inf'):,.0f} min |",
+        f"| exactly once: messages queued / recipients; duplicates; recipients missed | "
+        f"{result.queued_messages:,} / {result.recipients:,}; {result.duplicates_queued}; "
+        f"{result.missing_recipients} |",
+        f"| exactly once: messages sent / provider calls; duplicate provider calls | "
+        f"{result.sent:,} / {result.provider_rows:,}; {result.provider_duplicates} |",
+        "",
+        f"- Goal, the whole tick queued within one interval ({result.interval:g} s): "
+        f"{result.queued_seconds:,.1f} s: {verdict(result.queued_seconds <= result.interval)}.",
+        f"- Goal, sending throughput grows with the workers (3 workers >= {SEND_GOAL}x one): "
+        f"{three / one if one else 0:.2f}x: {verdict(one > 0 and three / one >= SEND_GOAL)}.",
+        f"- Goal, exactly once (every recipient once, none missed, no provider call twice): "
+        f"{verdict(exactly_once)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+DEFAULTS: dict[str, Any] = {"recurring": 10_000, "send_seconds": 30.0, "rounds": 2, "cores": CORE_SHARE}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recurring", type=int, default=DEFAULTS["recurring"], help="one per church")
+    parser.add_argument(
+        "--send-seconds", type=float, default=DEFAULTS["send_seconds"], help="measured seconds per step"
+    )
+    parser.add_argument("--rounds", type=int, default=DEFAULTS["rounds"], help="rounds of 1, 2, 3 workers")
+    parser.add_argument("--cores", type=float, default=DEFAULTS["cores"], help="CPU share of each worker")
+    args = parser.parse_args(argv)
+    if min(args.recurring, args.send_seconds, args.rounds, args.cores) <= 0:
+        parser.error("--recurring, --send-seconds, --rounds and --cores must be positive")
+    result = run(args)
+    section = markdown(result)
+    sys.stdout.write(section)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "burst.md").write_text(section)
+    return 0 if result.rates else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
