@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connections
 
 from jobs.context import JobContext
 from jobs.models import JobRun, Outcome
@@ -257,3 +258,58 @@ def test_the_celery_task_runs_the_stamped_tick(settings):
         .count()
         == 1
     )
+
+
+def _txid() -> int:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
+        return int(cursor.fetchone()[0])
+
+
+def test_small_writes_share_fenced_transactions_up_to_the_limit(make_job):
+    # given a body that makes five small writes through one group of at most two rows each
+    transactions = []
+
+    def body(ctx: JobContext) -> None:
+        with ctx.fenced_group(limit=2, size=lambda counts: counts["rows"]) as batch:
+            for index in range(5):
+                with batch() as counts:
+                    LockFence.objects.using(PRIMARY_DB_ALIAS).create(
+                        name=f"group-{index}", token=1, updated=ctx.tick
+                    )
+                    counts["rows"] += 1
+                    transactions.append(_txid())
+
+    job = make_job(body)
+    # when
+    report = job_execute(job=job, tick=TICK)
+    # then: three transactions (two rows, two rows, one), every row written, every row counted
+    assert report.outcome == Outcome.SUCCESS
+    first, third, fifth = transactions[0], transactions[2], transactions[4]
+    assert transactions == [first, first, third, third, fifth] and len({first, third, fifth}) == 3
+    assert LockFence.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith="group-").count() == 5
+    [run] = runs(job, outcome=Outcome.SUCCESS)
+    assert run.counts == {"rows": 5}
+
+
+def test_an_error_in_a_group_rolls_back_its_open_transaction_only(make_job):
+    # given a body that fails after its third write (the first two committed together)
+    def body(ctx: JobContext) -> None:
+        with ctx.fenced_group(limit=2, size=lambda counts: counts["rows"]) as batch:
+            for index in range(3):
+                with batch() as counts:
+                    LockFence.objects.using(PRIMARY_DB_ALIAS).create(
+                        name=f"failing-{index}", token=1, updated=ctx.tick
+                    )
+                    counts["rows"] += 1
+            raise RuntimeError("provider down")
+
+    job = make_job(body)
+    # when
+    report = job_execute(job=job, tick=TICK)
+    # then
+    assert report.outcome == Outcome.FAILED
+    written = LockFence.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith="failing-")
+    assert sorted(written.values_list("name", flat=True)) == ["failing-0", "failing-1"]
+    [failed] = runs(job, outcome=Outcome.FAILED)
+    assert failed.counts == {"rows": 2}

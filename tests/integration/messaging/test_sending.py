@@ -4,11 +4,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery.signals import task_prerun
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging import services
 from messaging.models import DevelopmentSms, Message, PhoneLink, RecurringMessage
+from messaging.tasks import send_messages
 from tests.integration.messaging.factories import (
     ContactFactory,
     ContactGroupFactory,
@@ -94,7 +96,41 @@ def test_an_occurrence_queues_one_message_per_opted_in_contact_and_a_rerun_adds_
     assert (second.created, second.existing) == (0, 5)
     sent_to = Message.objects.filter(recurring_message=recurring, occurrence=OCCURRENCE)
     assert sorted(sent_to.values_list("contact_id", flat=True)) == [c.id for c in subscribed]
-    assert len(callbacks) == 3  # one enqueue per batch of two
+    # everything the (test's) transaction queued is published once, after its commit
+    [publish] = callbacks
+    assert sorted(publish.__self__.message_ids) == sorted(sent_to.values_list("id", flat=True))
+
+
+def test_what_one_transaction_enqueues_is_published_once_in_tasks_of_the_batch_size(
+    church, eager_celery, django_capture_on_commit_callbacks
+):
+    # given: more queued messages than one task takes
+    contacts = ContactFactory.create_batch(3, church=church)
+    queued = Message.objects.bulk_create(
+        Message(church=church, contact=contacts[i % 3], body=f"m{i}", direction=Message.Direction.OUTBOUND)
+        for i in range(services.SEND_TASK_BATCH + 20)
+    )
+    ids = [message.id for message in queued]
+    tasks: list[int] = []
+
+    def count(sender: object = None, kwargs: dict | None = None, **_: object) -> None:
+        tasks.append(len((kwargs or {})["message_ids"]))
+
+    # when: one transaction enqueues them in two calls, and commits
+    task_prerun.connect(count, sender=send_messages)
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+            services.messages_enqueue(message_ids=ids[:10])
+            services.messages_enqueue(message_ids=ids[10:])
+    finally:
+        task_prerun.disconnect(count, sender=send_messages)
+    # then: one publish after the commit, in two tasks (a full one and the rest), each message sent once
+    publishes = [c for c in callbacks if getattr(c, "__qualname__", "") == "_PendingSends.publish"]
+    assert len(publishes) == 1
+    assert tasks == [services.SEND_TASK_BATCH, 20]
+    assert Message.objects.filter(id__in=ids, status=Message.Status.SENT).count() == len(ids)
+    keys = [f"message-{i}" for i in ids]
+    assert DevelopmentSms.objects.filter(idempotency_key__in=keys).count() == len(ids)
 
 
 def test_an_occurrence_for_a_group_reaches_only_its_members(church):
@@ -138,7 +174,7 @@ def test_a_stale_advance_moves_nothing(church):
 def test_messages_stuck_in_queued_are_enqueued_again(church, django_capture_on_commit_callbacks):
     # given: one message queued long ago, one just now, one long ago but already sent
     stale = MessageFactory.create(church=church)
-    fresh = MessageFactory.create(church=church)
+    MessageFactory.create(church=church)  # fresh: not enqueued again
     sent = MessageFactory.create(church=church, status=Message.Status.SENT)
     an_hour_ago = timezone.now() - timedelta(hours=1)
     Message.objects.filter(id__in=[stale.id, sent.id]).update(updated_at=an_hour_ago)
@@ -148,10 +184,9 @@ def test_messages_stuck_in_queued_are_enqueued_again(church, django_capture_on_c
     again = services.messages_requeue_stale(older_than=timedelta(minutes=10))
     # then
     assert count == 1
-    assert len(callbacks) == 1
-    assert callbacks[0].keywords == {"message_ids": [stale.id]}
+    [publish] = callbacks
+    assert publish.__self__.message_ids == [stale.id]
     assert again == 0  # touched by the first sweep
-    assert fresh.id not in callbacks[0].keywords["message_ids"]
 
 
 def test_a_phone_link_records_each_attempt(church):
