@@ -128,23 +128,14 @@ class Workers:
     """``count`` Celery workers as the cluster runs them (concurrency 1), each capped at ``cores``."""
 
     def __init__(self, cfg: Any, count: int, cores: float, *, label: str, queues: str) -> None:
-        from bench.scaleout import CappedGroup, cgroup_problem
+        from bench.scaleout import CappedGroup, capped_process_env, cgroup_problem
 
         self.processes: list[subprocess.Popen[bytes]] = []
         self.groups: list[Any] = []
         folder = Path(tempfile.mkdtemp(prefix=f"bench-burst-{label}-"))
         problem = cgroup_problem()
         for index in range(1, count + 1):
-            metrics = folder / f"metrics-{index}"
-            metrics.mkdir()
-            env = {
-                **os.environ,
-                **cfg.app_env(),
-                "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                "DJANGO_DEBUG": "0",
-                "APP_SERVER_NAME": f"{label}{index}",
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-            }
+            env = capped_process_env(cfg, name=f"{label}{index}", folder=folder)
             argv = [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "-n",
                     f"{label}{index}@%h", "--concurrency", "1", "-Q", queues, "--loglevel", "WARNING",
                     "--without-gossip", "--without-mingle"]  # fmt: skip

@@ -115,6 +115,21 @@ class CappedGroup:
             self.path.rmdir()
 
 
+def capped_process_env(cfg: cluster.Settings, *, name: str, folder: Path) -> dict[str, str]:
+    """The environment of a benchmark's own app process on the running cluster: its settings
+    with DEBUG off (production-shaped), its server name, a metrics folder of its own."""
+    metrics = folder / f"metrics-{name}"
+    metrics.mkdir()
+    return {
+        **os.environ,
+        **cfg.app_env(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "0",
+        "APP_SERVER_NAME": name,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+
+
 def _wait_http(port: int, path: str, timeout: float = 60) -> None:
     import requests
 
@@ -139,15 +154,8 @@ def capped_servers(count: int, cores: float) -> Iterator[dict[int, int]]:
         ports = []
         for index in range(1, count + 1):
             port = free_port()
-            metrics = folder / f"metrics-{index}"
-            metrics.mkdir()
             env = {
-                **os.environ,
-                **cfg.app_env(),
-                "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                "DJANGO_DEBUG": "0",
-                "APP_SERVER_NAME": f"scale{index}",
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+                **capped_process_env(cfg, name=f"scale{index}", folder=folder),
                 "HEALTH_DRAIN_SECONDS": "0",
                 # One process per capped server: a quarter of a core needs no second one.
                 "GUNICORN_WORKERS": "1",

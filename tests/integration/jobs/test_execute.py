@@ -266,19 +266,28 @@ def _txid() -> int:
         return int(cursor.fetchone()[0])
 
 
+def _write_in_pairs(
+    ctx: JobContext, *, prefix: str, rows: int, seen: list[int], then_fail: bool = False
+) -> None:
+    """Write ``rows`` markers through one group of at most two rows per transaction."""
+    with ctx.fenced_group(limit=2, size=lambda counts: counts["rows"]) as batch:
+        for index in range(rows):
+            with batch() as counts:
+                LockFence.objects.using(PRIMARY_DB_ALIAS).create(
+                    name=f"{prefix}-{index}", token=1, updated=ctx.tick
+                )
+                counts["rows"] += 1
+                seen.append(_txid())
+        if then_fail:
+            raise RuntimeError("provider down")
+
+
 def test_small_writes_share_fenced_transactions_up_to_the_limit(make_job):
     # given a body that makes five small writes through one group of at most two rows each
     transactions = []
 
     def body(ctx: JobContext) -> None:
-        with ctx.fenced_group(limit=2, size=lambda counts: counts["rows"]) as batch:
-            for index in range(5):
-                with batch() as counts:
-                    LockFence.objects.using(PRIMARY_DB_ALIAS).create(
-                        name=f"group-{index}", token=1, updated=ctx.tick
-                    )
-                    counts["rows"] += 1
-                    transactions.append(_txid())
+        _write_in_pairs(ctx, prefix="group", rows=5, seen=transactions)
 
     job = make_job(body)
     # when
@@ -295,14 +304,7 @@ def test_small_writes_share_fenced_transactions_up_to_the_limit(make_job):
 def test_an_error_in_a_group_rolls_back_its_open_transaction_only(make_job):
     # given a body that fails after its third write (the first two committed together)
     def body(ctx: JobContext) -> None:
-        with ctx.fenced_group(limit=2, size=lambda counts: counts["rows"]) as batch:
-            for index in range(3):
-                with batch() as counts:
-                    LockFence.objects.using(PRIMARY_DB_ALIAS).create(
-                        name=f"failing-{index}", token=1, updated=ctx.tick
-                    )
-                    counts["rows"] += 1
-            raise RuntimeError("provider down")
+        _write_in_pairs(ctx, prefix="failing", rows=3, seen=[], then_fail=True)
 
     job = make_job(body)
     # when
