@@ -140,6 +140,57 @@ def goals(run: Run) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def shortfalls(run: Run) -> list[str]:
+    """For each goal this run did not meet: why, from the run's own figures, and the next step."""
+    low, high = run.plan.headline
+    missed = [goal for goal, _, met in goals(run) if met is False]
+
+    def missed_goal(prefix: str) -> bool:
+        return any(goal.startswith(prefix) for goal in missed)
+
+    live, messages = _find(run, "/health/live", low), _find(run, "message list", low)
+    out: list[str] = []
+    if messages and live and missed_goal("message list ÷"):
+        out.append(
+            f"- **Message list ÷ `/health/live`.** Both rows are CPU-bound: the list costs "
+            f"{messages.cpu_machine_ms:.2f} ms of whole-machine CPU per request, `/health/live` "
+            f"{live.cpu_machine_ms:.2f} ms, so on a saturated machine their rates cannot differ by less "
+            f"than {live.cpu_machine_ms / messages.cpu_machine_ms:.2f}. Above the framework, the list pays "
+            "the token check, two queries on the replica (through its driver) and 20 rows of JSON; "
+            "NGINX's TLS and the database servers run on the same cores. Next step: the first page of "
+            "a church is read far more often than it changes; a per-church page cache keyed by the "
+            "church's last message id would take the queries out of most requests."
+        )
+    if messages and messages.served_rps and missed_goal("message list p99"):
+        mean = low / messages.served_rps * 1000
+        out.append(
+            f"- **Message list p99 at {low} connections.** The machine is saturated at "
+            f"{_num(messages.served_rps, 0)} req/s: by Little's law a request spends {mean:.0f} ms in "
+            f"the system on average (p50 {_num(messages.p50_ms)} ms), and with wrk, NGINX, the app "
+            f"servers' processes, PgBouncer and both PostgreSQL servers scheduled on two cores the "
+            f"slowest 1 % wait {messages.p99_ms / mean:.0f}x that. Next step: measure with the load "
+            "generator and the databases on machines of their own; at the edge, admit per server no "
+            "more than it serves at once (`max_conns` near workers x threads) so that waiting "
+            "happens in NGINX's queue rather than behind a busy worker's threads."
+        )
+    overload: dict[str, Any] = run.facts.get("overload") or {}
+    for scenario in ("/health", "message list"):
+        facts = overload.get(scenario, {})
+        flood = _find(run, scenario, high)
+        title = f"{scenario} at {high:,} connections"
+        if flood and flood.errors == 0 and missed_goal(title):
+            out.append(
+                f"- **{title}.** Nothing failed: {flood.errors} errors; every answer was a 2xx or "
+                f"the edge's JSON 503. The shed answers reached a probe in "
+                f"{facts.get('shed_median_ms', 0):.0f} ms (median) rather than under 100 ms: NGINX "
+                f"decides a shed in microseconds of its own time, but the probe's request waits "
+                f"behind {high:,} flood connections for NGINX's event loops on the same two cores as "
+                "the flood's generator and the app servers. Next step: measure with the generator on "
+                "another machine."
+            )
+    return out
+
+
 def _scaleout_goals(run: Run) -> list[tuple[str, str, bool | None]]:
     scale: dict[str, Any] = run.facts.get("scaleout") or {}
     rates: dict[int, float] = {int(n): rate for n, rate in (scale.get("rps") or {}).items()}
@@ -157,6 +208,11 @@ def _scaleout_goals(run: Run) -> list[tuple[str, str, bool | None]]:
                 )
             )
     return out
+
+
+def _shortfall_lines(run: Run) -> list[str]:
+    reasons = shortfalls(run)
+    return ["Goals not met in this run: why, and the next step.", "", *reasons, ""] if reasons else []
 
 
 def _mark(met: bool | None) -> str:
@@ -331,6 +387,7 @@ def write(run: Run, *, out: Path, verification: Path) -> list[Path]:
         "|---|---|---|",
         *[f"| {goal} | {measured} | {_mark(met)} |" for goal, measured, met in goals(run)],
         "",
+        *_shortfall_lines(run),
         "## Results",
         "",
         "Served: 2xx answers per second. Shed: the edge's quick JSON 503s (overload, ADR 0014), "
@@ -472,5 +529,6 @@ def _verification(run: Run, report: Path) -> str:
         "|---|---|---|",
         *[f"| {goal} | {measured} | {_mark(met)} |" for goal, measured, met in goals(run)],
         "",
+        *_shortfall_lines(run),
     ]
     return "\n".join(lines)
