@@ -161,6 +161,17 @@ def shortfalls(run: Run) -> list[str]:
             "a church is read far more often than it changes; a per-church page cache keyed by the "
             "church's last message id would take the queries out of most requests."
         )
+    health, bare = _find(run, "/health", low), _find(run, "bare WSGI", low)
+    if health and bare and missed_goal("`/health` ≥"):
+        out.append(
+            f"- **`/health` against bare WSGI.** The two rows take different edges: the bare app "
+            f"sits behind the benchmark's minimal NGINX (TLS and a plain access log), `/health` "
+            f"behind the cluster's own (TLS, the JSON access log, request ids, rate-limit keys, "
+            f"security headers); on the app servers `/health` is answered before Django "
+            f"(`health/wsgi.py`). Whole-machine CPU per request: {health.cpu_machine_ms:.2f} ms "
+            f"against {bare.cpu_machine_ms:.2f} ms. Next step: put the bare app behind the "
+            "cluster's edge configuration too, so that the ratio measures the app alone."
+        )
     if messages and messages.served_rps and missed_goal("message list p99"):
         mean = low / messages.served_rps * 1000
         out.append(

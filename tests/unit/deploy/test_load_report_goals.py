@@ -8,7 +8,7 @@ from bench.run import Plan, Row, Run
 pytestmark = pytest.mark.unit
 
 
-def _run(*, list_rps: float, list_p99: float, list_cpu: float, shed_ms: float) -> Run:
+def _run(*, list_rps: float, list_p99: float, list_cpu: float, shed_ms: float, bare_rps: float) -> Run:
     run = Run(plan=Plan.full())
     run.rows = [
         Row("/health/live", 64, "wrk", requests=60_000, rps=4_000, p50_ms=10, p99_ms=50, served=60_000,
@@ -16,6 +16,8 @@ def _run(*, list_rps: float, list_p99: float, list_cpu: float, shed_ms: float) -
         Row("message list", 64, "wrk", requests=12_000, rps=list_rps, p50_ms=60, p99_ms=list_p99,
             served=12_000,
             cpu_machine_ms=list_cpu),
+        Row("/health", 64, "wrk", requests=60_000, rps=4_000, served=60_000, cpu_machine_ms=0.45),
+        Row("bare WSGI", 64, "wrk", requests=60_000, rps=bare_rps, cpu_machine_ms=0.2),
         Row("/health", 5000, "wrk", requests=100_000, rps=20_000, served=20_000, shed=80_000),
     ]  # fmt: skip
     run.facts["overload"] = {"/health": {"shed_median_ms": shed_ms, "shed_max_ms": shed_ms * 2,
@@ -25,7 +27,7 @@ def _run(*, list_rps: float, list_p99: float, list_cpu: float, shed_ms: float) -
 
 def test_each_missed_goal_gets_its_reason_with_the_runs_figures() -> None:
     # given a run that misses the ratio, the p99 and the quick shed
-    run = _run(list_rps=800, list_p99=640.0, list_cpu=3.5, shed_ms=240.0)
+    run = _run(list_rps=800, list_p99=640.0, list_cpu=3.5, shed_ms=240.0, bare_rps=10_000)
     # when
     reasons = "\n".join(shortfalls(run))
     # then
@@ -33,12 +35,13 @@ def test_each_missed_goal_gets_its_reason_with_the_runs_figures() -> None:
     assert "a request spends 80 ms in the system on average" in reasons  # 64 / 800 req/s
     assert "the slowest 1 % wait 8x that" in reasons  # 640 / 80
     assert "in 240 ms (median)" in reasons
-    assert reasons.count("Next step") == 3
+    assert "0.45 ms against 0.20 ms" in reasons  # /health through the edge vs the bare app
+    assert reasons.count("Next step") == 4
 
 
 def test_a_run_that_meets_those_goals_explains_nothing() -> None:
     # given the list as cheap as the goal asks, a tight tail, quick sheds
-    run = _run(list_rps=1_500, list_p99=200.0, list_cpu=1.2, shed_ms=40.0)
+    run = _run(list_rps=1_500, list_p99=200.0, list_cpu=1.2, shed_ms=40.0, bare_rps=4_500)
     # then
     assert [goal for goal, _, met in goals(run) if met is False] == []
     assert shortfalls(run) == []
