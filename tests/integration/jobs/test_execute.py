@@ -284,7 +284,7 @@ def _write_in_pairs(
 
 def test_small_writes_share_fenced_transactions_up_to_the_limit(make_job):
     # given a body that makes five small writes through one group of at most two rows each
-    transactions = []
+    transactions: list[int] = []
 
     def body(ctx: JobContext) -> None:
         _write_in_pairs(ctx, prefix="group", rows=5, seen=transactions)
