@@ -225,7 +225,7 @@ def measure(
                     )
     finally:
         for _, process in servers.values():
-            stop_process(process)
+            stop_process(process, session=True)
     results = []
     for setup in setups:
         for scenario in scenarios:

@@ -8,6 +8,7 @@ clear of the cluster's own ports (25xxx-28xxx).
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import signal
 import socket
@@ -46,15 +47,27 @@ def raise_file_limit(wanted: int = 65536) -> None:
 
 
 def stop_process(
-    process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM, *, timeout: float = 30
+    process: subprocess.Popen[Any],
+    sig: signal.Signals = signal.SIGTERM,
+    *,
+    timeout: float = 30,
+    session: bool = False,
 ) -> None:
     """Stop a process this program started: ``sig``, then SIGKILL if it has not exited within
-    ``timeout`` seconds (a hung process must not hang whatever stops it)."""
-    if process.poll() is not None:
-        return
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    ``timeout`` seconds (a hung process must not hang whatever stops it).
+
+    ``session``: the process was started with ``start_new_session=True``; whatever is left of
+    its session afterwards is killed too. A gunicorn worker can hang in its own exit (it exits
+    from a signal handler) and outlive a master killed at the timeout, holding nothing but
+    memory, for good.
+    """
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if session:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

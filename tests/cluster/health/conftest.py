@@ -88,7 +88,7 @@ class SideServer:
     log: Path
 
     def stop(self) -> None:
-        stop_process(self.process, signal.SIGINT, timeout=15)  # SIGINT: stop now, no drain
+        stop_process(self.process, signal.SIGINT, timeout=15, session=True)  # SIGINT: stop now, no drain
 
 
 @pytest.fixture
