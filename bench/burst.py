@@ -47,6 +47,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.inprocess import django_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 # Sending workers get a quarter of a core each, so that three of them and the database they all
 # write to fit on two cores (with half a core each, PostgreSQL ran out first); the tick's worker
@@ -56,6 +58,9 @@ TICK_CORE_SHARE = float(os.environ.get("BENCH_BURST_TICK_CORE_SHARE", "1.0"))
 BURST_BODY = "Sunday service at 9:00: see you there! (burst)"
 BURST_CRON = "0 9 * * 0"
 WORKER_COUNTS = (1, 2, 3)
+# The tick's delivery goes to a queue of its own, which only the tick's worker takes: the send
+# tasks it publishes stay queued for the sending workers being measured.
+TICK_QUEUE = "bench-burst-tick"
 SEND_GOAL = 2.5  # 3 workers >= 2.5x one
 WARM_UP_SECONDS = 5.0
 
@@ -87,12 +92,12 @@ class BurstResult:
 
 
 def _django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="burst-metrics-"))
-    os.environ.setdefault("APP_SERVER_NAME", "burst")
+    django_environment("burst")
     import django
+    from django.apps import apps
 
-    django.setup()
+    if not apps.ready:  # run from bench.phase2, it is set up (and its log handlers quieted) already
+        django.setup()
 
 
 def _sql(query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -196,7 +201,7 @@ def _run_tick(cfg: Any, *, tick: datetime, interval: float, cores: float) -> dic
     from jobs.models import JobRun
 
     # The worker starts before the tick (a running server's worker is up already).
-    workers = Workers(cfg, 1, cores, label="tick", queues=_jobs_queue())
+    workers = Workers(cfg, 1, cores, label="tick", queues=TICK_QUEUE)
     try:
         wait = (tick - _value("SELECT clock_timestamp()")).total_seconds()
         print(f"burst: the tick is {tick:%H:%M:%S} UTC, in {wait:.0f} s", flush=True)
@@ -205,7 +210,7 @@ def _run_tick(cfg: Any, *, tick: datetime, interval: float, cores: float) -> dic
             "jobs.recurring_messages",
             kwargs={"tick": tick.isoformat()},
             expires=max(1.0, interval * 0.9),
-            queue=_jobs_queue(),
+            queue=TICK_QUEUE,
         )
         deadline = time.monotonic() + 20 * interval
         while time.monotonic() < deadline:
@@ -222,12 +227,6 @@ def _run_tick(cfg: Any, *, tick: datetime, interval: float, cores: float) -> dic
         raise RuntimeError(f"the recurring-messages run of {tick} did not finish within {limit:.0f} s")
     finally:
         workers.stop()
-
-
-def _jobs_queue() -> str:
-    from django.conf import settings
-
-    return str(settings.JOBS_QUEUE)
 
 
 def _send_queue() -> str:

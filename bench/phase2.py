@@ -25,11 +25,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.inprocess import django_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- phase2 -->", "<!-- /phase2 -->"
@@ -163,9 +164,7 @@ def _section(
 
 
 def run(args: argparse.Namespace) -> str:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="phase2-metrics-"))
-    os.environ.setdefault("APP_SERVER_NAME", "phase2")
+    django_environment("phase2")
     import logging
 
     from django.conf import settings

@@ -20,11 +20,12 @@ import io
 import os
 import pstats
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from bench.inprocess import django_environment
 
 PATH = "/api/messages"
 QUERY = "limit=50"
@@ -88,9 +89,7 @@ def _stats_table(profile: cProfile.Profile, *, sort: str, limit: int, requests: 
 
 
 def profile(requests: int) -> str:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="profile-metrics-"))
-    os.environ.setdefault("APP_SERVER_NAME", "profile")
+    django_environment("profile")
     import logging
 
     from django.conf import settings
