@@ -22,13 +22,11 @@ SCALEOUT_PNG = "scaleout.png"
 
 
 def _gunicorn_shape() -> str:
-    """The app servers' worker shape: the cluster's worker count, the rest from their gunicorn config."""
-    from deploy.local import cluster
-
+    """The app servers' worker shape, read from the gunicorn config they run."""
     conf = runpy.run_path(
         str(Path(__file__).resolve().parent.parent / "deploy" / "gunicorn" / "gunicorn.conf.py")
     )
-    shape = f"{cluster.Settings().gunicorn_workers} {conf['worker_class']} workers"
+    shape = f"{conf['workers']} {conf['worker_class']} workers"
     return shape + (f" x {conf['threads']} threads" if conf["worker_class"] == "gthread" else "")
 
 

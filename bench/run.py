@@ -239,8 +239,7 @@ def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
         ports = []
         for index in range(len(cfg.app_ports)):
             port = free_port()
-            env = {**os.environ, "APP_SERVER_NAME": f"bare{index + 1}", "HEALTH_DRAIN_SECONDS": "0",
-                   "GUNICORN_WORKERS": str(cfg.gunicorn_workers)}  # the app servers' shape  # fmt: skip
+            env = {**os.environ, "APP_SERVER_NAME": f"bare{index + 1}", "HEALTH_DRAIN_SECONDS": "0"}
             env.pop("PROMETHEUS_MULTIPROC_DIR", None)
             argv = [GUNICORN, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}",
                     "--name", f"bare{index + 1}", "bench.bare_wsgi:application"]  # fmt: skip

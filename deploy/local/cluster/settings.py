@@ -112,17 +112,6 @@ class Settings:
     def server_names(self) -> list[str]:
         return [f"app{i}" for i in range(1, len(self.app_ports) + 1)]
 
-    @property
-    def gunicorn_workers(self) -> int:
-        """Worker processes per app server: ``GUNICORN_WORKERS``, or this machine's share of the
-        two-per-core rule (ADR 0007). The rule is per server; here the servers share one
-        machine's cores, and four processes each for three servers on two cores served 20-30 %
-        fewer message-list requests than two each (bench/report.md)."""
-        given = os.environ.get("GUNICORN_WORKERS", "")
-        if given:
-            return int(given)
-        return max(2, 2 * (os.cpu_count() or 1) // len(self.app_ports))
-
     def app_env(self) -> dict[str, str]:
         """What the Django processes need to reach this cluster (also written to cluster.env)."""
         lock_urls = ",".join(f"redis://127.0.0.1:{port}/0" for port in self.lock_redis_ports)

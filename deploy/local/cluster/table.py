@@ -148,8 +148,7 @@ def services(cfg: Settings) -> dict[str, Service]:
         # One metrics folder per process group; the server's /metrics reads all three.
         metrics = cfg.state_dir / "metrics" / server
         env["METRICS_SERVER_DIR"] = str(metrics)
-        gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "gunicorn"),
-                        "GUNICORN_WORKERS": str(cfg.gunicorn_workers)}  # fmt: skip
+        gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "gunicorn")}
         worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "worker")}
         beat_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "beat")}
         table += [
