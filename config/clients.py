@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.http import HttpRequest
 
+from config.bearer import bearer_token
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -49,10 +51,10 @@ def client_within(request: HttpRequest, networks: Iterable[str]) -> bool:
 
 def has_bearer_token(request: HttpRequest, token: str) -> bool:
     """Whether the request carries ``Authorization: Bearer <token>``; never with an empty token."""
-    scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if not token or scheme.lower() != "bearer":
+    presented = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+    if not token or presented is None:
         return False
-    return hmac.compare_digest(presented.strip().encode(), token.encode())
+    return hmac.compare_digest(presented.encode(), token.encode())
 
 
 def parse_address(text: str) -> Address | None:

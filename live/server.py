@@ -42,6 +42,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from config.bearer import bearer_token
 from config.logging import request_id_var
 from live import metrics
 from live.events import NAMESPACE, church_room
@@ -333,13 +334,9 @@ def _internal(scope: Scope) -> bool:
     import ipaddress
 
     headers = dict(scope.get("headers") or [])
-    scheme, _, presented = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    presented = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
     token = settings.METRICS_TOKEN
-    if (
-        token
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(presented.strip().encode(), token.encode())
-    ):
+    if token and presented is not None and hmac.compare_digest(presented.encode(), token.encode()):
         return True
     client = scope.get("client") or ("", 0)
     try:
