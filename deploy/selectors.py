@@ -136,6 +136,10 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
     )
 
 
-def k8s_values() -> dict[str, str]:
+def k8s_values() -> dict[str, Any]:
     given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE")
-    return {"image": given["DEPLOY_IMAGE"], "namespace": given["DEPLOY_NAMESPACE"]}
+    return {
+        "image": given["DEPLOY_IMAGE"],
+        "namespace": given["DEPLOY_NAMESPACE"],
+        "admin_public": bool(settings.DEPLOY_ADMIN_PUBLIC),
+    }

@@ -20,6 +20,8 @@ from deploy.render import render_file
 DEPLOY_DIR = Path(__file__).resolve().parent
 SYSTEMD_UNITS = ("app-web.service", "app-worker.service", "app-beat.service", "app-live.service")
 K8S_OVERLAY = "example"
+# Removes the admin Ingresses' allow list (DEPLOY_ADMIN_PUBLIC=1): the admin on the internet.
+ADMIN_PUBLIC_COMPONENT = "admin-public"
 
 
 def render_pgbouncer(*, out: Path) -> list[Path]:
@@ -68,6 +70,7 @@ def render_k8s(*, out: Path) -> list[Path]:
     shutil.copytree(source / "ingress-nginx", out / "ingress-nginx", dirs_exist_ok=True)
     render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
     shutil.copytree(source / "monitoring", out / "monitoring", dirs_exist_ok=True)
+    shutil.copytree(source / "components", out / "components", dirs_exist_ok=True)
     (out / "monitoring" / PROMETHEUS_RULE).write_text(prometheus_rule_text())
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
@@ -78,6 +81,8 @@ def render_k8s(*, out: Path) -> list[Path]:
     kustomization["images"] = [
         image for image in kustomization.get("images", []) if image["name"] != "app"
     ] + [{"name": "app", "newName": name, "newTag": tag}]
+    if values["admin_public"]:
+        kustomization["components"] = [f"../../components/{ADMIN_PUBLIC_COMPONENT}"]
     header = f"# Rendered by `manage.py render_deploy k8s` from deploy/k8s/overlays/{K8S_OVERLAY}.\n"
     kustomization_file.write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
     return sorted(path for path in out.rglob("*") if path.is_file())

@@ -26,7 +26,8 @@ upstream_fail_timeout       NGINX_UPSTREAM_FAIL_TIMEOUT     ``5s``
 upstream_max_conns          NGINX_UPSTREAM_MAX_CONNS        32 requests in flight per app server
 overload_retry_after        NGINX_OVERLOAD_RETRY_AFTER      1 (seconds, in the overload 503)
 next_upstream_tries         NGINX_NEXT_UPSTREAM_TRIES       3
-admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       false: ``/admin/`` answers everyone
+admin_internal_only         NGINX_ADMIN_INTERNAL_ONLY       true: ``/admin/`` answers only
+                                                            ``internal_networks``; ``0`` opens it
 websocket_rate              NGINX_WEBSOCKET_RATE            ``10r/s`` new /socket.io/
                                                             requests per client (burst 20)
 websocket_connections       NGINX_WEBSOCKET_CONNECTIONS     20 open at once per client
@@ -115,8 +116,9 @@ class NginxSettings:
     upstream_max_conns: int = 32
     overload_retry_after: int = 1
     next_upstream_tries: int = 3
-    # True: /admin/ (login form included) answers only NGINX_INTERNAL_NETWORKS, like /metrics.
-    admin_internal_only: bool = False
+    # /admin/ (login form included) answers only NGINX_INTERNAL_NETWORKS, like /metrics: a
+    # password-only admin stays off the internet unless the operator switches it on (=0).
+    admin_internal_only: bool = True
     websocket_rate: str = "10r/s"
     websocket_burst: int = 20
     websocket_connections: int = 20
@@ -137,6 +139,8 @@ def _coerce(field: dataclasses.Field[object], value: object) -> object:
         text = str(value).strip().lower()
         if text not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
             raise NginxConfigError(f"{name}={value!r} is not true or false")
+        if not text:  # an empty variable keeps the safe default; only an explicit value changes it
+            return field.default
         return text in ("1", "true", "yes", "on")
     if field.type is int:
         try:
@@ -268,7 +272,7 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
         "admin_access": (
             "            include edge_internal_only.conf;"
             if s.admin_internal_only
-            else "            # NGINX_ADMIN_INTERNAL_ONLY is off: the admin answers every address"
+            else "            # NGINX_ADMIN_INTERNAL_ONLY=0: the admin answers every address"
         ),
         "websocket_max_body_size": _check(
             "websocket_max_body_size", s.websocket_max_body_size, _SIZE, "a size like 16k"

@@ -58,3 +58,5 @@ DEPLOY_WORKER_STOP_TIMEOUT = env.int("DEPLOY_WORKER_STOP_TIMEOUT", default=120)
 # --- Kubernetes -------------------------------------------------------------------------
 DEPLOY_IMAGE = env("DEPLOY_IMAGE", default=None)
 DEPLOY_NAMESPACE = env("DEPLOY_NAMESPACE", default=None)
+# The admin answers no client address through the Ingress unless this switch opens it.
+DEPLOY_ADMIN_PUBLIC = env.bool("DEPLOY_ADMIN_PUBLIC", default=False)

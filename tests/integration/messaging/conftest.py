@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from config.celery import app as celery_app
-from messaging import services
+from messaging.tokens import services
 from tests.integration.messaging.factories import ChurchFactory, StaffMemberFactory
 
 

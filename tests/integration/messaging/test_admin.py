@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from messaging import services
+from messaging.tokens import selectors, services
 from messaging.models import ApiToken, DevelopmentSms, IdempotentRequest
 from tests.integration.messaging.factories import (
     ContactFactory,
@@ -61,4 +61,4 @@ def test_expired_tokens_are_purged(church):
     # then
     assert purged == 1
     assert ApiToken.objects.count() == 1
-    assert services.selectors.staff_member_for_token(raw_token=live) == staff
+    assert selectors.staff_member_for_token(raw_token=live) == staff

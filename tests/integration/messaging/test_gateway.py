@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from deploy.local.host import free_port
-from messaging import services
+from messaging.sending import services
 from messaging.gateway import GatewayError, HttpSmsGateway, OutboundSms
 from messaging.models import Message
 from tests.integration.messaging.factories import MessageFactory

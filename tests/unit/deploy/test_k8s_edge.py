@@ -66,6 +66,8 @@ def test_every_ingress_is_tls_only_for_the_overlays_host(ingresses):
     assert set(ingresses) == {
         "web",
         "web-auth",
+        "web-admin-login",
+        "web-admin",
         "web-webhooks",
         "web-api",
         "web-websocket",
@@ -82,7 +84,8 @@ def test_every_ingress_is_tls_only_for_the_overlays_host(ingresses):
 @pytest.mark.parametrize(
     ("ingress", "zone", "paths"),
     [
-        ("web-auth", "auth", {"/auth/", "/admin/login/"}),
+        ("web-auth", "auth", {"/auth/"}),
+        ("web-admin-login", "auth", {"/admin/login/"}),
         ("web-webhooks", "webhooks", {"/webhooks/"}),
         ("web-api", "api", {"/api/"}),
         ("web-websocket", "websocket", {"/socket.io/"}),

@@ -118,10 +118,21 @@ def _admin_locations(conf: str) -> list[str]:
     return re.findall(r"location (?:= )?/admin/(?:login/)? \{.*?\n        \}", conf, re.DOTALL)
 
 
-@pytest.mark.parametrize(("value", "internal"), [("1", True), ("true", True), ("0", False), ("", False)])
-def test_the_admin_can_be_restricted_to_the_internal_networks(tmp_path, value, internal):
+@pytest.mark.parametrize(
+    ("environ", "internal"),
+    [
+        ({}, True),
+        ({"NGINX_ADMIN_INTERNAL_ONLY": ""}, True),
+        ({"NGINX_ADMIN_INTERNAL_ONLY": "1"}, True),
+        ({"NGINX_ADMIN_INTERNAL_ONLY": "true"}, True),
+        ({"NGINX_ADMIN_INTERNAL_ONLY": "0"}, False),
+        ({"NGINX_ADMIN_INTERNAL_ONLY": "off"}, False),
+    ],
+    ids=["unset", "empty", "1", "true", "0", "off"],
+)
+def test_the_admin_answers_only_the_internal_networks_unless_switched_open(tmp_path, environ, internal):
     # when
-    conf = render_nginx(tmp_path, {"NGINX_ADMIN_INTERNAL_ONLY": value}).read_text()
+    conf = render_nginx(tmp_path, environ).read_text()
     # then: both the login form and the rest of the admin, or neither
     locations = _admin_locations(conf)
     assert len(locations) == 2

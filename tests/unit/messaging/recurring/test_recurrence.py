@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from messaging.services import recurring_message_next_run
+from messaging.recurring.services import recurring_message_next_run
 
 pytestmark = pytest.mark.unit
 

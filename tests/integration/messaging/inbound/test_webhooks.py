@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 from django.test import Client
+from messaging.inbound.webhooks import webhook_headers, webhook_signature
 
 from messaging.models import Contact, Message
-from messaging.webhooks import webhook_headers, webhook_signature
 from tests.integration.messaging.factories import ContactFactory, MessageFactory, PhoneLinkFactory
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
-from messaging import services
+from messaging.sending import services
 from messaging.gateway import DevelopmentGateway, OutboundSms
 from messaging.models import DevelopmentSms, Message
 from tests.integration.messaging.factories import MessageFactory
@@ -65,8 +65,8 @@ def test_two_concurrent_deliveries_make_one_provider_call(church):
 _WORKER = """
 import sys, time, django
 django.setup()
-from messaging import services
-from tests.integration.messaging.test_claim_before_send import SlowGateway
+from messaging.sending import services
+from tests.integration.messaging.sending.test_claim_before_send import SlowGateway
 services.message_deliver(message_id=int(sys.argv[1]), gateway=SlowGateway(600))
 """
 

@@ -1,4 +1,4 @@
-"""The per-process token cache (messaging/tokens.py) on real PostgreSQL and Redis.
+"""The per-process token cache (messaging/tokens/cache.py) on real PostgreSQL and Redis.
 
 Two ``TokenCache`` objects stand for two processes (or two servers): they share only the
 database and the Redis revocation generation, exactly like separate gunicorn workers.
@@ -13,9 +13,9 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import services
+from messaging.tokens import services
 from messaging.models import ApiToken
-from messaging.tokens import RevocationNotPublished, TokenCache, token_hash
+from messaging.tokens.cache import RevocationNotPublished, TokenCache, token_hash
 from tests.integration.messaging.factories import StaffMemberFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
@@ -141,13 +141,13 @@ def test_a_revocation_that_cannot_be_published_is_an_error(token, monkeypatch):
 
 
 def test_a_logout_that_cannot_be_published_answers_503_and_the_token_is_gone(api, monkeypatch):
-    from messaging import tokens
+    from messaging.tokens import cache
 
-    monkeypatch.setattr(tokens.token_cache, "_redis", _closed_port_client)
+    monkeypatch.setattr(cache.token_cache, "_redis", _closed_port_client)
     response = api.post("/auth/logout")
     assert response.status_code == 503
     assert response["Retry-After"] == "1"
     assert response.json()["detail"].startswith("the logout could not be confirmed")
     monkeypatch.undo()
-    tokens.token_cache.clear()
+    cache.token_cache.clear()
     assert api.get("/api/contacts").status_code == 401
