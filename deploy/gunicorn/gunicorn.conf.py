@@ -40,7 +40,9 @@ control_socket_disable = True
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+# The request id the app answered with (config/request_ids.py kept the edge's id or made a new
+# one), never the client's header: a raw header could forge fields or whole lines in this log.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 
 # --- Draining (health/drain.py, docs/adr/0005-health-and-draining.md) -------------------------
 # On SIGTERM the master first flips /health and /health/ready to 503 on every worker and keeps

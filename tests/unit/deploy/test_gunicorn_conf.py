@@ -1,9 +1,14 @@
 """The shared gunicorn config keeps the promises the deployment relies on."""
 
+import datetime
+import logging
 import os
 import runpy
+from types import SimpleNamespace
 
 import pytest
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from deploy.local.cluster import REPO
 
@@ -41,7 +46,52 @@ def test_workers_are_recycled_with_jitter_so_they_never_restart_together(conf):
 
 def test_the_control_socket_is_off_and_the_access_log_carries_the_request_id(conf):
     assert conf["control_socket_disable"] is True
-    assert "%({x-request-id}i)s" in conf["access_log_format"]
+    assert "%({x-request-id}o)s" in conf["access_log_format"]
+
+
+def _access_line(conf: dict, *, request_headers: list, response_headers: list) -> str:
+    """The line gunicorn's own access logger writes with this config's format."""
+    cfg = Config()
+    cfg.set("access_log_format", conf["access_log_format"])
+    cfg.set("accesslog", "-")
+    logger = Logger(cfg)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger.access_log.handlers = [handler]
+    request = SimpleNamespace(headers=request_headers)
+    response = SimpleNamespace(status="200 OK", sent=2, headers=response_headers)
+    environ = {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "RAW_URI": "/health/live",
+               "SERVER_PROTOCOL": "HTTP/1.1"}  # fmt: skip
+    logger.access(response, request, environ, datetime.timedelta(milliseconds=3))
+    (line,) = lines
+    return line
+
+
+@pytest.mark.django_db
+def test_a_clients_request_id_cannot_forge_fields_of_the_access_log(conf, client):
+    # given: a client's id that would add fields (and a fake request) to a line written raw
+    forged = 'abcdefgh 200 2 1ms rid=x\n127.0.0.1 "GET /admin/ HTTP/1.1" 200'
+    response = client.get("/no-such-page/", HTTP_X_REQUEST_ID=forged)
+    # when gunicorn logs the request
+    line = _access_line(
+        conf, request_headers=[("X-REQUEST-ID", forged)], response_headers=list(response.items())
+    )
+    # then the line carries the id the app kept (a fresh one), and nothing the client wrote
+    assert line.endswith(f"rid={response['X-Request-ID']}")
+    assert "abcdefgh" not in line and "/admin/" not in line
+    assert line.count('"') == 2
+
+
+@pytest.mark.django_db
+def test_an_acceptable_request_id_from_the_edge_is_logged_as_sent(conf, client):
+    response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="edge-id-0123456789")
+    line = _access_line(
+        conf,
+        request_headers=[("X-REQUEST-ID", "edge-id-0123456789")],
+        response_headers=list(response.items()),
+    )
+    assert line.endswith("rid=edge-id-0123456789")
 
 
 def test_the_environment_overrides_the_worker_choice(monkeypatch):
