@@ -12,7 +12,7 @@ Runs against the running cluster (``make up``) holding the Phase 2 data (10,000 
    ``recurring-messages`` job.
 2. **The tick.** The job's delivery for that tick is published as beat publishes it, and one
    Celery worker (the cluster's worker command, capped at ``--tick-cores`` of a core in a
-   cgroup v1 ``cpu`` group, as in ``bench.scaleout``) runs it: the lock, the ledger, the
+   cgroup v1 ``cpu`` group, ``bench.cgroups``) runs it: the lock, the ledger, the
    fenced transactions. The time from the tick to the run's end is "queued within": every message
    is in the database and its send task published by then.
 3. **Sending.** The send tasks are then taken by 1, 2 and 3 workers in turn (each its own
@@ -47,9 +47,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.cgroups import CappedGroup, cgroup_problem
 from bench.inprocess import django_environment
+from bench.servers import app_process_env
+from deploy.local.cluster import REPO, VENV_BIN
 
-ROOT = Path(__file__).resolve().parents[1]
 # Sending workers get a quarter of a core each, so that three of them and the database they all
 # write to fit on two cores (with half a core each, PostgreSQL ran out first); the tick's worker
 # runs alone, with a core, as a server's worker would.
@@ -133,19 +135,17 @@ class Workers:
     """``count`` Celery workers as the cluster runs them (concurrency 1), each capped at ``cores``."""
 
     def __init__(self, cfg: Any, count: int, cores: float, *, label: str, queues: str) -> None:
-        from bench.scaleout import CappedGroup, capped_process_env, cgroup_problem
-
         self.processes: list[subprocess.Popen[bytes]] = []
         self.groups: list[Any] = []
         folder = Path(tempfile.mkdtemp(prefix=f"bench-burst-{label}-"))
         problem = cgroup_problem()
         for index in range(1, count + 1):
-            env = capped_process_env(cfg, name=f"{label}{index}", folder=folder)
-            argv = [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "-n",
+            env = app_process_env(cfg, name=f"{label}{index}", folder=folder)
+            argv = [str(VENV_BIN / "celery"), "-A", "config", "worker", "-n",
                     f"{label}{index}@%h", "--concurrency", "1", "-Q", queues, "--loglevel", "WARNING",
                     "--without-gossip", "--without-mingle"]  # fmt: skip
             log = (folder / f"{label}{index}.log").open("ab")
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
             self.processes.append(process)
             if problem is None:
                 # At once, before the pool forks: a child stays in its parent's group.
@@ -304,7 +304,6 @@ def run(args: argparse.Namespace) -> BurstResult:
     _django()
     from django.conf import settings
 
-    from bench.scaleout import cgroup_problem
     from deploy.local import cluster
 
     cfg = cluster.Settings()
@@ -435,7 +434,7 @@ def main(argv: list[str]) -> int:
     result = run(args)
     section = markdown(result)
     sys.stdout.write(section)
-    out = ROOT / "bench" / "out"
+    out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "burst.md").write_text(section)
     return 0 if result.rates else 1

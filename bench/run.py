@@ -24,600 +24,44 @@ asserted: the numbers are what this machine did.
 
 Every load generator sends NGINX's rate-limit bypass header (``X-RateLimit-Bypass``, the
 cluster's token); without it the per-client limits would be what is measured.
+
+This module runs the steps in order; the parts live in their own modules: ``bench.plan`` (the
+plan, the rows, the run), ``bench.generators`` (wrk and Locust), ``bench.samplers`` (CPU, the
+primary's connections), ``bench.baselines``, ``bench.scenarios`` (a row each), ``bench.checks``
+(availability and fault checks) and the report: ``bench.report``, ``bench.goals``,
+``bench.plots``, ``bench.verification``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import requests
-
-from bench import nginx
-from bench.cpu import CpuMeter
+from bench import scaleout
+from bench.baselines import baseline_servers
+from bench.checks import (
+    health_answers,
+    job_duplicates,
+    pgbouncer_clients,
+    restart_during_load,
+    servers_behind_nginx,
+)
+from bench.plan import Plan, Run, say
+from bench.report import results_table, write
+from bench.samplers import PrimaryConnections
+from bench.scenarios import flood, measure_locust, measure_wrk, open_loop
+from bench.servers import PY, login_token
 from deploy.local import cluster
-from deploy.local.host import free_port, raise_file_limit, stop_process
+from deploy.local.cluster import REPO
+from deploy.local.host import raise_file_limit
 
-REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-WRK = "/usr/bin/wrk"
-PY = str(REPO / ".venv" / "bin" / "python")
-LOCUST = str(REPO / ".venv" / "bin" / "locust")
-GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
-GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
-
-
-# Rows measured without the status split: the baselines answer 200 only, and the split's Lua
-# callback would make wrk itself the bottleneck of NGINX's "return 200".
-BASELINES = ("NGINX return 200", "bare WSGI")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How big the run is: the full run, or the quick one the test suite runs."""
-
-    quick: bool
-    levels: tuple[int, ...]  # concurrent connections for the wrk scenarios
-    headline: tuple[int, int]  # the two levels the goals talk about
-    seconds: float  # per wrk measurement
-    locust_users: tuple[int, int]
-    locust_seconds: float
-    churches: int
-    contacts: int
-    messages: int
-    pgbouncer_clients: int
-    restart_seconds: float
-
-    @classmethod
-    def full(cls) -> Plan:
-        return cls(False, (64, 256, 1024, 5000), (64, 5000), 15.0, (64, 5000), 60.0, 100, 20_000,
-                   100_000, 300, 20.0)  # fmt: skip
-
-    @classmethod
-    def fast(cls) -> Plan:
-        return cls(True, (8, 32), (8, 32), 1.0, (8, 50), 6.0, 2, 20, 200, 20, 6.0)
-
-    def wrk_seconds(self, concurrency: int) -> float:
-        """How long a wrk row at ``concurrency`` lasts: thousands of TLS handshakes come first, so
-        a big full run gets the time to reach a steady state."""
-        return max(self.seconds, 0 if self.quick else concurrency / 200)
-
-
-@dataclass
-class Row:
-    """One measurement: a scenario at one concurrency."""
-
-    scenario: str
-    concurrency: int
-    tool: str
-    requests: int = 0
-    rps: float = 0.0
-    p50_ms: float = 0.0
-    p90_ms: float = 0.0
-    p99_ms: float = 0.0
-    errors: int = 0
-    primary_connections_max: int = 0
-    note: str = ""
-    ok: bool = True
-    # Answers by status (cluster rows; wrk_status.lua): served 2xx, shed 503, anything else.
-    served: int | None = None
-    shed: int = 0
-    cpu_machine_ms: float = 0.0  # whole-machine busy CPU per request (/proc/stat)
-    cpu_cluster_ms: float = 0.0  # the cluster's own processes' CPU per request
-    generator_cores: float = 0.0  # the load generator's CPU, in cores
-
-    @property
-    def served_rps(self) -> float:
-        """2xx answers per second: what was served, never what was shed or failed."""
-        if self.served is None or not self.requests:
-            return self.rps
-        return self.rps * self.served / self.requests
-
-
-@dataclass
-class Run:
-    plan: Plan
-    rows: list[Row] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    micro: dict[str, str] = field(default_factory=dict)
-    started: float = field(default_factory=time.time)
-    load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cluster.port_open(port):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout:.0f}s")
-
-
-class PrimaryConnections:
-    """Samples the server connections on the PostgreSQL primary (what PgBouncer keeps open, plus
-    anything connecting directly) every quarter second, in a background thread."""
-
-    QUERY = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-    )
-
-    def __init__(self, cfg: cluster.Settings) -> None:
-        self.cfg = cfg
-        self.peak = 0
-        self.overall_peak = 0
-        self.samples = 0
-        self.failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        dsn = (
-            f"host=127.0.0.1 port={self.cfg.pg_primary_port} dbname={self.cfg.db_name} "
-            f"user={self.cfg.db_user} password={self.cfg.db_password} connect_timeout=3"
-        )
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(dsn, autocommit=True) as connection:
-                    while not self._stop.is_set():
-                        row = connection.execute(self.QUERY, [self.cfg.db_name]).fetchone()
-                        count = int(row[0]) if row else 0
-                        self.peak = max(self.peak, count)
-                        self.overall_peak = max(self.overall_peak, count)
-                        self.samples += 1
-                        self._stop.wait(0.25)
-            except psycopg.Error:
-                self.failures += 1  # the primary restarted (another test's fault injection): reconnect
-                self._stop.wait(0.5)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def take_peak(self) -> int:
-        peak, self.peak = self.peak, 0
-        return peak
-
-
-# --- baselines: a tiny NGINX and the bare WSGI app ----------------------------------------------
-
-BASELINE_HTTP = """
-    access_log {folder}/access.log;
-    upstream bare {{
-        least_conn;
-{upstreams}
-        keepalive 64;
-    }}
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location = /return200 {{ access_log off; return 200 "ok\\n"; }}
-        location / {{
-            proxy_pass http://bare;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Request-ID $request_id;
-            proxy_next_upstream error timeout http_502 http_503;
-        }}
-    }}
-"""
-
-
-@contextlib.contextmanager
-def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
-    """Three bare-WSGI gunicorns and an NGINX in front of them; yields NGINX's port."""
-    folder = nginx.make_folder("bench-baseline-")
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        ports = []
-        for index in range(len(cfg.app_ports)):
-            port = free_port()
-            env = {**os.environ, "APP_SERVER_NAME": f"bare{index + 1}", "HEALTH_DRAIN_SECONDS": "0"}
-            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            argv = [GUNICORN, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}",
-                    "--name", f"bare{index + 1}", "bench.bare_wsgi:application"]  # fmt: skip
-            log = (folder / f"bare{index + 1}.log").open("ab")
-            processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env))
-            wait_port(port)
-            ports.append(port)
-        nginx_port = free_port()
-        tls = cfg.state_dir / "nginx"
-        http = BASELINE_HTTP.format(
-            folder=folder,
-            port=nginx_port,
-            cert=tls / "tls.crt",
-            key=tls / "tls.key",
-            upstreams="\n".join(f"        server 127.0.0.1:{port};" for port in ports),
-        )
-        processes.append(nginx.start(folder, http, workers="auto", connections=16384))
-        wait_port(nginx_port)
-        yield nginx_port
-    finally:
-        for process in reversed(processes):
-            stop_process(process, signal.SIGQUIT if process is processes[-1] else signal.SIGTERM, timeout=15)
-
-
-# --- load generators -----------------------------------------------------------------------------
-
-
-def wrk(
-    url: str,
-    *,
-    connections: int,
-    seconds: float,
-    headers: dict[str, str],
-    by_status: bool = False,
-    think_ms: float | None = None,
-) -> dict[str, float]:
-    """One wrk run; ``think_ms``: each connection waits a random think time of that mean before
-    every request (``wrk_paced.lua``), an open loop of people instead of a flood."""
-    threads = max(1, min(2, connections))
-    script = "wrk_paced.lua" if think_ms else "wrk_status.lua" if by_status else "wrk_report.lua"
-    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--timeout", "10s",
-            "-s", str(BENCH / script)]  # fmt: skip
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    argv.append(url)
-    if think_ms:
-        argv += ["--", str(int(think_ms))]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=False)
-    for line in result.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            return json.loads(line.removeprefix("WRKJSON "))
-    raise RuntimeError(f"wrk gave no report: {(result.stderr or result.stdout).strip()[-300:]}")
-
-
-def settle(cfg: cluster.Settings, timeout: float = 90.0) -> None:
-    """After thousands of connections, wait until every app server answers promptly again: the
-    connections NGINX queued in their listen backlogs are served after wrk stops, and would
-    otherwise land in the next row."""
-    deadline = time.monotonic() + timeout
-    for port in cfg.app_ports:
-        while time.monotonic() < deadline:
-            try:
-                started = time.monotonic()
-                requests.get(f"http://127.0.0.1:{port}/health/live", timeout=2)
-                if time.monotonic() - started < 0.2:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-
-
-def measure_wrk(
-    run: Run,
-    sampler: PrimaryConnections,
-    scenario: str,
-    url: str,
-    concurrency: int,
-    headers: dict[str, str],
-    *,
-    seconds: float | None = None,
-    think_ms: float | None = None,
-) -> Row:
-    say(f"  {scenario:<26} c={concurrency:<5} ...")
-    sampler.take_peak()
-    by_status = scenario not in BASELINES
-    meter = CpuMeter(cluster_pids())
-    try:
-        length = seconds or run.plan.wrk_seconds(concurrency)
-        with meter:
-            report = wrk(
-                url, connections=concurrency, seconds=length, headers=headers, by_status=by_status,
-                think_ms=think_ms,
-            )  # fmt: skip
-    except (RuntimeError, subprocess.TimeoutExpired) as error:
-        row = Row(scenario, concurrency, "wrk", note=str(error), ok=False)
-    else:
-        # With the status split, a 503 the edge shed is counted apart, not as an error.
-        answered = report["other"] if by_status else report["status"]
-        errors = int(report["connect"] + report["read"] + report["write"] + answered + report["timeout"])
-        row = Row(
-            scenario,
-            concurrency,
-            "wrk",
-            requests=int(report["requests"]),
-            rps=report["requests"] / (report["duration_us"] / 1e6),
-            p50_ms=report["p50_us"] / 1000,
-            p90_ms=report["p90_us"] / 1000,
-            p99_ms=report["p99_us"] / 1000,
-            errors=errors,
-            served=int(report["ok"]) if by_status else None,
-            shed=int(report["shed"]) if by_status else 0,
-        )
-        row.cpu_machine_ms, row.cpu_cluster_ms = meter.use.per_request_ms(row.requests)
-        row.generator_cores = meter.use.generator / max(meter.use.seconds, 1e-9)
-    row.primary_connections_max = sampler.take_peak()
-    run.rows.append(row)
-    say(
-        f"  {scenario:<26} c={concurrency:<5} {row.rps:9,.0f} req/s  p50 {row.p50_ms:7.1f} ms  "
-        f"p99 {row.p99_ms:8.1f} ms  errors {row.errors}  shed {row.shed}  CPU/request "
-        f"{row.cpu_machine_ms:.2f} ms (cluster {row.cpu_cluster_ms:.2f})  primary conns "
-        f"{row.primary_connections_max}"
-    )
-    return row
-
-
-def open_loop(
-    run: Run, sampler: PrimaryConnections, url: str, headers: dict[str, str], capacity: float, *, users: int
-) -> Row:
-    offered = 0.7 * capacity
-    think_ms = 1000 * users / offered
-    run.facts["open_loop"] = {"capacity": capacity, "offered": offered, "users": users, "think_ms": think_ms}
-    # Long enough for several think times, so every connection has been through a few requests.
-    seconds = run.plan.seconds if run.plan.quick else max(60.0, 3 * think_ms / 1000)
-    row = measure_wrk(
-        run, sampler, "open loop, 70 % of capacity", url, users, headers, seconds=seconds, think_ms=think_ms
-    )
-    row.note = (
-        f"{users:,} kept-alive connections, think time 0-{2 * think_ms / 1000:.0f} s (mean "
-        f"{think_ms / 1000:.1f} s): {offered:,.0f} req/s offered, 70 % of {capacity:,.0f}; "
-        f"wrk's own CPU {row.generator_cores:.2f} cores"
-    )
-    return row
-
-
-def cluster_pids() -> list[int]:
-    """The recorded PID of every running cluster process (their children are found from them)."""
-    return [pid for _name, pid, _port, _var in cluster.status(cluster.Settings()) if pid]
-
-
-def flood(
-    run: Run,
-    sampler: PrimaryConnections,
-    scenario: str,
-    url: str,
-    concurrency: int,
-    headers: dict[str, str],
-    verify: str,
-) -> Row:
-    """``concurrency`` connections flat out, while a probe client measures how quickly the shed
-    requests are answered and each app server's own /health/live answers; then the same
-    endpoint at the headline concurrency for 10 s, to see throughput come back."""
-    cfg = cluster.Settings()
-    length = run.plan.wrk_seconds(concurrency)
-    probe: dict[str, list[float] | list[int]] = {"shed_ms": [], "served_ms": [], "live": [], "other": []}
-    stop = threading.Event()
-
-    def probing() -> None:
-        session = requests.Session()
-        session.trust_env = False
-        time.sleep(min(length / 3, 5))  # into the flood
-        for port in cfg.app_ports:
-            try:
-                answer = session.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
-                probe["live"].append(answer.status_code)
-            except requests.RequestException:
-                probe["live"].append(0)
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                # a new connection each time, like a new client arriving during the flood
-                client = requests.Session()
-                client.trust_env = False
-                answer = client.get(
-                    url, headers={**headers, "Connection": "close"}, verify=verify, timeout=15
-                )
-                key = {503: "shed_ms"}.get(answer.status_code, "served_ms" if answer.ok else "other")
-            except requests.RequestException:
-                key = "other"
-            probe[key].append((time.monotonic() - started) * 1000)  # type: ignore[arg-type]
-            stop.wait(0.1)
-
-    thread = threading.Thread(target=probing, daemon=True)
-    thread.start()
-    row = measure_wrk(run, sampler, scenario, url, concurrency, headers, seconds=length)
-    stop.set()
-    thread.join(timeout=30)
-    shed_ms = sorted(probe["shed_ms"])
-    live = probe["live"]
-    row.note = (
-        f"probe during the flood: {len(shed_ms)} shed, median {_median(shed_ms):.0f} ms, max "
-        f"{max(shed_ms, default=0):.0f} ms; {len(probe['served_ms'])} served; {len(probe['other'])} "
-        f"other; each server's /health/live: {live}"
-    )
-    run.facts.setdefault("overload", {})[scenario] = {
-        "shed_median_ms": _median(shed_ms),
-        "shed_max_ms": max(shed_ms, default=0.0),
-        "probe_other": len(probe["other"]),
-        "live": list(live),
-    }
-    recovery = measure_wrk(
-        run, sampler, f"{scenario}, right after {concurrency:,}", url, run.plan.headline[0], headers,
-        seconds=max(run.plan.seconds, 1) if run.plan.quick else 10,
-    )  # fmt: skip
-    recovery.note = "the first 10 s after the flood stopped"
-    return row
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else 0.0
-
-
-def measure_locust(
-    run: Run,
-    sampler: PrimaryConnections,
-    *,
-    users: int,
-    fixture: Path,
-    out: Path,
-    think: tuple[float, float],
-    scenario: str = "mixed (Locust)",
-    extra_env: dict[str, str] | None = None,
-) -> Row:
-    say(f"  {scenario:<26} users={users:<5} think {think[0]:g}-{think[1]:g} s ...")
-    prefix = out / f"locust-{users}-{len(run.rows)}"
-    cfg = cluster.Settings()
-    env = {
-        **os.environ,
-        "BENCH_FIXTURE": str(fixture),
-        "BENCH_WAIT_MIN": str(think[0]),
-        "BENCH_WAIT_MAX": str(think[1]),
-        **(extra_env or {}),
-    }
-    argv = [LOCUST, "-f", str(BENCH / "locustfile.py"), "--headless", "--only-summary",
-            "-u", str(users), "-r", str(max(users // 10, 1)), "-t", f"{int(run.plan.locust_seconds)}s",
-            "--host", f"https://127.0.0.1:{cfg.nginx_https_port}", "--csv", str(prefix),
-            "--stop-timeout", "5", "--loglevel", "WARNING"]  # fmt: skip
-    sampler.take_peak()
-    meter = CpuMeter(cluster_pids())
-    with meter:
-        result = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=run.plan.locust_seconds + 180,
-            check=False,
-        )
-    note = (extra_env or {}).get("BENCH_NOTE") or f"think time {think[0]:g}-{think[1]:g} s"
-    row = Row(scenario, users, "locust", note=note)
-    row.generator_cores = meter.use.generator / max(meter.use.seconds, 1e-9)
-    stats = Path(f"{prefix}_stats.csv")
-    if not stats.exists():
-        row.ok = False
-        row.note = f"locust wrote no stats: {(result.stderr or result.stdout).strip()[-300:]}"
-    else:
-        import csv
-
-        with stats.open() as handle:
-            table = {line["Name"]: line for line in csv.DictReader(handle)}
-        total = table["Aggregated"]
-        row.requests = int(total["Request Count"])
-        row.errors = int(total["Failure Count"])
-        row.rps = float(total["Requests/s"])
-        row.served = row.requests - row.errors
-        row.cpu_machine_ms, row.cpu_cluster_ms = meter.use.per_request_ms(row.requests)
-        row.p50_ms = float(total["50%"])
-        row.p90_ms = float(total["90%"])
-        row.p99_ms = float(total["99%"])
-        row.note += "; " + ", ".join(
-            f"{name} {int(line['Request Count'])} ({int(line['Failure Count'])} failed)"
-            for name, line in table.items()
-            if name != "Aggregated"
-        )
-    row.primary_connections_max = sampler.take_peak()
-    run.rows.append(row)
-    if users >= 1000:
-        settle(cfg)
-    say(
-        f"  {scenario:<26} users={users:<5} {row.rps:9,.0f} req/s  p50 {row.p50_ms:7.1f} ms  "
-        f"p99 {row.p99_ms:8.1f} ms  errors {row.errors}  primary conns {row.primary_connections_max}"
-    )
-    return row
-
-
-# --- facts for the verification ----------------------------------------------------------------
-
-
-def servers_behind_nginx(nginx: str, headers: dict[str, str], verify: str) -> list[str]:
-    session = requests.Session()
-    session.trust_env = False
-    seen = set()
-    for _ in range(60):
-        response = session.get(f"{nginx}/health", headers=headers, verify=verify, timeout=10)
-        seen.add(response.headers.get("X-Served-By", "?"))
-    return sorted(seen)
-
-
-def health_answers(
-    nginx: str, cfg: cluster.Settings, headers: dict[str, str], verify: str
-) -> dict[str, object]:
-    session = requests.Session()
-    session.trust_env = False
-    answers: dict[str, object] = {}
-    for path in ("/health", "/health/live", "/health/ready"):
-        answers[path] = session.get(f"{nginx}{path}", headers=headers, verify=verify, timeout=10).status_code
-    detailed = session.get(f"http://127.0.0.1:{cfg.app_ports[0]}/health/detailed", timeout=10)
-    answers["/health/detailed"] = detailed.status_code
-    with contextlib.suppress(ValueError):
-        checks = detailed.json().get("checks", {})
-        answers["checks"] = {name: [item.get("status") for item in items] for name, items in checks.items()}
-    return answers
-
-
-def pgbouncer_clients(cfg: cluster.Settings, clients: int, sampler: PrimaryConnections) -> dict[str, object]:
-    """``clients`` connections to PgBouncer at once, each holding its session while the others
-    connect, then a query each; how many succeeded and how many primary connections it took."""
-    dsn = (
-        f"host=127.0.0.1 port={cfg.pgbouncer_port} dbname={cfg.db_name} user={cfg.db_user} "
-        f"password={cfg.db_password} connect_timeout=10"
-    )
-    barrier = threading.Barrier(clients, timeout=60)
-
-    def client(_index: int) -> bool:
-        try:
-            with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as connection:
-                barrier.wait()  # every client connected at the same time
-                connection.execute("SELECT pg_sleep(0.05)")
-                return True
-        except (psycopg.Error, threading.BrokenBarrierError):
-            with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.abort()
-            return False
-
-    sampler.take_peak()
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(client, range(clients)))
-    return {
-        "clients": clients,
-        "succeeded": sum(results),
-        "seconds": round(time.monotonic() - started, 2),
-        "primary_connections_max": sampler.take_peak(),
-    }
-
-
-def restart_during_load(
-    run: Run, sampler: PrimaryConnections, url: str, headers: dict[str, str], server: str
-) -> Row:
-    """The message list at 64 connections while one app server restarts (drain, stop, start)."""
-    seconds = run.plan.restart_seconds
-    rows: list[Row] = []
-    scenario = f"message list, {server} restarts"
-    thread = threading.Thread(
-        target=lambda: rows.append(
-            measure_wrk(run, sampler, scenario, url, run.plan.headline[0], headers, seconds=seconds)
-        )
-    )
-    thread.start()
-    time.sleep(seconds / 4)
-    say(f"  restarting {server} under load ...")
-    cluster.restart(server)
-    thread.join()
-    if not rows:
-        raise RuntimeError("the load during the restart gave no result")
-    rows[0].note = f"{server} restarted (drain, stop, start) during the run"
-    return rows[0]
 
 
 def profiles(plan: Plan) -> dict[str, str]:
@@ -692,20 +136,6 @@ def prepare_data(plan: Plan, fixture: Path) -> dict[str, object]:
     return data
 
 
-def login_token(nginx: str, data: dict[str, object], headers: dict[str, str], verify: str) -> str:
-    session = requests.Session()
-    session.trust_env = False
-    response = session.post(
-        f"{nginx}/auth/login",
-        json={"username": data["username"], "password": data["password"]},
-        headers=headers,
-        verify=verify,
-        timeout=10,
-    )
-    response.raise_for_status()
-    return str(response.json()["token"])
-
-
 def execute(plan: Plan, out: Path) -> Run:
     raise_file_limit()
     cfg = cluster.Settings()
@@ -760,14 +190,8 @@ def execute(plan: Plan, out: Path) -> Run:
         # time before every request, offering 70 % of the capacity the message list just showed
         # at the headline concurrency. wrk (C, epoll) drives them: one Locust process could not
         # hold 5,000 TLS users on this machine (the generator, not the cluster, was the limit).
-        capacity = next(
-            (
-                r.served_rps
-                for r in run.rows
-                if r.scenario == "message list" and r.concurrency == plan.headline[0]
-            ),
-            0.0,
-        )
+        headline = run.row("message list", plan.headline[0])
+        capacity = headline.served_rps if headline else 0.0
         if capacity:
             open_loop(run, sampler, f"{nginx}{messages_path}", api, capacity, users=plan.locust_users[1])
         run.facts["servers_behind_nginx"] = servers_behind_nginx(nginx, bypass, verify)
@@ -781,8 +205,6 @@ def execute(plan: Plan, out: Path) -> Run:
         run.facts["profiles"] = profiles(plan)
         if not plan.quick:
             say("6. scale-out: the message list on 1..4 app servers, each capped at the same CPU share")
-            from bench import scaleout
-
             run.facts["scaleout"] = scaleout.measure(api_headers=api, messages_path=messages_path)
         say("7. micro-benchmarks from bench/ (locks, router, gunicorn, PgBouncer)")
         if plan.quick:
@@ -795,36 +217,6 @@ def execute(plan: Plan, out: Path) -> Run:
     run.facts["primary_connections_max"] = sampler.overall_peak
     run.facts["primary_connection_samples"] = sampler.samples
     return run
-
-
-JOB_LEDGER_QUERY = """
-SELECT count(*) FILTER (WHERE outcome = 'success'),
-       count(*) FILTER (WHERE outcome LIKE 'skipped-%%'),
-       (SELECT count(*) FROM (SELECT 1 FROM jobs_jobrun WHERE outcome = 'success'
-                              GROUP BY job, tick HAVING count(*) > 1) AS twice)
-FROM jobs_jobrun
-"""
-
-
-def job_duplicates(cfg: cluster.Settings) -> dict[str, object]:
-    """From the jobs ledger (one row per delivery): successful runs, skipped deliveries (another
-    server held the lock, or the tick had run), and ticks that succeeded more than once."""
-    dsn = (
-        f"host=127.0.0.1 port={cfg.pg_primary_port} dbname={cfg.db_name} user={cfg.db_user} "
-        f"password={cfg.db_password} connect_timeout=3"
-    )
-    try:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            row = connection.execute(JOB_LEDGER_QUERY).fetchone()
-    except psycopg.Error as error:
-        return {"table": "jobs_jobrun", "error": str(error).strip()[:200]}
-    assert row is not None
-    return {
-        "table": "jobs_jobrun",
-        "successful_runs": row[0],
-        "skipped_deliveries": row[1],
-        "duplicates": row[2],
-    }
 
 
 def open_loop_only(plan: Plan, capacity: float) -> int:
@@ -847,9 +239,7 @@ def open_loop_only(plan: Plan, capacity: float) -> int:
         )
     finally:
         sampler.stop()
-    from bench import report
-
-    say("\n".join(report._results_table(run)))
+    say("\n".join(results_table(run)))
     return 0 if row.ok else 1
 
 
@@ -870,12 +260,10 @@ def main(argv: list[str]) -> int:
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-quick-")) if args.quick else BENCH)
     say(f"bench: {'quick' if plan.quick else 'full'} run, report in {out}")
     run = execute(plan, Path(tempfile.mkdtemp(prefix="bench-raw-")))
-    from bench import report
-
     verification = (
         out / "phase2-verification.md" if plan.quick or args.out else REPO / "docs" / "phase2-verification.md"
     )
-    written = report.write(run, out=out, verification=verification)
+    written = write(run, out=out, verification=verification)
     for path in written:
         say(f"wrote {path}")
     return 0

@@ -20,27 +20,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench import nginx
+from bench.cgroups import CappedGroup, cgroup_problem
+from bench.generators import wrk
+from bench.servers import app_process_env, manage_shell, start_gunicorn, stop_side_servers, wait_http
 from deploy.local import cluster
 from deploy.local.host import free_port as _free_port
-from deploy.local.host import stop_process
 
-REPO = Path(__file__).resolve().parent.parent
-CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
-GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
-GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
-WRK = "/usr/bin/wrk"
 CORE_SHARE = float(os.environ.get("BENCH_SCALE_CORE_SHARE", "0.25"))
 MAX_SERVERS = 4
 
@@ -49,8 +41,9 @@ _TAKEN: set[int] = set()
 
 
 def free_port() -> int:
-    """A port of the bench's own range (bench/run.py uses 29100+), below the ephemeral ports, and
-    never one handed out before: NGINX binds its listen ports only once all are chosen."""
+    """A port of this benchmark's own range (the other side servers take 29100+), below the
+    ephemeral ports, and never one handed out before: NGINX binds its listen ports only once all
+    are chosen."""
     for start in range(29600, 31000):
         port = _free_port(range(start, 31000))
         if port not in _TAKEN:
@@ -78,96 +71,32 @@ BLOCK = """
 """
 
 
-def cgroup_problem() -> str | None:
-    """Why capped servers cannot be measured here, or None."""
-    quota = CGROUP_CPU / "cpu.cfs_quota_us"
-    if not quota.exists():
-        return f"no cgroup v1 cpu controller at {CGROUP_CPU} (cgroup v2 cpu.max is not handled)"
-    if not os.access(CGROUP_CPU, os.W_OK):
-        return f"{CGROUP_CPU} is not writable (run as root)"
-    return None
-
-
-class CappedGroup:
-    """A cgroup v1 ``cpu`` group limited to ``cores`` of CPU time."""
-
-    def __init__(self, name: str, cores: float) -> None:
-        self.path = CGROUP_CPU / name
-        self.path.mkdir(exist_ok=True)
-        period = int((self.path / "cpu.cfs_period_us").read_text())
-        (self.path / "cpu.cfs_quota_us").write_text(str(int(period * cores)))
-        # A high weight so that a busy machine still gives each server its quota: the quota caps
-        # the four together at one core, so neighbours keep the rest.
-        (self.path / "cpu.shares").write_text("4096")
-
-    def add_tree(self, pid: int) -> None:
-        process = psutil.Process(pid)
-        for member in [process, *process.children(recursive=True)]:
-            with contextlib.suppress(OSError):
-                (self.path / "cgroup.procs").write_text(str(member.pid))
-
-    def remove(self) -> None:
-        # Anything still inside goes back to the root group first; then the group can go.
-        for line in (self.path / "cgroup.procs").read_text().split():
-            with contextlib.suppress(OSError):
-                (CGROUP_CPU / "cgroup.procs").write_text(line)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
-
-
-def capped_process_env(cfg: cluster.Settings, *, name: str, folder: Path) -> dict[str, str]:
-    """The environment of a benchmark's own app process on the running cluster: its settings
-    with DEBUG off (production-shaped), its server name, a metrics folder of its own."""
-    metrics = folder / f"metrics-{name}"
-    metrics.mkdir()
-    return {
-        **os.environ,
-        **cfg.app_env(),
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DJANGO_DEBUG": "0",
-        "APP_SERVER_NAME": name,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-    }
-
-
-def _wait_http(port: int, path: str, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing answered {path} on {port} within {timeout:.0f}s")
-
-
 @contextlib.contextmanager
 def capped_servers(count: int, cores: float) -> Iterator[dict[int, int]]:
     """``count`` app servers, each in its own capped group, and one NGINX with an upstream over
     the first N of them for every N; yields {N: NGINX port}."""
     cfg = cluster.Settings()
     folder = nginx.make_folder("bench-scaleout-")
-    processes: list[subprocess.Popen[bytes]] = []
+    processes = []
     groups: list[CappedGroup] = []
     try:
         ports = []
         for index in range(1, count + 1):
             port = free_port()
             env = {
-                **capped_process_env(cfg, name=f"scale{index}", folder=folder),
+                **app_process_env(cfg, name=f"scale{index}", folder=folder),
                 "HEALTH_DRAIN_SECONDS": "0",
                 # One process per capped server: a quarter of a core needs no second one.
                 "GUNICORN_WORKERS": "1",
                 "GUNICORN_THREADS": "4",
                 "GUNICORN_ACCESS_LOG": "/dev/null",
             }
-            argv = [GUNICORN, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}",
-                    "--name", f"scale{index}", "config.wsgi"]  # fmt: skip
-            log = (folder / f"scale{index}.log").open("ab")
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+            name = f"scale{index}"
+            process = start_gunicorn(
+                port=port, name=name, app="config.wsgi", env=env, log=folder / f"{name}.log"
+            )
             processes.append(process)
-            _wait_http(port, "/health/live")
+            wait_http(port, "/health/live")
             group = CappedGroup(f"bench-scaleout-{os.getpid()}-{index}", cores)
             groups.append(group)
             group.add_tree(process.pid)
@@ -183,26 +112,12 @@ def capped_servers(count: int, cores: float) -> Iterator[dict[int, int]]:
         )
         processes.append(nginx.start(folder, "    access_log off;\n" + blocks, workers="1", connections=8192))
         for port in nginx_ports.values():
-            _wait_http(port, "/health/live")
+            wait_http(port, "/health/live")
         yield nginx_ports
     finally:
-        for process in reversed(processes):
-            stop_process(process, signal.SIGQUIT if process is processes[-1] else signal.SIGTERM, timeout=20)
+        stop_side_servers(processes, timeout=20)
         for group in groups:
             group.remove()
-
-
-def wrk(url: str, headers: dict[str, str], *, connections: int, seconds: int) -> dict[str, Any]:
-    argv = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-            "-s", str(REPO / "bench" / "wrk_status.lua")]  # fmt: skip
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    result = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=False)
-    for line in result.stdout.splitlines():
-        if line.startswith("WRKJSON "):
-            report: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
-            return report
-    raise RuntimeError(f"wrk gave no report: {(result.stderr or result.stdout).strip()[-300:]}")
 
 
 def measure(
@@ -225,13 +140,19 @@ def measure(
     load_before = os.getloadavg()
     with capped_servers(MAX_SERVERS, CORE_SHARE) as nginx_ports:
         for port in nginx_ports.values():  # warm every server and connection pool
-            wrk(f"http://127.0.0.1:{port}{messages_path}", headers, connections=16, seconds=2)
+            wrk(
+                f"http://127.0.0.1:{port}{messages_path}",
+                connections=16,
+                seconds=2,
+                headers=headers,
+                by_status=True,
+            )
         for round_number in range(rounds):
             order = list(nginx_ports) if round_number % 2 == 0 else list(reversed(nginx_ports))
             for n in order:
                 report = wrk(
-                    f"http://127.0.0.1:{nginx_ports[n]}{messages_path}", headers, connections=connections,
-                    seconds=seconds,
+                    f"http://127.0.0.1:{nginx_ports[n]}{messages_path}", connections=connections,
+                    seconds=seconds, headers=headers, by_status=True,
                 )  # fmt: skip
                 duration = report["duration_us"] / 1e6
                 served[n].append(report["ok"] / duration)
@@ -256,23 +177,18 @@ def measure(
     }
 
 
-def main() -> int:
-    import requests
+# Prints a new API token of the demo user, as JSON.
+_MINT_CODE = (
+    "import json; from django.conf import settings; from messaging.models import StaffMember; "
+    "from messaging.tokens.services import api_token_create; "
+    "print(json.dumps(api_token_create(user=StaffMember.objects.get("
+    "user__username=settings.MESSAGING_DEMO_USERNAME).user)))"
+)
 
-    cfg = cluster.Settings()
-    fixture = json.loads(subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         "import json; from django.conf import settings; from messaging.models import StaffMember; "
-         "from messaging.services import api_token_create; "
-         "print(json.dumps(api_token_create(user=StaffMember.objects.get("
-         "user__username=settings.MESSAGING_DEMO_USERNAME).user)))"],
-        capture_output=True, text=True, cwd=REPO, check=True,
-        env={**os.environ, **cfg.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
-    ).stdout.strip().splitlines()[-1])  # fmt: skip
-    del requests
-    result = measure(
-        api_headers={"Authorization": f"Bearer {fixture}"}, messages_path="/api/messages?limit=50"
-    )
+
+def main() -> int:
+    token = manage_shell(cluster.Settings(), _MINT_CODE)
+    result = measure(api_headers={"Authorization": f"Bearer {token}"}, messages_path="/api/messages?limit=50")
     print(json.dumps(result, indent=2))
     if len(sys.argv) > 2 and sys.argv[1] == "--out":
         Path(sys.argv[2]).write_text(markdown(result))

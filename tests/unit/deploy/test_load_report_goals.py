@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.report import goals, shortfalls
-from bench.run import Plan, Row, Run
+from bench.goals import goals, shortfalls
+from bench.plan import Plan, Row, Run
 
 pytestmark = pytest.mark.unit
 

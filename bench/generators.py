@@ -1,0 +1,77 @@
+"""The load generators: wrk (C, epoll: floods and thousands of kept-alive connections) and Locust
+(the mixed scenario of ``bench/locustfile.py``), each run as a child process and read back.
+
+wrk reports through one of its Lua scripts, which print a line ``WRKJSON {...}`` at the end:
+``wrk_report.lua`` (requests, latency percentiles, socket errors), ``wrk_status.lua`` (the same,
+with the answers split into served 2xx, shed 503 and anything else) and ``wrk_paced.lua`` (each
+connection waits a random think time before every request: an open loop of people). Locust
+writes its summary as CSV files under a prefix.
+
+Every caller sends NGINX's rate-limit bypass header (``X-RateLimit-Bypass``) where it goes
+through the cluster's edge; without it the per-client limits would be what is measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from deploy.local.cluster import REPO, VENV_BIN
+
+WRK = "/usr/bin/wrk"
+LOCUST = str(VENV_BIN / "locust")
+SCRIPTS = REPO / "bench"
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str],
+    by_status: bool = False,
+    think_ms: float | None = None,
+) -> dict[str, Any]:
+    """One wrk run; ``think_ms``: each connection waits a random think time of that mean before
+    every request (``wrk_paced.lua``), an open loop of people instead of a flood."""
+    threads = max(1, min(2, connections))
+    script = "wrk_paced.lua" if think_ms else "wrk_status.lua" if by_status else "wrk_report.lua"
+    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--timeout", "10s",
+            "-s", str(SCRIPTS / script)]  # fmt: skip
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
+    if think_ms:
+        argv += ["--", str(int(think_ms))]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            report: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
+            return report
+    raise RuntimeError(f"wrk gave no report: {(result.stderr or result.stdout).strip()[-300:]}")
+
+
+def locust(
+    *, users: int, seconds: float, host: str, prefix: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Locust headless for ``seconds`` with ``users`` (spawned at a tenth of them a second); its
+    CSV summary goes to ``prefix`` (read it with :func:`locust_stats`)."""
+    argv = [LOCUST, "-f", str(SCRIPTS / "locustfile.py"), "--headless", "--only-summary",
+            "-u", str(users), "-r", str(max(users // 10, 1)), "-t", f"{int(seconds)}s",
+            "--host", host, "--csv", str(prefix),
+            "--stop-timeout", "5", "--loglevel", "WARNING"]  # fmt: skip
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=seconds + 180, check=False
+    )
+
+
+def locust_stats(prefix: Path) -> dict[str, dict[str, str]] | None:
+    """Locust's summary by request name (``Aggregated``: all of them), or None if it wrote none."""
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.exists():
+        return None
+    with stats.open() as handle:
+        return {line["Name"]: line for line in csv.DictReader(handle)}
