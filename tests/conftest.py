@@ -7,12 +7,19 @@ from pytest_django.fixtures import _get_databases_for_setup, validate_django_db
 
 from deploy.local import cluster
 from replicas import PRIMARY_DB_ALIAS
+from tests import support
 
 
 @pytest.fixture(scope="session")
 def cluster_settings() -> cluster.Settings:
     """The ports and paths of the running local cluster."""
     return cluster.Settings()
+
+
+@pytest.fixture
+def child_env() -> dict[str, str]:
+    """The environment of a child Python process that must use this test run's database."""
+    return support.child_env()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
 from tests.unit.production_env import REQUIRED
-
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REPO, manage
 from tests.unit.production_env import REQUIRED, SECRET_KEY
-
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.unit
 
@@ -22,14 +21,7 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
             ("DJANGO_", "DB_PASSWORD", "MESSAGING_", "HEALTH_", "LOCK_REDIS_", "BROKER_REDIS_")
         )
     }
-    return subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), *args],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env},
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
+    return manage(*args, env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env})
 
 
 ONE_LINE = "error: Set the {} environment variable (production has no default).\n"

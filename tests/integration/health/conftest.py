@@ -4,6 +4,7 @@ from collections.abc import Iterator
 import pytest
 
 from health import selectors
+from tests.support import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +20,14 @@ def hung_port() -> Iterator[int]:
     """A port that accepts TCP connections (the kernel's backlog) and never answers: what a
     paused (SIGSTOP) server looks like from the outside."""
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as free_port probes
+        port = free_port()
+        listener.bind(("127.0.0.1", port))
         listener.listen(16)
-        yield listener.getsockname()[1]
+        yield port
 
 
 @pytest.fixture
 def closed_port() -> int:
     """A port nobody listens on: what a stopped server looks like."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()

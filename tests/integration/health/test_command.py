@@ -2,16 +2,13 @@
 
 import os
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-from tests.scripts import run_script
+from tests.support import manage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def _status_column(lines: list[str]) -> set[int]:
@@ -65,11 +62,8 @@ def test_live_checks_no_dependency():
 
 def test_a_bad_argument_exits_non_zero_with_one_line():
     # when
-    result = run_script(
-        "manage.py",
-        "health",
-        "everything",
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+    result = manage(
+        "health", "everything", env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     )
 
     # then

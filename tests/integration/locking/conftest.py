@@ -1,18 +1,15 @@
 """Fixtures for the lock tests: unique lock names, and child processes that hold locks."""
 
-import os
+import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from locking.services import JobLock, acquire_job_lock, release_job_lock
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support import REPO, stop_process
 
 
 @pytest.fixture
@@ -28,16 +25,6 @@ def held(lock_name: str) -> Iterator[JobLock]:
     assert lock is not None
     yield lock
     release_job_lock(lock)
-
-
-@pytest.fixture
-def child_env() -> dict[str, str]:
-    """Environment for a child process that must use this test run's database."""
-    env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    env["DB_NAME"] = connection.settings_dict["NAME"]
-    env["PYTHONPATH"] = str(REPO)
-    return env
 
 
 class Holder:
@@ -84,6 +71,4 @@ def spawn_holder(child_env: dict[str, str]) -> Iterator[object]:
 
     yield spawn
     for process in started:
-        if process.poll() is None:
-            process.kill()  # SIGKILL also ends a stopped process
-        process.wait(timeout=10)
+        stop_process(process, signal.SIGKILL)  # SIGKILL also ends a stopped (SIGSTOP) holder

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.scripts import run_script
+from tests.support import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,17 +7,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from deploy.local.cluster import REPO
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
 from replicas import PRIMARY_DB_ALIAS
-from tests.scripts import run_script
+from tests.support import REPO, manage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def manage(child_env, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return run_script("manage.py", *args, env=child_env, stdin=stdin)
 
 
 def test_list_prints_an_aligned_table_with_the_holder(held):
@@ -45,7 +40,7 @@ def test_list_prints_an_aligned_table_with_the_holder(held):
 
 def test_release_of_an_unknown_name_says_so_in_one_line_and_exits_1(child_env, lock_name):
     # when
-    result = manage(child_env, "locks", "release", lock_name, "--yes", "--reason", "stuck")
+    result = manage("locks", "release", lock_name, "--yes", "--reason", "stuck", env=child_env)
     # then
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"CommandError: no lock named {lock_name!r} is held"]
@@ -53,7 +48,7 @@ def test_release_of_an_unknown_name_says_so_in_one_line_and_exits_1(child_env, l
 
 def test_release_asks_first_and_keeps_the_lock_on_no(child_env, held):
     # when
-    result = manage(child_env, "locks", "release", held.name, "--reason", "stuck", stdin="n\n")
+    result = manage("locks", "release", held.name, "--reason", "stuck", stdin="n\n", env=child_env)
     # then
     assert result.returncode == 0
     assert "[y/N]" in result.stdout
@@ -64,7 +59,7 @@ def test_release_asks_first_and_keeps_the_lock_on_no(child_env, held):
 def test_release_with_yes_force_releases_and_records_the_operator(child_env, held):
     # when
     result = manage(
-        child_env, "locks", "release", held.name, "--yes", "--by", "oncall-bob", "--reason", "holder hung"
+        "locks", "release", held.name, "--yes", "--by", "oncall-bob", "--reason", "holder hung", env=child_env
     )
     # then
     assert result.returncode == 0, result.stderr
@@ -77,7 +72,7 @@ def test_release_with_yes_force_releases_and_records_the_operator(child_env, hel
 
 def test_release_without_a_reason_is_refused_and_keeps_the_lock(child_env, held):
     # when
-    result = manage(child_env, "locks", "release", held.name, "--yes")
+    result = manage("locks", "release", held.name, "--yes", env=child_env)
     # then
     assert result.returncode == 2
     assert "--reason" in result.stderr

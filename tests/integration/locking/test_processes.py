@@ -1,6 +1,5 @@
 """The lock between real processes: exclusion, a killed holder, a paused holder and its fence."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,22 +10,20 @@ import pytest
 from django.contrib.auth.models import Group
 
 from locking.models import LockGrant
-from locking.services import acquire_job_lock, release_job_lock
+from locking.services import JobLock, acquire_job_lock, release_job_lock
 from replicas import PRIMARY_DB_ALIAS
-
-from .conftest import REPO
+from tests.support import REPO, paused, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def acquire_eventually(name: str, ttl: float, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lock = acquire_job_lock(name, ttl)
-        if lock is not None:
-            return lock
-        time.sleep(0.02)
-    return None
+def acquire_eventually(name: str, ttl: float, timeout: float) -> JobLock:
+    return wait_until(
+        lambda: acquire_job_lock(name, ttl),
+        timeout=timeout,
+        interval=0.02,
+        message=f"the lock {name} was not granted to this process",
+    )
 
 
 def test_processes_contending_for_a_lock_never_overlap(lock_name, child_env, tmp_path):
@@ -65,7 +62,7 @@ def test_a_killed_holder_frees_the_lock_within_ttl_plus_one_second(lock_name, sp
     assert holder.read().startswith("acquired")
     assert acquire_job_lock(lock_name, 1.0) is None
     # when
-    os.kill(holder.pid, signal.SIGKILL)
+    holder.process.send_signal(signal.SIGKILL)  # a crash: no release, no cleanup
     killed_at = time.monotonic()
     lock = acquire_eventually(lock_name, 1.0, timeout=5)
     waited = time.monotonic() - killed_at
@@ -83,17 +80,13 @@ def test_a_paused_holder_cannot_commit_after_a_newer_holder_started(lock_name, s
     # given: a holder that is paused past its TTL
     holder = spawn_holder(lock_name, 1.0)
     old_token = int(holder.read().split()[1])
-    os.kill(holder.pid, signal.SIGSTOP)
-    try:
+    with paused(holder.pid):
         # when: another process takes the lock and writes under its fence
         lock = acquire_eventually(lock_name, 1.0, timeout=5)
-        assert lock is not None
         assert lock.token is not None
         assert lock.token > old_token
         with lock.fenced():
             Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-new")
-    finally:
-        os.kill(holder.pid, signal.SIGCONT)
     # then: the old holder wakes up, its fenced writes are refused and nothing of it is committed
     answer = holder.ask(f"write {lock_name}-old")
     assert answer in {"StaleLockError", "LockLost"}
@@ -111,15 +104,11 @@ def test_a_holder_paused_inside_its_fenced_block_is_cut_off_and_the_next_holder_
     holder = spawn_holder(lock_name, 1.0)
     assert holder.read().startswith("acquired")
     assert holder.ask(f"write-paused {lock_name}-old") == "inside"
-    os.kill(holder.pid, signal.SIGSTOP)
-    try:
+    with paused(holder.pid):
         # when: the lock expires and another process takes it (its token waits for the row)
         lock = acquire_eventually(lock_name, 5.0, timeout=10)
-        assert lock is not None
         with lock.fenced():
             Group.objects.using(PRIMARY_DB_ALIAS).create(name=f"{lock_name}-new")
-    finally:
-        os.kill(holder.pid, signal.SIGCONT)
     # then: PostgreSQL ended the paused transaction; none of the old holder's writes committed
     assert holder.ask("continue") != "wrote"
     assert Group.objects.using(PRIMARY_DB_ALIAS).filter(name__startswith=f"{lock_name}-old").count() == 0

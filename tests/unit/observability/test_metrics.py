@@ -12,10 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.observability import ServerCollector
 from tests.programs import require_program
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
-
-REPO = Path(__file__).resolve().parents[3]
 
 RECORD_EVERYTHING = """
 import django
