@@ -1,11 +1,13 @@
 """The load generators: wrk (C, epoll: floods and thousands of kept-alive connections) and Locust
 (the mixed scenario of ``bench/locustfile.py``), each run as a child process and read back.
 
-wrk reports through one of its Lua scripts, which print a line ``WRKJSON {...}`` at the end:
+The load test's wrk reports through one of its Lua scripts, which print a line ``WRKJSON {...}``
+at the end:
 ``wrk_report.lua`` (requests, latency percentiles, socket errors), ``wrk_status.lua`` (the same,
 with the answers split into served 2xx, shed 503 and anything else) and ``wrk_paced.lua`` (each
-connection waits a random think time before every request: an open loop of people). Locust
-writes its summary as CSV files under a prefix.
+connection waits a random think time before every request: an open loop of people). The
+micro-benchmarks read wrk's own ``--latency`` text instead (:func:`wrk_latency`). Locust writes
+its summary as CSV files under a prefix.
 
 Every caller sends NGINX's rate-limit bypass header (``X-RateLimit-Bypass``) where it goes
 through the cluster's edge; without it the per-client limits would be what is measured.
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,62 @@ def wrk(
             report: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
             return report
     raise RuntimeError(f"wrk gave no report: {(result.stderr or result.stdout).strip()[-300:]}")
+
+
+@dataclass(frozen=True)
+class WrkLatency:
+    """What ``wrk --latency`` prints without a script; None where the output has no such line."""
+
+    rps: float | None
+    p99_ms: float | None
+    requests: int | None
+    non_2xx: int  # "Non-2xx or 3xx responses"
+    socket_errors: int  # connect, read, write and timeout errors together
+    output: str  # the whole text, for an error message
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def read_wrk_latency(output: str) -> WrkLatency:
+    """Reads ``wrk --latency`` output, the p99 in milliseconds whatever unit wrk printed it in."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return WrkLatency(
+        rps=float(rps.group(1)) if rps else None,
+        p99_ms=float(p99.group(1)) * _UNITS_MS[p99.group(2)] if p99 else None,
+        requests=int(total.group(1)) if total else None,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(value) for value in sockets.groups()) if sockets else 0,
+        output=output,
+    )
+
+
+def wrk_latency(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> WrkLatency:
+    """One wrk run with two threads and its ``--latency`` report; ``timeout``: wrk's own per
+    request (its default is 2 s)."""
+    argv = [WRK, "-t2", f"-c{connections}", f"-d{seconds:g}s"]
+    if timeout is not None:
+        argv += ["--timeout", f"{timeout:g}s"]
+    argv += [
+        "--latency",
+        *[arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")],
+    ]
+    argv.append(url)
+    output = subprocess.run(
+        argv, capture_output=True, text=True, check=True, timeout=seconds + (timeout or 0) + 60
+    ).stdout
+    return read_wrk_latency(output)
 
 
 def locust(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -30,12 +29,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.generators import WrkLatency, read_wrk_latency, wrk_latency
+from bench.servers import GUNICORN, GUNICORN_CONF
+from deploy.local.cluster import REPO
 from deploy.local.host import free_port, stop_process
 
-REPO = Path(__file__).resolve().parent.parent.parent
 OUT = REPO / "bench" / "out"
-GUNICORN_CONF = REPO / "deploy" / "gunicorn" / "gunicorn.conf.py"
-WRK = "/usr/bin/wrk"
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,7 @@ def start_gunicorn(setup: Setup, port: int, log: Path) -> subprocess.Popen[bytes
         "HEALTH_DRAIN_SECONDS": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    argv = [gunicorn, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", "config.wsgi"]
+    argv = [GUNICORN, "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", "config.wsgi"]
     with log.open("wb") as handle:
         process = subprocess.Popen(
             argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
@@ -124,50 +122,23 @@ def start_gunicorn(setup: Setup, port: int, log: Path) -> subprocess.Popen[bytes
     return process
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def parse_wrk(output: str) -> tuple[float, float, int, int]:
     """(req/s, p99 in ms, requests, errors) from ``wrk --latency`` output."""
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
-    if not (rps and p99 and total):
-        raise RuntimeError(f"cannot read wrk's output:\n{output}")
-    errors = 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if non_2xx:
-        errors += int(non_2xx.group(1))
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    if sockets:
-        errors += sum(int(value) for value in sockets.groups())
-    return float(rps.group(1)), float(p99.group(1)) * _UNITS_MS[p99.group(2)], int(total.group(1)), errors
+    return _cell(read_wrk_latency(output))
+
+
+def _cell(found: WrkLatency) -> tuple[float, float, int, int]:
+    if found.rps is None or found.p99_ms is None or found.requests is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{found.output}")
+    return found.rps, found.p99_ms, found.requests, found.non_2xx + found.socket_errors
 
 
 def drive(
     port: int, scenario: Scenario, *, seconds: float, connections: int, timeout: float = 10.0
 ) -> tuple[float, float, int, int]:
     # wrk's default 2 s timeout would count a slow answer from a loaded machine as an error.
-    output = subprocess.run(
-        [
-            WRK,
-            "-t",
-            "2",
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds:g}s",
-            "--timeout",
-            f"{timeout:g}s",
-            "--latency",
-            f"http://127.0.0.1:{port}{scenario.path}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + timeout + 60,
-    ).stdout
-    return parse_wrk(output)
+    url = f"http://127.0.0.1:{port}{scenario.path}"
+    return _cell(wrk_latency(url, connections=connections, seconds=seconds, timeout=timeout))
 
 
 def warm_up(port: int, scenarios: tuple[Scenario, ...], *, connections: int) -> None:

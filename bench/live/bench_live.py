@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -46,11 +45,10 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, RejectConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
+from bench.servers import login_token, manage_shell
 from deploy.local import cluster
 from deploy.local.host import raise_file_limit
 
-REPO = Path(__file__).resolve().parents[2]
-PY = str(REPO / ".venv" / "bin" / "python")
 PASSWORD = "bench-live-password"  # noqa: S105 - the benchmark's own local staff users
 # Two churches: the idle connections belong to one, the measured events to the other, so the
 # idle ones stay idle (an event reaches only its church's room).
@@ -60,7 +58,7 @@ CHURCHES = {"idle": ("Bench live idle church", "bench-live-idle", "+16465550191"
 _ENSURE = """
 import json
 from messaging.models import PhoneLink
-from messaging.services import staff_member_ensure
+from messaging.contacts.services import staff_member_ensure
 out = {}
 for key, (church, username, phone) in %r.items():
     staff = staff_member_ensure(church_name=church, username=username, password=%r)
@@ -207,13 +205,7 @@ async def hold_idle(
 
 
 def ensure_churches(cfg: cluster.Settings) -> dict[str, int]:
-    result = subprocess.run(
-        [PY, "manage.py", "shell", "-c", _ENSURE % (CHURCHES, PASSWORD)],
-        cwd=REPO, check=True, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **cfg.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local",
-             "APP_SERVER_NAME": "bench"},
-    )  # fmt: skip
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return dict(manage_shell(cfg, _ENSURE % (CHURCHES, PASSWORD)))
 
 
 def rss_kb(pid: int) -> int:
@@ -247,7 +239,7 @@ def webhook(
     session: requests.Session, url: str, secret: str, to: str, sent_at: dict[str, float], index: int
 ) -> float | None:
     """POST one signed inbound SMS; its response time in ms, or None when it failed."""
-    from messaging.webhooks import webhook_headers
+    from messaging.inbound.webhooks import webhook_headers
 
     provider_id = f"bench-live-{uuid.uuid4().hex}"
     body = json.dumps({"message_id": provider_id, "from": "+12125550188", "to": to, "body": f"bench {index}"})
@@ -286,13 +278,12 @@ def measure(*, connections: int, rate: float, seconds: float, fresh: bool = Fals
     http.verify = cert
     http.headers["X-RateLimit-Bypass"] = bypass
     ensure_churches(cfg)
-    tokens = {}
-    for key, (_, username, _) in CHURCHES.items():
-        answer = http.post(
-            f"{nginx}/auth/login", json={"username": username, "password": PASSWORD}, timeout=10
+    tokens = {
+        key: login_token(
+            nginx, {"username": username, "password": PASSWORD}, {"X-RateLimit-Bypass": bypass}, cert
         )
-        answer.raise_for_status()
-        tokens[key] = answer.json()["token"]
+        for key, (_, username, _) in CHURCHES.items()
+    }
     if fresh:
         restart_live_servers(cfg)
         time.sleep(6.0)  # NGINX counts the restart's refused connects for fail_timeout (5 s)

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,27 +80,22 @@ def router_overhead(rounds: int, queries: int) -> dict[str, float]:
 
 
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
-    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-    completed = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *header_args, url],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
-    )  # fmt: skip
-    out = completed.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    from bench.generators import wrk_latency
+
+    found = wrk_latency(url, connections=connections, seconds=seconds, headers=headers)
+    if found.rps is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{found.output}")
     return {
-        "rps": rps,
-        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
-        "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
+        "rps": found.rps,
+        "p99_ms": found.p99_ms if found.p99_ms is not None else float("nan"),
+        "errors": float(found.non_2xx),
     }
 
 
 def api_headers() -> dict[str, str] | None:
     """A bearer token for the first staff member (and NGINX's rate-limit bypass), if any exist."""
     from messaging.models import StaffMember
-    from messaging.services import api_token_create
+    from messaging.tokens.services import api_token_create
 
     staff = StaffMember.objects.select_related("user").order_by("id").first()
     if staff is None:
