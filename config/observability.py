@@ -1,9 +1,10 @@
 """Per-request observability, and the ``/metrics`` endpoint.
 
 :class:`RequestObservabilityMiddleware` gives each request the id NGINX assigned
-(``X-Request-ID``; made here when a request reaches the server directly), logs one JSON line
-when the response is ready (method, path, view, status, duration, user and church ids when
-known) and counts it in ``app_http_requests_total``. It echoes the id back in the response so a
+(``X-Request-ID``; made here when a request reaches the server directly or carries an id
+``config.request_ids`` refuses), logs one JSON line when the response is ready (method, path,
+view, status, duration, user and church ids when known) and counts it in
+``app_http_requests_total``. It echoes the id back in the response so a
 client can quote it.
 
 ``/metrics`` is internal: it answers only clients on ``METRICS_ALLOWED_NETWORKS`` (the client
@@ -14,7 +15,6 @@ and a 404 to anyone else.
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,22 +26,14 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from config import metrics
-from config.clients import client_within, has_bearer_token
+from config.clients import Caller, may_read_operator_path
 from config.logging import request_id_var
+from config.request_ids import request_id_for
 
 request_logger = logging.getLogger("app.request")
 
-REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 # Label values must stay few: any other method a client invents is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-MAX_REQUEST_ID_LENGTH = 128
-
-
-def _request_id(request: HttpRequest) -> str:
-    given = request.META.get(REQUEST_ID_HEADER, "")
-    if 8 <= len(given) <= MAX_REQUEST_ID_LENGTH and given.replace("-", "").replace(".", "").isalnum():
-        return given
-    return uuid.uuid4().hex
 
 
 def _view_name(request: HttpRequest) -> str:
@@ -71,7 +63,7 @@ class RequestObservabilityMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        request_id = _request_id(request)
+        request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         token = request_id_var.set(request_id)
         status = 500
         try:
@@ -101,13 +93,14 @@ class RequestObservabilityMiddleware:
             request_id_var.reset(token)
 
 
-def client_is_internal(request: HttpRequest) -> bool:
-    """Whether the scraper may read /metrics: ``METRICS_TOKEN`` as a bearer token, or a client on
-    ``METRICS_ALLOWED_NETWORKS``, its address read behind trusted proxies exactly as for
-    /health/detailed (config/clients.py): a forged ``X-Forwarded-For`` is not believed."""
-    if has_bearer_token(request, settings.METRICS_TOKEN):
-        return True
-    return client_within(request, settings.METRICS_ALLOWED_NETWORKS)
+def may_read_metrics(caller: Caller) -> bool:
+    """Whether the scraper may read /metrics, on an app server or a live server: ``METRICS_TOKEN``
+    as a bearer token, or a client on ``METRICS_ALLOWED_NETWORKS``, its address read behind
+    trusted proxies exactly as for /health/detailed (config/clients.py): a forged
+    ``X-Forwarded-For`` is not believed."""
+    return may_read_operator_path(
+        caller, token=settings.METRICS_TOKEN, networks=settings.METRICS_ALLOWED_NETWORKS
+    )
 
 
 class ServerCollector(MultiProcessCollector):
@@ -149,6 +142,6 @@ def metrics_registry() -> CollectorRegistry:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not client_is_internal(request):
+    if not may_read_metrics(Caller.from_environ(request.META)):
         raise Http404
     return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)

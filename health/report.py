@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,3 +97,9 @@ class Report:
                 checks.setdefault(result.key, []).append(result.as_json())
             body["checks"] = checks
         return body
+
+
+def encode(report: Report) -> tuple[int, list[tuple[str, str]], bytes]:
+    """HTTP status, headers and body of a probe's answer: one rendering for every server."""
+    body = json.dumps(report.as_json()).encode()
+    return report.http_status, [("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store")], body

@@ -1,4 +1,5 @@
-"""The four probes, as reports. Views and the ``health`` command only render these.
+"""The health runner: every probe of every server, as reports. Views, ``health/wsgi.py``, the
+``health`` command and the live server only render these.
 
 - ``lb_report``: the balancer's ``/health``. Touches nothing; fails only while draining.
 - ``live_report``: the process answers. Never a dependency (an outage must not restart pods).
@@ -8,6 +9,9 @@
 - ``jobs_report``: what a Celery worker or beat needs to do its work: the primary, migrations,
   the broker and the lock quorum, which fails it here (exec probe ``manage.py health jobs``).
 - ``detailed_report``: every dependency with observed values, for monitoring.
+- ``live_server_live_report`` and ``live_server_ready_report``: the live server's probes (the
+  primary through PgBouncer for its token lookups, the broker Redis for its events, not
+  draining). That server keeps its own drain flag and connection count and passes them in.
 
 The dependency checks of a probe run concurrently in a small thread pool, each bounded by a
 driver timeout, and the probe waits at most the budget plus a margin, so its cost is the
@@ -63,21 +67,19 @@ class Check:
 
 def lb_report() -> Report:
     if drain.is_draining():
-        return Report(results=[_draining_result()])
+        return Report(results=[_draining_result(draining=True)])
     return Report()
 
 
 def live_report() -> Report:
-    draining = drain.is_draining()
-    alive = CheckResult(key="server:draining", status=Status.PASS, observed=Observation(draining))
+    alive = _alive_result(draining=drain.is_draining())
     return Report(results=[alive], service_id=settings.APP_SERVER_NAME, description="live")
 
 
 def ready_report() -> Report:
     results = _cached("ready", lambda: _run_with_quorum(_ready_checks(), quorum_critical=False))
-    return Report(
-        results=[*results, _draining_result()], service_id=settings.APP_SERVER_NAME, description="ready"
-    )
+    draining = _draining_result(draining=drain.is_draining())
+    return Report(results=[*results, draining], service_id=settings.APP_SERVER_NAME, description="ready")
 
 
 def jobs_report() -> Report:
@@ -88,9 +90,22 @@ def jobs_report() -> Report:
 
 def detailed_report() -> Report:
     results = _cached("detailed", lambda: _run_with_quorum(_ready_checks() + _detailed_only_checks()))
-    return Report(
-        results=[*results, _draining_result()], service_id=settings.APP_SERVER_NAME, description="detailed"
+    draining = _draining_result(draining=drain.is_draining())
+    return Report(results=[*results, draining], service_id=settings.APP_SERVER_NAME, description="detailed")
+
+
+def live_server_live_report(*, draining: bool, connections: int) -> Report:
+    results = [_alive_result(draining=draining), _connections_result(connections)]
+    return Report(results=results, service_id=_live_server_id(), description="live")
+
+
+def live_server_ready_report(*, draining: bool, connections: int) -> Report:
+    """Blocks on the checks (at most the budget): the live server calls it in a worker thread."""
+    results = _cached(
+        "live-server-ready", lambda: run_checks(_live_server_checks(), timeout=settings.HEALTH_CHECK_TIMEOUT)
     )
+    extra = [_draining_result(draining=draining), _connections_result(connections)]
+    return Report(results=[*results, *extra], service_id=_live_server_id(), description="ready")
 
 
 PROBES: dict[str, Callable[[], Report]] = {
@@ -160,12 +175,24 @@ def _detailed_only_checks() -> list[Check]:
     ]
 
 
-def _broker_check() -> Check:
+def _broker_check(url: str | None = None) -> Check:
     timeout = settings.HEALTH_CHECK_TIMEOUT
     return Check(
         "broker-redis:responseTime",
-        partial(checks.redis_response_time, url=settings.BROKER_REDIS_URL, timeout=timeout),
+        partial(checks.redis_response_time, url=url or settings.BROKER_REDIS_URL, timeout=timeout),
     )
+
+
+def _live_server_checks() -> list[Check]:
+    # Token lookups go to the primary; events come through the live server's own Redis URL.
+    return [
+        Check("database:responseTime", checks.database_response_time, component_id="primary"),
+        _broker_check(settings.LIVE_REDIS_URL),
+    ]
+
+
+def _live_server_id() -> str:
+    return f"{settings.APP_SERVER_NAME}-live"
 
 
 def _quorum_result(node_results: Sequence[CheckResult], *, critical: bool = True) -> CheckResult:
@@ -182,14 +209,22 @@ def _quorum_result(node_results: Sequence[CheckResult], *, critical: bool = True
     return CheckResult("lock-redis:quorum", Status.PASS, observed)
 
 
-def _draining_result() -> CheckResult:
-    draining = drain.is_draining()
+def _alive_result(*, draining: bool) -> CheckResult:
+    # A draining process is still alive: it only stops taking new work.
+    return CheckResult(key="server:draining", status=Status.PASS, observed=Observation(draining))
+
+
+def _draining_result(*, draining: bool) -> CheckResult:
     return CheckResult(
         key="server:draining",
         status=Status.FAIL if draining else Status.PASS,
         observed=Observation(draining),
         output="shutting down" if draining else "",
     )
+
+
+def _connections_result(connections: int) -> CheckResult:
+    return CheckResult(key="connections:count", status=Status.PASS, observed=Observation(connections))
 
 
 # --- running them ----------------------------------------------------------------------------
@@ -252,7 +287,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 _cache: dict[str, tuple[float, list[CheckResult]]] = {}
-_cache_locks = {"ready": threading.Lock(), "detailed": threading.Lock(), "jobs": threading.Lock()}
+_cache_locks = {kind: threading.Lock() for kind in ("ready", "detailed", "jobs", "live-server-ready")}
 
 
 def _cached(kind: str, compute: Callable[[], list[CheckResult]]) -> list[CheckResult]:

@@ -14,34 +14,27 @@ mounts ``health.urls`` alone). The kubelet's probes (``/health/live`` every few 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 
-from health import selectors
-from health.report import CONTENT_TYPE, Report
+from health import runner
+from health.report import Report, encode
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-FAST_PROBES: dict[str, Callable[[], Report]] = {"/health": selectors.lb_report}
+FAST_PROBES: dict[str, Callable[[], Report]] = {"/health": runner.lb_report}
 
 
 def probe_response(report: Report) -> tuple[str, list[tuple[str, str]], bytes]:
     """Status line, headers and body of a probe's answer, as ``health.views.render`` makes it."""
-    body = json.dumps(report.as_json(), cls=DjangoJSONEncoder).encode()
-    status = HTTPStatus(report.http_status)
-    headers = [
-        ("Content-Type", CONTENT_TYPE),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-        ("X-Served-By", settings.APP_SERVER_NAME),
-    ]
+    code, headers, body = encode(report)
+    status = HTTPStatus(code)
+    headers = [*headers, ("Content-Length", str(len(body))), ("X-Served-By", settings.APP_SERVER_NAME)]
     return f"{status.value} {status.phrase}", headers, body
 
 

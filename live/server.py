@@ -10,9 +10,11 @@
   church's. Tokens are checked again every ``LIVE_TOKEN_RECHECK_SECONDS``; a connection whose
   token stopped working is disconnected.
 - **Operations**: ``/health/live``, ``/health/ready`` (primary through PgBouncer, the broker
-  Redis, not draining) and ``/metrics`` (``METRICS_TOKEN`` or ``METRICS_ALLOWED_NETWORKS``, as
-  on the app servers) on the same port; one JSON log line per connect and disconnect with the
-  request id NGINX assigned.
+  Redis, not draining) and ``/metrics`` on the same port, with the app servers' own parts: the
+  reports come from the health runner (``health.runner``: same checks, cache and JSON), the
+  ``/metrics`` rule is ``config.observability.may_read_metrics``, the request id rule
+  ``config.request_ids``; one JSON log line per connect and disconnect with the request id NGINX
+  assigned.
 - **Drain** on SIGTERM: the listening socket closes at once, so the edge's (and a kubelet's)
   next connect is refused and new clients go to another server; every client gets
   ``server.draining``, and their connections are closed over ``LIVE_DRAIN_SECONDS``; clients
@@ -28,10 +30,8 @@ import json
 import logging
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -42,8 +42,12 @@ from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from config.bearer import bearer_token
+from config.clients import Caller, client_address
 from config.logging import request_id_var
+from config.observability import may_read_metrics, metrics_registry
+from config.request_ids import request_id_for
+from health import runner
+from health.report import Report, encode
 from live import metrics
 from live.events import NAMESPACE, church_room
 
@@ -55,7 +59,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_TOKEN_LENGTH = 512
 DRAINING_EVENT = "server.draining"
-HEALTH_CONTENT_TYPE = "application/health+json"
 # A connecting client waits for the answer to its token (the client library's default wait is
 # 10 s): a slow or failing lookup is refused well inside that, with a reason, not left unanswered.
 TOKEN_CHECK_TIMEOUT_SECONDS = 5.0
@@ -67,7 +70,7 @@ def staff_for_token(raw_token: str) -> tuple[int, int] | None:
     The API's own lookup: on the primary, through the cache that every revocation empties on
     every server (docs/adr/0010-token-lookup.md), so a recheck of every connection is cheap.
     """
-    from messaging.selectors import staff_member_for_token
+    from messaging.tokens.selectors import staff_member_for_token
 
     close_old_connections()  # a connection past CONN_MAX_AGE or broken is replaced
     staff = staff_member_for_token(raw_token=raw_token)
@@ -102,7 +105,6 @@ class LiveServer:
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
         self.draining = False
-        self._ready_cache: tuple[float, int, dict[str, Any]] | None = None
         origins = settings.LIVE_ALLOWED_ORIGINS
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -127,7 +129,7 @@ class LiveServer:
     # --- Socket.IO ------------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
-        request_id = _request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         reset = request_id_var.set(request_id)
         try:
             if self.draining:
@@ -219,7 +221,6 @@ class LiveServer:
     async def drain(self, server: uvicorn.Server, seconds: float) -> None:
         """Stop taking connections, tell clients to go, close theirs over ``seconds``, then exit."""
         self.draining = True
-        self._ready_cache = None
         for listener in getattr(server, "servers", []):
             listener.close()  # the edge's next connect is refused and goes to another server
         sids = list(self.connections)
@@ -258,126 +259,52 @@ class LiveServer:
         if path in ("/health/live", "/health/ready", "/metrics") and method not in ("GET", "HEAD"):
             await _respond(send, 405, {"detail": "method not allowed"}, headers=[(b"allow", b"GET, HEAD")])
         elif path == "/health/live":
-            await _respond(send, 200, self._report("live", []), content_type=HEALTH_CONTENT_TYPE)
+            live = runner.live_server_live_report(draining=self.draining, connections=len(self.connections))
+            await _respond_report(send, live)
         elif path == "/health/ready":
-            status, body = await self.ready()
-            await _respond(send, status, body, content_type=HEALTH_CONTENT_TYPE)
+            await _respond_report(send, await self.ready())
         elif path == "/metrics":
-            if not _internal(scope):
+            if not may_read_metrics(Caller.from_scope(scope)):
                 await _respond(send, 404, {"detail": "not found"})
             else:
-                text = await asyncio.to_thread(_metrics_text)
+                text = await asyncio.to_thread(lambda: generate_latest(metrics_registry()))
                 await _respond_raw(send, 200, text, CONTENT_TYPE_LATEST)
         else:
             await _respond(send, 404, {"detail": "not found"})
 
-    async def ready(self) -> tuple[int, dict[str, Any]]:
-        """Primary through PgBouncer (token lookups) and the broker Redis (events), cached briefly."""
-        now = time.monotonic()
-        if self._ready_cache and now - self._ready_cache[0] < settings.HEALTH_CACHE_SECONDS:
-            return self._ready_cache[1], self._ready_cache[2]
-        results = await asyncio.to_thread(_dependency_checks)
-        results.append(("draining", "fail" if self.draining else "pass", None))
-        body = self._report("ready", results)
-        status = 503 if body["status"] == "fail" else 200
-        self._ready_cache = (now, status, body)
-        return status, body
-
-    def _report(self, description: str, results: list[tuple[str, str, float | None]]) -> dict[str, Any]:
-        checks: dict[str, list[dict[str, Any]]] = {}
-        for key, status, value in results:
-            entry: dict[str, Any] = {"status": status}
-            if value is not None:
-                entry.update(observedValue=value, observedUnit="ms")
-            checks[key] = [entry]
-        checks["connections:count"] = [{"status": "pass", "observedValue": len(self.connections)}]
-        overall = "fail" if any(status == "fail" for _, status, _ in results) else "pass"
-        service_id = f"{settings.APP_SERVER_NAME}-live"
-        return {"status": overall, "serviceId": service_id, "description": description, "checks": checks}
-
-
-def _dependency_checks() -> list[tuple[str, str, float | None]]:
-    from health import checks
-    from health.exceptions import HealthProblem
-
-    budget = settings.HEALTH_CHECK_TIMEOUT
-    probes = {
-        "database:responseTime": partial(checks.database_response_time),
-        "broker-redis:responseTime": partial(checks.redis_response_time, url=settings.LIVE_REDIS_URL,
-                                             timeout=budget),
-    }  # fmt: skip
-    results: list[tuple[str, str, float | None]] = []
-    for key, probe in probes.items():
-        try:
-            observed = probe(deadline=time.monotonic() + budget)
-            value = observed.value if isinstance(observed.value, int | float) else None
-            results.append((key, "pass", float(value) if value is not None else None))
-        except HealthProblem:
-            results.append((key, "fail", None))
-        except Exception:
-            logger.warning("readiness check %s raised", key, exc_info=True)
-            results.append((key, "fail", None))
-    return results
-
-
-def _metrics_text() -> bytes:
-    from config.observability import metrics_registry
-
-    return generate_latest(metrics_registry())
-
-
-def _internal(scope: Scope) -> bool:
-    """The app servers' rule for /metrics: ``METRICS_TOKEN`` as a bearer token, or a client on
-    ``METRICS_ALLOWED_NETWORKS``. The peer address is the client's: the edge forwards only
-    ``/socket.io/`` here, so a scraper always connects directly."""
-    import hmac
-    import ipaddress
-
-    headers = dict(scope.get("headers") or [])
-    presented = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-    token = settings.METRICS_TOKEN
-    if token and presented is not None and hmac.compare_digest(presented.encode(), token.encode()):
-        return True
-    client = scope.get("client") or ("", 0)
-    try:
-        address = ipaddress.ip_address(client[0])
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
-
-
-def _request_id(given: str) -> str:
-    if 8 <= len(given) <= 128 and given.replace("-", "").replace(".", "").replace(":", "").isalnum():
-        return given
-    return uuid.uuid4().hex
+    async def ready(self) -> Report:
+        """The health runner's readiness of this server; its checks block, so in a worker thread."""
+        return await asyncio.to_thread(
+            runner.live_server_ready_report, draining=self.draining, connections=len(self.connections)
+        )
 
 
 def _client(environ: dict[str, Any]) -> str:
-    return str(environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "")
+    """The client's address by the operator paths' rule (NGINX's X-Forwarded-For, from NGINX only)."""
+    address = client_address(Caller.from_scope(environ.get("asgi.scope") or {}))
+    return "" if address is None else str(address)
+
+
+async def _respond_report(send: Send, report: Report) -> None:
+    status, headers, body = encode(report)
+    await _send(send, status, [(name.lower().encode(), value.encode()) for name, value in headers], body)
 
 
 async def _respond(
-    send: Send,
-    status: int,
-    body: dict[str, Any],
-    *,
-    content_type: str = "application/json",
-    headers: list[tuple[bytes, bytes]] | None = None,
+    send: Send, status: int, body: dict[str, Any], *, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    await _respond_raw(send, status, json.dumps(body).encode(), content_type, headers)
+    await _respond_raw(send, status, json.dumps(body).encode(), "application/json", headers)
 
 
 async def _respond_raw(
     send: Send, status: int, body: bytes, content_type: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type.encode()), (b"cache-control", b"no-store"),
-                        *(headers or [])],
-        }
-    )  # fmt: skip
+    standard = [(b"content-type", content_type.encode()), (b"cache-control", b"no-store")]
+    await _send(send, status, [*standard, *(headers or [])], body)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -425,7 +352,9 @@ def run(*, host: str, port: int, drain_seconds: float | None = None) -> None:
         lifespan="off",
         log_config=None,  # Django's LOGGING (JSON lines) already holds the root logger
         access_log=False,  # connects and disconnects are logged with their request ids instead
-        proxy_headers=True,
+        # Off: uvicorn would put the forwarded address in place of the TCP peer, which the
+        # operator paths' rule (config.clients) needs to decide whether to believe that header.
+        proxy_headers=False,
         server_header=False,
         backlog=2048,
         timeout_graceful_shutdown=5,

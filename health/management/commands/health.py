@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.text import aligned_rows
 from health.report import Report
-from health.selectors import PROBES
+from health.runner import PROBES
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from live import server
 
 def parse_bind(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise CommandError(f"--bind {value!r} is not HOST:PORT (e.g. 127.0.0.1:8001); set it or LIVE_BIND")
     return host.strip("[]"), int(port)
 

@@ -32,7 +32,7 @@ def test_each_live_server_answers_its_probes(cluster_settings):
         assert set(ready.json()["checks"]) >= {
             "database:responseTime",
             "broker-redis:responseTime",
-            "draining",
+            "server:draining",
         }
 
 

@@ -3,16 +3,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from health import selectors
+from health import runner
 from tests.support import free_port
 
 
 @pytest.fixture(autouse=True)
 def _fresh_probe_results() -> Iterator[None]:
     """Each test sees its own checks run, not a result cached by the previous test."""
-    selectors.clear_cache()
+    runner.clear_cache()
     yield
-    selectors.clear_cache()
+    runner.clear_cache()
 
 
 @pytest.fixture

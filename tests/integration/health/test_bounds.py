@@ -13,7 +13,7 @@ from django.db import connections
 
 from health import checks, postgres
 from health.exceptions import ServiceUnavailable, Status
-from health.selectors import Check, run_checks
+from health.runner import Check, run_checks
 from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = pytest.mark.integration

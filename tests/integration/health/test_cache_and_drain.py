@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from health import drain, selectors
+from health import drain, runner
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -26,7 +26,7 @@ def test_balancers_polling_at_once_cost_one_round_of_checks(settings):
 
     # when: ten probes at the same time in one process
     with ThreadPoolExecutor(max_workers=10) as pool:
-        reports = list(pool.map(lambda _: selectors.ready_report(), range(10)))
+        reports = list(pool.map(lambda _: runner.ready_report(), range(10)))
 
     # then: every one carries the same measurement
     assert len({_primary_checked_at(report) for report in reports}) == 1
@@ -37,7 +37,7 @@ def test_without_the_cache_every_probe_checks_again(settings):
     settings.HEALTH_CACHE_SECONDS = 0
 
     # when
-    first, second = selectors.ready_report(), selectors.ready_report()
+    first, second = runner.ready_report(), runner.ready_report()
 
     # then
     assert _primary_checked_at(first) != _primary_checked_at(second)

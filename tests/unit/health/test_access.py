@@ -3,6 +3,7 @@
 import pytest
 from django.test import RequestFactory, override_settings
 
+from config.clients import Caller, client_address
 from health import access
 
 pytestmark = pytest.mark.unit
@@ -10,13 +11,14 @@ pytestmark = pytest.mark.unit
 TOKEN = "detailed-probe-token-for-tests"
 
 
-def _request(remote: str, forwarded: str = "", authorization: str = ""):
+def _request(remote: str, forwarded: str = "", authorization: str = "") -> Caller:
+    """The caller as the Django view sees it, from a request's META."""
     request = RequestFactory().get("/health/detailed", REMOTE_ADDR=remote)
     if forwarded:
         request.META["HTTP_X_FORWARDED_FOR"] = forwarded
     if authorization:
         request.META["HTTP_AUTHORIZATION"] = authorization
-    return request
+    return Caller.from_environ(request.META)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +42,7 @@ def _request(remote: str, forwarded: str = "", authorization: str = ""):
 )
 def test_the_client_address(remote, forwarded, client):
     # when
-    found = access.client_address(_request(remote, forwarded))
+    found = client_address(_request(remote, forwarded))
 
     # then
     assert (str(found) if found else None) == client
@@ -57,6 +59,9 @@ def test_the_client_address(remote, forwarded, client):
         ("203.0.113.9", "", f"Bearer {TOKEN}", True),
         ("203.0.113.9", "", "Bearer wrong-token", False),
         ("203.0.113.9", "", f"Basic {TOKEN}", False),
+        # an IPv4 peer on a dual-stack socket: the IPv4 address it carries is on the network
+        ("::ffff:10.2.3.4", "", "", True),
+        ("::ffff:203.0.113.9", "", "", False),
     ],
 )
 def test_who_may_read_the_detailed_probe(remote, forwarded, authorization, allowed):
