@@ -11,7 +11,7 @@ import pytest
 
 from tests.programs import require_program
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]  # the scan alone may take 10 minutes
 
 # The self-signed certificate's findings: a real certificate from a CA has neither.
 SELF_SIGNED = {"cert_chain_of_trust", "cert_revocation"}

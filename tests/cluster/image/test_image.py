@@ -20,7 +20,8 @@ from deploy.local.cluster import REPO
 from deploy.local.host import free_port
 from tests.programs import require_program
 
-pytestmark = pytest.mark.cluster
+# The first test also builds the image (its fixture): up to 25 minutes without a cache.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2400)]
 
 IMAGE = "localhost/app:test"
 # runc with the cgroupfs manager (no systemd here); the storage is build.sh's (vfs, by STORAGE_DRIVER).

@@ -9,7 +9,7 @@ import pytest
 
 from tests.cluster.bench import run_quick
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]  # the bench alone may take 4 minutes
 
 SCENARIOS = [
     "NGINX return 200",

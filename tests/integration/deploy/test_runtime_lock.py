@@ -9,7 +9,8 @@ import pytest
 from deploy.local.cluster import REPO
 
 # Not a database test: it needs the package index (or pip's cache), like the image build.
-pytestmark = pytest.mark.integration
+# The install alone may take its subprocess's 10 minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
