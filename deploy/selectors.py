@@ -1,5 +1,6 @@
 """Read the values each deployment template needs from settings (which read the environment)."""
 
+import ipaddress
 import math
 import os
 from pathlib import Path
@@ -21,7 +22,15 @@ REQUIRED = {
     "DEPLOY_LIVE_BIND": "DEPLOY_LIVE_BIND",
     "DEPLOY_IMAGE": "DEPLOY_IMAGE",
     "DEPLOY_NAMESPACE": "DEPLOY_NAMESPACE",
+    "DEPLOY_INGRESS_PROXIES": "DEPLOY_INGRESS_PROXIES",
 }
+# A trusted proxy network larger than this would be a pod network, not the controller's pool:
+# every pod in it could claim any client address.
+MAX_TRUSTED_PROXY_ADDRESSES = 4096
+
+
+class UnsafeDeployValue(ValueError):
+    """A value that would weaken the deployment; the message names its variable."""
 
 
 class MissingDeployVariable(MissingTemplateValue):
@@ -137,9 +146,30 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
 
 
 def k8s_values() -> dict[str, Any]:
-    given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE")
+    given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE", "DEPLOY_INGRESS_PROXIES")
     return {
         "image": given["DEPLOY_IMAGE"],
         "namespace": given["DEPLOY_NAMESPACE"],
         "admin_public": bool(settings.DEPLOY_ADMIN_PUBLIC),
+        "ingress_proxies": ingress_proxy_networks(given["DEPLOY_INGRESS_PROXIES"]),
     }
+
+
+def ingress_proxy_networks(text: str) -> str:
+    """The controller's pod addresses as a comma-separated list, refused when one of them is
+    not a network or is big enough to be a whole pod network."""
+    networks = []
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            network = ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise UnsafeDeployValue(f"DEPLOY_INGRESS_PROXIES: {part!r} is not an address or CIDR") from None
+        if network.num_addresses > MAX_TRUSTED_PROXY_ADDRESSES:
+            raise UnsafeDeployValue(
+                f"DEPLOY_INGRESS_PROXIES: {network} holds {network.num_addresses} addresses; name the "
+                f"ingress controller's own pool (at most {MAX_TRUSTED_PROXY_ADDRESSES}), not a pod network"
+            )
+        networks.append(str(network))
+    if not networks:
+        raise UnsafeDeployValue("DEPLOY_INGRESS_PROXIES names no network")
+    return ",".join(networks)

@@ -85,6 +85,10 @@ def render_k8s(*, out: Path) -> list[Path]:
         kustomization["components"] = [f"../../components/{ADMIN_PUBLIC_COMPONENT}"]
     header = f"# Rendered by `manage.py render_deploy k8s` from deploy/k8s/overlays/{K8S_OVERLAY}.\n"
     kustomization_file.write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
+    app_config_file = overlay / "app-config.yaml"
+    app_config = yaml.safe_load(app_config_file.read_text())
+    app_config["data"]["HEALTH_TRUSTED_PROXIES"] = values["ingress_proxies"]
+    app_config_file.write_text(header + yaml.safe_dump(app_config, sort_keys=False, width=200))
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 

@@ -58,5 +58,8 @@ DEPLOY_WORKER_STOP_TIMEOUT = env.int("DEPLOY_WORKER_STOP_TIMEOUT", default=120)
 # --- Kubernetes -------------------------------------------------------------------------
 DEPLOY_IMAGE = env("DEPLOY_IMAGE", default=None)
 DEPLOY_NAMESPACE = env("DEPLOY_NAMESPACE", default=None)
+# The address pool of the ingress controller's pods: the only proxies whose X-Forwarded-For the
+# app believes (HEALTH_TRUSTED_PROXIES in the rendered app-config). Comma-separated CIDRs.
+DEPLOY_INGRESS_PROXIES = env("DEPLOY_INGRESS_PROXIES", default=None)
 # The admin answers no client address through the Ingress unless this switch opens it.
 DEPLOY_ADMIN_PUBLIC = env.bool("DEPLOY_ADMIN_PUBLIC", default=False)

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from deploy.nginx.render import NginxConfigError
 from deploy.pgbouncer.render import PgBouncerConfigError
 from deploy.render import MissingTemplateValue
+from deploy.selectors import UnsafeDeployValue
 from deploy.services import RENDERERS, deploy_render
 
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             written = deploy_render(target=target, out=out)
         except MissingTemplateValue as error:
             raise CommandError(error.args[0]) from None
-        except (NginxConfigError, PgBouncerConfigError) as error:
+        except (NginxConfigError, PgBouncerConfigError, UnsafeDeployValue) as error:
             raise CommandError(str(error)) from None
         for path in written:
             self.stdout.write(str(path))

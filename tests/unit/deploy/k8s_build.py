@@ -11,6 +11,8 @@ from django.test import override_settings
 
 # An image named by its digest, as production renderings require.
 IMAGE = "registry.internal:5000/sms/app@sha256:" + "ab" * 32
+# The ingress controller's pod address pool.
+INGRESS_PROXIES = "10.244.250.0/26"
 
 
 def build(folder: Path) -> dict[tuple[str, str], dict]:
@@ -24,7 +26,12 @@ def build(folder: Path) -> dict[tuple[str, str], dict]:
 
 
 def render_and_build(out: Path, **settings: object) -> dict[tuple[str, str], dict]:
-    values = {"DEPLOY_IMAGE": IMAGE, "DEPLOY_NAMESPACE": "sms-prod", **settings}
+    values = {
+        "DEPLOY_IMAGE": IMAGE,
+        "DEPLOY_NAMESPACE": "sms-prod",
+        "DEPLOY_INGRESS_PROXIES": INGRESS_PROXIES,
+        **settings,
+    }
     with override_settings(**values):
         call_command("render_deploy", "k8s", "--out", str(out))
     return build(out / "overlays" / "example")

@@ -125,11 +125,16 @@ def test_the_operator_paths_answer_no_outside_address(ingresses, nginx):
     vm_internal = set(
         re.findall(r"location =? ?(\S+) \{\n\s+include edge_internal_only.conf;", nginx["nginx.conf"])
     )
-    assert vm_internal == {"/health/detailed", "/metrics", "/nginx_status"}
-    assert vm_internal <= _paths(internal)
-    annotations = internal["metadata"]["annotations"]
-    for key in ("whitelist-source-range", "allowlist-source-range"):
-        assert annotations[PREFIX + key] == "127.0.0.1/32"  # no client comes from the controller's loopback
+    # the admin is internal-only by default on both edges (issue 22)
+    assert vm_internal == {"/health/detailed", "/metrics", "/nginx_status", "/admin/"}
+    assert vm_internal - {"/admin/"} <= _paths(internal)
+    assert _paths(ingresses["web-admin"]) == {"/admin/"}
+    for ingress in (internal, ingresses["web-admin"], ingresses["web-admin-login"]):
+        annotations = ingress["metadata"]["annotations"]
+        for key in ("whitelist-source-range", "allowlist-source-range"):
+            assert (
+                annotations[PREFIX + key] == "127.0.0.1/32"
+            )  # no client comes from the controller's loopback
 
 
 def test_the_controller_has_the_vm_edges_tls_policy_and_headers(controller, nginx):

@@ -194,7 +194,11 @@ def test_the_committed_pgbouncer_ini_is_the_template_rendered_for_kubernetes(tmp
 
 def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
     # when
-    with override_settings(DEPLOY_IMAGE="registry.internal:5000/sms/app:2.3.4", DEPLOY_NAMESPACE="sms-prod"):
+    with override_settings(
+        DEPLOY_IMAGE="registry.internal:5000/sms/app:2.3.4",
+        DEPLOY_NAMESPACE="sms-prod",
+        DEPLOY_INGRESS_PROXIES="10.244.250.0/26",
+    ):
         call_command("render_deploy", "k8s", "--out", str(tmp_path))
     # then
     kustomization = yaml.safe_load((tmp_path / "overlays" / "example" / "kustomization.yaml").read_text())

@@ -112,7 +112,7 @@ def test_bad_arguments_exit_non_zero_with_one_line():
     [
         ("pgbouncer", "PG_PRIMARY_HOST, DB_REPLICA_HOST, PGBOUNCER_AUTH_FILE"),
         ("systemd", "DEPLOY_GUNICORN_BIND, DEPLOY_LIVE_BIND"),
-        ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE"),
+        ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE, DEPLOY_INGRESS_PROXIES"),
         ("nginx", "NGINX_SERVER_NAME, NGINX_APP_SERVERS, NGINX_WEBSOCKET_SERVERS"),
     ],
 )
@@ -142,7 +142,9 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
 
 def test_a_variable_set_to_an_empty_string_is_missing(tmp_path):
     with (
-        override_settings(DEPLOY_IMAGE="", DEPLOY_NAMESPACE="sms-prod"),
+        override_settings(
+            DEPLOY_IMAGE="", DEPLOY_NAMESPACE="sms-prod", DEPLOY_INGRESS_PROXIES="10.244.250.0/26"
+        ),
         pytest.raises(CommandError, match=r"set DEPLOY_IMAGE in the environment"),
     ):
         call_command("render_deploy", "k8s", "--out", str(tmp_path))
