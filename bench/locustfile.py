@@ -59,7 +59,7 @@ class ChurchStaff(FastHttpUser):
                 "body": "Thanks, see you there",
             }
         )
-        # The provider's format (messaging/webhooks.py): HMAC of "<timestamp>." and the body.
+        # The provider's format (messaging/inbound/webhooks.py): HMAC of "<timestamp>." and the body.
         timestamp = str(int(time.time()))
         signed = f"{timestamp}.{body}".encode()
         signature = hmac.new(FIXTURE["webhook_secret"].encode(), signed, hashlib.sha256).hexdigest()

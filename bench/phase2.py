@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> str:
 
     import config.wsgi  # noqa: F401 (django.setup() runs here, once: it would reinstall the log handlers)
     from messaging.models import Church, Contact, Message, StaffMember
-    from messaging.services import api_token_create
+    from messaging.tokens.services import api_token_create
 
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     handlers = [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers]

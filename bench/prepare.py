@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     from messaging.models import Church, Contact, Message, PhoneLink, StaffMember
-    from messaging.services import api_token_create
+    from messaging.tokens.services import api_token_create
 
     churches, messages = Church.objects.count(), Message.objects.count()
     missing_churches = max(args.churches - churches, 0)

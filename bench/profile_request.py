@@ -98,7 +98,7 @@ def profile(requests: int) -> str:
 
     from config.wsgi import application  # django.setup() runs here
     from messaging.models import StaffMember
-    from messaging.services import api_token_create
+    from messaging.tokens.services import api_token_create
 
     # The per-request log line is part of the cost; send it where gunicorn's stderr would go,
     # but not onto this report's terminal.

@@ -10,7 +10,6 @@ change (the change is committed and readable through the API; see ADR 0013).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ from django.conf import settings
 
 from live import metrics
 from messaging.models import Message
+from messaging.serializers import message_json
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,9 @@ def church_room(church_id: int) -> str:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    """The message exactly as the API shows it (``GET /api/messages/{id}``): its schema and its
-    JSON encoder (times with millisecond precision), so a client can merge both sources."""
-    from messaging.api import MessageOut, api
-
-    encoder = api.renderer.encoder_class  # type: ignore[attr-defined]
-    return dict(json.loads(json.dumps(MessageOut.model_validate(message).model_dump(), cls=encoder)))
+    """The message exactly as the API shows it (``GET /api/messages/{id}``, times with millisecond
+    precision), so a client can merge both sources."""
+    return message_json(message)
 
 
 class Publisher(socketio.RedisManager):

@@ -24,18 +24,27 @@ from pydantic import AfterValidator
 
 from logins.selectors import login_locked_seconds
 from logins.services import login_failures_clear
-from messaging import selectors, services
+from messaging.contacts import selectors as contact_selectors
+from messaging.contacts import services as contacts
 from messaging.errors import Conflict, InvalidInput, MessagingError, NotFound
+from messaging.inbound import services as inbound
+from messaging.inbound.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_verify
 from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, RecurringMessage, StaffMember
-from messaging.tokens import RevocationNotPublished
-from messaging.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_verify
+from messaging.recurring import selectors as recurring_selectors
+from messaging.recurring import services as recurring
+from messaging.sending import selectors as sending_selectors
+from messaging.sending import services as sending
+from messaging.serializers import message_row_json
+from messaging.tokens import selectors as token_selectors
+from messaging.tokens import services as tokens
+from messaging.tokens.cache import RevocationNotPublished
 
 # --- authentication -------------------------------------------------------------------------
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> StaffMember | None:
-        return selectors.staff_member_for_token(raw_token=token)
+        return token_selectors.staff_member_for_token(raw_token=token)
 
 
 class SignatureRefused(Exception):
@@ -59,7 +68,7 @@ class WebhookSignature(APIKeyHeader):
         )
         if not verdict.ok:
             raise SignatureRefused(verdict.reason, verdict.field)
-        if not services.webhook_delivery_claim(signature=verdict.signature):
+        if not inbound.webhook_delivery_claim(signature=verdict.signature):
             raise SignatureRefused("this signed callback was already received (a replay)", SIGNATURE_HEADER)
         return verdict.signature
 
@@ -88,7 +97,7 @@ def _forget_signature_on_failure(view: Callable[_P, _R]) -> Callable[_P, _R]:
             raise
         except Exception:
             request = cast(HttpRequest, args[0])
-            services.webhook_delivery_release(signature=str(getattr(request, "auth", "")))
+            inbound.webhook_delivery_release(signature=str(getattr(request, "auth", "")))
             raise
 
     return wrapper
@@ -354,20 +363,6 @@ def _page(items: list[Contact] | list[Message] | list[RecurringMessage], limit: 
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut}
 
 
-def _iso(value: datetime) -> str:
-    """A datetime as django-ninja's encoder writes it (DjangoJSONEncoder: milliseconds, "Z")."""
-    text = value.isoformat()
-    if value.microsecond:
-        text = text[:23] + text[26:]
-    if text.endswith("+00:00"):
-        text = text[:-6] + "Z"
-    return text
-
-
-def _jsonable(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(_iso(value) if isinstance(value, datetime) else value for value in row)
-
-
 def rows_json_response(data: dict[str, Any], status: int = 200) -> HttpResponse:
     """Plain JSON values (str, int, None, lists, dicts) as the API's JSON response."""
     return HttpResponse(json.dumps(data), status=status, content_type="application/json; charset=utf-8")
@@ -398,7 +393,7 @@ def login(request: HttpRequest, payload: LoginIn) -> Status[dict[str, object]]:
             401, {"detail": "wrong username or password, or not a church staff member", "field": "password"}
         )
     login_failures_clear(username=payload.username)
-    token = services.api_token_create(user=user)
+    token = tokens.api_token_create(user=user)
     return Status(200, {"token": token, "church": staff.church})
 
 
@@ -406,7 +401,7 @@ def login(request: HttpRequest, payload: LoginIn) -> Status[dict[str, object]]:
 def logout(request: HttpRequest) -> Status[None]:
     """Revoke the bearer token the request was made with."""
     _, _, token = request.headers.get("Authorization", "").partition(" ")
-    services.api_token_revoke(raw_token=token.strip())
+    tokens.api_token_revoke(raw_token=token.strip())
     return Status(204, None)
 
 
@@ -416,14 +411,16 @@ def logout(request: HttpRequest) -> Status[None]:
 @api.get("/api/contacts", response={200: ContactPage, **_ERRORS}, tags=["contacts"])
 def contacts_list(request: HttpRequest, filters: Query[PageFilters]) -> dict[str, object]:
     """The church's contacts, by id; pass the last id as ``after`` for the next page."""
-    items = selectors.contact_list(church=_church(request), after=filters.after, limit=filters.limit + 1)
+    items = contact_selectors.contact_list(
+        church=_church(request), after=filters.after, limit=filters.limit + 1
+    )
     return _page(items, filters.limit)
 
 
 @api.post("/api/contacts", response={201: ContactOut, **_ERRORS}, tags=["contacts"])
 def contacts_create(request: HttpRequest, payload: ContactIn) -> Status[Contact]:
     """Add a contact; the phone number is stored in E.164 form, once per church."""
-    contact = services.contact_create(
+    contact = contacts.contact_create(
         church=_church(request), phone=payload.phone, name=payload.name, groups=payload.groups
     )
     return Status(201, contact)
@@ -431,7 +428,7 @@ def contacts_create(request: HttpRequest, payload: ContactIn) -> Status[Contact]
 
 @api.get("/api/contacts/{contact_id}", response={200: ContactOut, **_ERRORS}, tags=["contacts"])
 def contacts_get(request: HttpRequest, contact_id: Id) -> Contact:
-    return selectors.contact_get(church=_church(request), contact_id=contact_id)
+    return contact_selectors.contact_get(church=_church(request), contact_id=contact_id)
 
 
 # --- messages -------------------------------------------------------------------------------
@@ -440,7 +437,7 @@ def contacts_get(request: HttpRequest, contact_id: Id) -> Contact:
 @api.get("/api/messages", response={200: MessagePage, **_ERRORS}, tags=["messages"])
 def messages_list(request: HttpRequest, filters: Query[MessageFilters]) -> HttpResponse:
     """The church's messages by id (keyset pagination), optionally for one contact or direction."""
-    rows = selectors.message_list_rows(
+    rows = sending_selectors.message_list_rows(
         church=_church(request),
         after=filters.after,
         limit=filters.limit + 1,
@@ -452,7 +449,7 @@ def messages_list(request: HttpRequest, filters: Query[MessageFilters]) -> HttpR
     page = rows[: filters.limit]
     return rows_json_response(
         {
-            "items": [dict(zip(selectors.MESSAGE_LIST_FIELDS, _jsonable(row), strict=True)) for row in page],
+            "items": [message_row_json(row) for row in page],
             "next_after": page[-1][0] if len(rows) > filters.limit else None,
         }
     )
@@ -474,7 +471,7 @@ def messages_send(
     contact_ids = list(payload.contact_ids or [])
     if payload.contact_id is not None:
         contact_ids.append(payload.contact_id)
-    result = services.message_send(
+    result = sending.message_send(
         church=_church(request), contact_ids=contact_ids, body=payload.body, idempotency_key=idempotency_key
     )
     return Status(201, {"messages": result.messages, "replayed": result.replayed})
@@ -482,7 +479,7 @@ def messages_send(
 
 @api.get("/api/messages/{message_id}", response={200: MessageOut, **_ERRORS}, tags=["messages"])
 def messages_get(request: HttpRequest, message_id: Id) -> Message:
-    return selectors.message_get(church=_church(request), message_id=message_id)
+    return sending_selectors.message_get(church=_church(request), message_id=message_id)
 
 
 # --- recurring messages ---------------------------------------------------------------------
@@ -490,7 +487,7 @@ def messages_get(request: HttpRequest, message_id: Id) -> Message:
 
 @api.get("/api/recurring-messages", response={200: RecurringMessagePage, **_ERRORS}, tags=["recurring"])
 def recurring_messages_list(request: HttpRequest, filters: Query[PageFilters]) -> dict[str, object]:
-    items = selectors.recurring_message_list(
+    items = recurring_selectors.recurring_message_list(
         church=_church(request), after=filters.after, limit=filters.limit + 1
     )
     return _page(items, filters.limit)
@@ -499,7 +496,7 @@ def recurring_messages_list(request: HttpRequest, filters: Query[PageFilters]) -
 @api.post("/api/recurring-messages", response={201: RecurringMessageOut, **_ERRORS}, tags=["recurring"])
 def recurring_messages_create(request: HttpRequest, payload: RecurringMessageIn) -> Status[RecurringMessage]:
     """Schedule a message by cron expression, read in the church's time zone."""
-    recurring_message = services.recurring_message_create(
+    recurring_message = recurring.recurring_message_create(
         church=_church(request),
         body=payload.body,
         cron=payload.cron,
@@ -518,7 +515,7 @@ def recurring_messages_patch(
     request: HttpRequest, recurring_message_id: Id, payload: RecurringMessagePatch
 ) -> RecurringMessage:
     """Pause (``active: false``) or resume; a resumed schedule skips the runs it missed."""
-    return services.recurring_message_set_active(
+    return recurring.recurring_message_set_active(
         church=_church(request), recurring_message_id=recurring_message_id, active=payload.active
     )
 
@@ -544,7 +541,7 @@ def _webhook(path: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
 @_webhook("/webhooks/sms/inbound")
 def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, object]:
     """A contact's SMS to a church's linked number; a repeat of the same message id is a no-op."""
-    message, created = services.inbound_message_receive(
+    message, created = inbound.inbound_message_receive(
         provider_message_id=payload.message_id,
         from_phone=payload.from_,
         to_phone=payload.to,
@@ -557,7 +554,7 @@ def webhook_inbound(request: HttpRequest, payload: InboundSmsIn) -> dict[str, ob
 def webhook_status(request: HttpRequest, payload: SmsStatusIn) -> dict[str, object]:
     """A delivery report for a message we sent; the status only moves forward."""
     status = Message.Status.FAILED if payload.status == "undelivered" else payload.status
-    message, changed = services.message_status_update(
+    message, changed = inbound.message_status_update(
         provider_message_id=payload.message_id, status=status, error=payload.error
     )
     return {"message_id": message.id, "duplicate": not changed, "status": message.status}

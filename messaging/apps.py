@@ -5,7 +5,7 @@ class MessagingConfig(AppConfig):
     name = "messaging"
 
     def ready(self) -> None:
-        from messaging import signals
+        from messaging.tokens import signals
 
         signals.connect()
         # Register messaging's Celery tasks and its jobs (``@job``, with the jobs framework) in

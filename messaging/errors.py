@@ -20,3 +20,11 @@ class NotFound(MessagingError):
 
 class Conflict(MessagingError):
     """The input clashes with what is stored (409), e.g. a contact's number already exists."""
+
+
+class AccountLockedOut(Exception):
+    """Too many failed logins for this account (429): no password is checked for ``seconds``."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds

@@ -5,7 +5,7 @@ when no transaction is open), from whichever process made the change: a gunicorn
 webhook, a Celery worker for a send. Receivers get ``event`` (``message.inbound``,
 ``message.status`` or ``message.sent``) and ``message`` (the row as committed). The live-update
 app (``live``) forwards them to the church's connected browsers; messaging itself knows nothing
-of who listens (docs/adr/0013-live-updates.md). (``messaging/signals.py`` is about tokens.)
+of who listens (docs/adr/0013-live-updates.md). (``messaging/tokens/signals.py`` is about tokens.)
 """
 
 from __future__ import annotations

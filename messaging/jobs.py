@@ -20,9 +20,14 @@ from config.retry import capped_backoff
 from jobs.context import JobContext
 from jobs.registry import job
 from jobs.retention import prune_in_batches, pruner
-from messaging import selectors, services
 from messaging.gateway import SmsGateway, get_gateway
+from messaging.inbound import selectors as inbound_selectors
+from messaging.inbound import services as inbound
 from messaging.models import IdempotentRequest, RecurringMessage
+from messaging.recurring import selectors as recurring_selectors
+from messaging.recurring import services as recurring
+from messaging.sending import services as sending
+from messaging.tokens import services as tokens
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ def recurring_messages_run(*, ctx: JobContext, batch_size: int) -> None:
     with ctx.fenced_group(limit=batch_size, size=_messages_written) as batch:
         while True:
             ctx.lock.ensure_held()
-            due = selectors.recurring_messages_due(tick=ctx.tick, after_id=last_id)
+            due = recurring_selectors.recurring_messages_due(tick=ctx.tick, after_id=last_id)
             if not due:
                 return
             for recurring_message in due:
@@ -88,7 +93,7 @@ def _recurring_message_catch_up(
     recurring_message: RecurringMessage,
     oldest: datetime,
     batch_size: int,
-    batch: services.Batch,
+    batch: recurring.Batch,
 ) -> None:
     for _ in range(MAX_OCCURRENCES_PER_RUN):
         occurrence = recurring_message.next_run_at
@@ -96,7 +101,7 @@ def _recurring_message_catch_up(
             return
         if occurrence < oldest:
             # on to the first occurrence at or after ``oldest``: the window includes its start
-            if not services.recurring_message_advance(
+            if not recurring.recurring_message_advance(
                 recurring_message=recurring_message,
                 after=oldest - timedelta(microseconds=1),
                 batch=batch,
@@ -104,14 +109,14 @@ def _recurring_message_catch_up(
                 return
             ctx.counts["occurrences_skipped"] += 1
             continue
-        services.recurring_message_occurrence_create(
+        recurring.recurring_message_occurrence_create(
             recurring_message=recurring_message,
             occurrence=occurrence,
             batch_size=batch_size,
             batch=batch,
         )
         ctx.counts["occurrences"] += 1
-        if not services.recurring_message_advance(
+        if not recurring.recurring_message_advance(
             recurring_message=recurring_message, after=occurrence, batch=batch
         ):
             return
@@ -138,7 +143,7 @@ def messages_sweep_run(*, ctx: JobContext, gateway: SmsGateway | None = None) ->
     for _ in range(MAX_SWEEP_BATCHES):
         ctx.lock.ensure_held()
         with ctx.fenced() as counts:
-            requeued = services.messages_requeue_stale(older_than=queued_for, limit=batch_size)
+            requeued = sending.messages_requeue_stale(older_than=queued_for, limit=batch_size)
             counts["requeued"] += requeued
         if requeued < batch_size:
             break
@@ -146,7 +151,7 @@ def messages_sweep_run(*, ctx: JobContext, gateway: SmsGateway | None = None) ->
     for _ in range(MAX_SWEEP_BATCHES):
         ctx.lock.ensure_held()
         with ctx.fenced() as counts:
-            stuck = services.messages_recover_stuck_sending(
+            stuck = sending.messages_recover_stuck_sending(
                 older_than=sending_for, gateway=gateway, limit=batch_size
             )
             counts["stuck_requeued"] += stuck.requeued
@@ -180,16 +185,18 @@ def phone_links_recover(
     now = now or timezone.now()
     gateway = gateway or get_gateway()
     stuck_before = now - timedelta(seconds=settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS)
-    for link in selectors.phone_links_stuck(stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH):
+    for link in inbound_selectors.phone_links_stuck(
+        stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH
+    ):
         if link.last_attempt_at is not None and (
             now - link.last_attempt_at
         ).total_seconds() < phone_link_backoff(attempts=link.attempts):
             ctx.counts["waiting"] += 1
             continue
         ctx.lock.ensure_held()  # the gateway call itself cannot be fenced: check right before it
-        error = services.phone_link_attempt(gateway=gateway, phone=link.phone)
+        error = inbound.phone_link_attempt(gateway=gateway, phone=link.phone)
         with ctx.fenced() as batch_counts:
-            state = services.phone_link_record_attempt(
+            state = inbound.phone_link_record_attempt(
                 phone_link=link, error=error, max_attempts=settings.JOBS_PHONE_LINK_MAX_ATTEMPTS
             )
             batch_counts[str(state) if state is not None else "changed_meanwhile"] += 1
@@ -216,4 +223,4 @@ def expired_tokens_prune(ctx: JobContext) -> None:
     authenticate nobody already)."""
     cutoff = ctx.tick - timedelta(days=settings.MESSAGING_RETENTION_EXPIRED_TOKENS_DAYS)
     with ctx.fenced() as counts:
-        counts["messaging.ApiToken"] += services.api_tokens_purge_expired(now=cutoff)
+        counts["messaging.ApiToken"] += tokens.api_tokens_purge_expired(now=cutoff)

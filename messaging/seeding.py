@@ -17,8 +17,8 @@ from django.db import connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from messaging.contacts.services import staff_member_ensure
 from messaging.models import Church, Contact, ContactGroup, Message, PhoneLink, RecurringMessage
-from messaging.services import staff_member_ensure
 
 BATCH_SIZE = 5000
 COPY_BATCH_SIZE = 100_000

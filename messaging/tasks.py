@@ -4,7 +4,7 @@ from collections import Counter
 
 from celery import shared_task
 
-from messaging import services
+from messaging.sending import services
 
 
 @shared_task(name="messaging.send_messages", acks_late=True)

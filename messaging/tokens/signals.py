@@ -1,9 +1,9 @@
-"""Changes that can end a bearer token's life publish a token revocation (messaging/tokens.py).
+"""Changes that can end a bearer token's life publish a token revocation (messaging/tokens/cache.py).
 
 Saved or deleted through the ORM (the admin, ``user.save()``, ``queryset.delete()``), a user,
 staff member or church, or a deleted token, drops every server's cached tokens once the change
 commits. A bulk ``QuerySet.update()`` sends no signal: after one that deactivates users or
-moves staff, call ``messaging.tokens.token_cache.bump()``.
+moves staff, call ``messaging.tokens.cache.token_cache.bump()``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save
 
 from messaging.models import ApiToken, Church, StaffMember
-from messaging.tokens import token_cache
+from messaging.tokens.cache import token_cache
 
 
 def _saved(*, created: bool, using: str, update_fields: Any = None, **_: Any) -> None:

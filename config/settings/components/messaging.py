@@ -37,7 +37,7 @@ MESSAGING_SENDING_STUCK_SECONDS = env.float("MESSAGING_SENDING_STUCK_SECONDS", d
 
 # --- Webhooks ---------------------------------------------------------------------------
 # Shared with the provider: it signs each callback's timestamp and body with HMAC-SHA256 under
-# this secret (messaging/webhooks.py). During a rotation the provider may still sign with the
+# this secret (messaging/inbound/webhooks.py). During a rotation the provider may still sign with the
 # old one: put it in the _PREVIOUS variable until the provider has switched, then remove it.
 MESSAGING_WEBHOOK_SECRET = env("MESSAGING_WEBHOOK_SECRET", default="local-webhook-secret")
 MESSAGING_WEBHOOK_SECRET_PREVIOUS = env("MESSAGING_WEBHOOK_SECRET_PREVIOUS", default="")
@@ -50,7 +50,7 @@ MESSAGING_WEBHOOK_MAX_SKEW_SECONDS = env.float("MESSAGING_WEBHOOK_MAX_SKEW_SECON
 MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=False)
 MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)
 # Each process remembers a token it checked on the primary for at most this long; any logout,
-# deactivation or token deletion drops every server's copies at once (messaging/tokens.py,
+# deactivation or token deletion drops every server's copies at once (messaging/tokens/cache.py,
 # ADR 0010). 0 turns the cache off: every request asks the primary.
 MESSAGING_TOKEN_CACHE_SECONDS = env.float("MESSAGING_TOKEN_CACHE_SECONDS", default=60.0)
 # Phone numbers written without "+" are read as numbers of this region.

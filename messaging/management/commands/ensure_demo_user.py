@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from messaging.services import staff_member_ensure
+from messaging.contacts.services import staff_member_ensure
 
 
 class Command(BaseCommand):

@@ -23,7 +23,7 @@ MESSAGES = 6
 
 _SEND = """
 import os
-from messaging import services
+from messaging.sending import services
 from messaging.models import Church
 church = Church.objects.get(pk=int(os.environ["SWEEP_TEST_CHURCH"]))
 for contact_id in os.environ["SWEEP_TEST_CONTACTS"].split(","):

@@ -23,7 +23,7 @@ import socketio
 
 from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
-from messaging.webhooks import webhook_headers
+from messaging.inbound.webhooks import webhook_headers
 
 REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "live-test-password"
@@ -33,7 +33,7 @@ CATCH_UP_AGAIN_SECONDS = 1.0  # the cluster's MESSAGING_WEBHOOK_SECRET default
 _ENSURE_CHURCH = """
 import json
 from messaging.models import PhoneLink
-from messaging.services import staff_member_ensure
+from messaging.contacts.services import staff_member_ensure
 staff = staff_member_ensure(church_name={church!r}, username={username!r}, password={password!r})
 link, _ = PhoneLink.objects.get_or_create(
     phone={phone!r}, defaults={{"church": staff.church, "state": PhoneLink.State.LINKED}}

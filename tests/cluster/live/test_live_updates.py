@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
-from messaging.webhooks import webhook_headers
+from messaging.inbound.webhooks import webhook_headers
 from tests.cluster.live.conftest import WEBHOOK_SECRET, LiveClient, LiveConnectRefused, signed_inbound
 
 pytestmark = pytest.mark.cluster

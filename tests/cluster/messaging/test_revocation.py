@@ -15,7 +15,8 @@ TOKENS = 100
 USERNAME = "cluster-test-revocation"
 
 MINT = """
-from messaging.services import api_token_create, staff_member_ensure
+from messaging.contacts.services import staff_member_ensure
+from messaging.tokens.services import api_token_create
 staff = staff_member_ensure(
     username={username!r}, password="cluster-test-password", church_name="Cluster test church"
 )

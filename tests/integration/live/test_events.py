@@ -10,8 +10,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from live import events, metrics
-from messaging import services
 from messaging.api import MessageOut
+from messaging.inbound import services
 from tests.integration.messaging.factories import ChurchFactory, PhoneLinkFactory
 
 pytestmark = pytest.mark.integration

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from messaging.tokens import selectors, services
 from messaging.models import ApiToken, DevelopmentSms, IdempotentRequest
+from messaging.tokens import selectors, services
 from tests.integration.messaging.factories import (
     ContactFactory,
     ContactGroupFactory,

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from deploy.local.host import free_port
-from messaging.sending import services
 from messaging.gateway import GatewayError, HttpSmsGateway, OutboundSms
 from messaging.models import Message
+from messaging.sending import services
 from tests.integration.messaging.factories import MessageFactory
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,8 @@ from django.test import Client
 
 from config import metrics
 from config.logging import ContextFilter, logging_config, request_id_var
-from messaging.services import api_token_create, staff_member_ensure
+from messaging.contacts.services import staff_member_ensure
+from messaging.tokens.services import api_token_create
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
-from messaging.tokens.selectors import api_token_hash
 
 from messaging.models import ApiToken, Contact, Message, RecurringMessage
+from messaging.tokens.selectors import api_token_hash
 from tests.integration.messaging.factories import (
     ContactFactory,
     ContactGroupFactory,

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 from django.test import Client
-from messaging.inbound.webhooks import webhook_headers, webhook_signature
 
+from messaging.inbound.webhooks import webhook_headers, webhook_signature
 from messaging.models import Contact, Message
 from tests.integration.messaging.factories import ContactFactory, MessageFactory, PhoneLinkFactory
 

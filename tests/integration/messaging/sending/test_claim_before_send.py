@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
-from messaging.sending import services
 from messaging.gateway import DevelopmentGateway, OutboundSms
 from messaging.models import DevelopmentSms, Message
+from messaging.sending import services
 from tests.integration.messaging.factories import MessageFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -13,8 +13,8 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging.tokens import services
 from messaging.models import ApiToken
+from messaging.tokens import services
 from messaging.tokens.cache import RevocationNotPublished, TokenCache, token_hash
 from tests.integration.messaging.factories import StaffMemberFactory
 

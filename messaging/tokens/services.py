@@ -1,0 +1,74 @@
+"""Writes: logging in (a new token), logging out (a revoked one), purging expired tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import timezone
+
+from logins.selectors import login_locked_seconds
+from logins.services import login_failures_clear
+from messaging.errors import AccountLockedOut
+from messaging.models import ApiToken, Church
+from messaging.tokens import cache, selectors
+from replicas import PRIMARY_DB_ALIAS
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str  # the raw bearer token, shown once
+    church: Church
+
+
+def staff_login(*, request: HttpRequest | None, username: str, password: str) -> Login | None:
+    """A new bearer token for a church staff member's username and password; None when they are
+    wrong or the user is on no church's staff.
+
+    Raises ``AccountLockedOut`` while the account is locked after too many failed logins
+    (``logins``, which counts the failures ``authenticate`` signals), whatever the password.
+    """
+    locked = login_locked_seconds(username=username)
+    if locked:
+        raise AccountLockedOut(locked)
+    user = authenticate(request, username=username, password=password)
+    staff = getattr(user, "staff", None) if user is not None else None
+    if user is None or staff is None:
+        return None
+    login_failures_clear(username=username)
+    return Login(token=api_token_create(user=user), church=staff.church)
+
+
+def api_token_create(*, user: User) -> str:
+    """A new bearer token for ``user``; only its hash is stored, the raw value is returned once."""
+    raw_token = secrets.token_urlsafe(32)
+    ApiToken.objects.create(
+        user=user,
+        key_hash=selectors.api_token_hash(raw_token=raw_token),
+        expires_at=timezone.now() + timedelta(hours=settings.MESSAGING_API_TOKEN_TTL_HOURS),
+    )
+    return raw_token
+
+
+def api_token_revoke(*, raw_token: str) -> None:
+    """Delete the token, then tell every server (their cached copies go before the next request).
+
+    Raises ``cache.RevocationNotPublished`` when the other servers could not be told; the
+    token is deleted all the same and a retry publishes again.
+    """
+    ApiToken.objects.filter(key_hash=selectors.api_token_hash(raw_token=raw_token)).delete()
+    cache.token_cache.bump()
+
+
+def api_tokens_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete tokens expired by ``now`` (they already authenticate nobody); returns how many.
+    The retention job calls it with ``now`` set back by the retention setting."""
+    deleted, _ = (
+        ApiToken.objects.using(PRIMARY_DB_ALIAS).filter(expires_at__lte=now or timezone.now()).delete()
+    )
+    return deleted
