@@ -8,17 +8,19 @@ from tests.integration.replicas.conftest import REPLICA_DB
 pytestmark = [pytest.mark.integration, REPLICA_DB]
 
 
-def test_replicas_status_prints_an_aligned_row_per_replica_and_exits_0_when_all_serve(measured):
-    # given a healthy replica
-    # when (again if the replica lagged at that moment: this 2-core box is shared by many tests)
-    for _attempt in range(3):
-        out = io.StringIO()
-        try:
-            call_command("replicas", "status", stdout=out)
-            break
-        except SystemExit:
-            continue
+def test_replicas_status_prints_an_aligned_row_per_replica_and_exits_0_when_all_serve(measured, settings):
+    # given a replica that answers, and a lag limit a busy shared machine's replay delay stays
+    # under (the command's verdict on lag is tests/cluster/replicas/test_lag_measure.py's)
+    settings.REPLICA_MAX_LAG_MS = 60_000
+    out, err = io.StringIO(), io.StringIO()
+    # when
+    code: int | str | None = 0
+    try:
+        call_command("replicas", "status", stdout=out, stderr=err)
+    except SystemExit as exited:
+        code = exited.code
     # then
+    assert code == 0, out.getvalue() + err.getvalue()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("primary WAL position: ")
     header, row = lines[1], lines[2]
