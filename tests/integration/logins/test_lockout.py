@@ -5,8 +5,10 @@ import time
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 
+from logins.selectors import LOCKED_PREFIX, account_key
 from tests.integration.messaging.factories import StaffMemberFactory
 
 pytestmark = pytest.mark.integration
@@ -89,14 +91,26 @@ def test_the_lock_runs_out_and_the_next_failure_locks_twice_as_long(db, lockout)
     assert locked["Retry-After"] == "2"
 
 
+def _locked_until(username: str) -> float | None:
+    """When the account's lock ends (a Unix time), as stored in the cache; None if not locked."""
+    until = cache.get(LOCKED_PREFIX + account_key(username))
+    return None if until is None else float(until)
+
+
 def test_tries_while_locked_do_not_extend_the_lock(db, lockout):
-    lockout.LOGIN_LOCKOUT_BASE_SECONDS = 1
+    # given: an account locked for five seconds, a hundred times what ten refused tries take
+    lockout.LOGIN_LOCKOUT_BASE_SECONDS = 5
     staff = StaffMemberFactory.create()
     for _ in range(5):
         _login(staff.user.username, "guess")
-    for _ in range(10):
-        assert _login(staff.user.username, "guess").status_code == 429
-    time.sleep(1.2)
+    until = _locked_until(staff.user.username)
+    assert until is not None
+    # when: ten more tries while it is locked
+    tries = [_login(staff.user.username, "guess").status_code for _ in range(10)]
+    # then: each was refused, the lock still ends when it did, and the account opens then
+    assert tries == [429] * 10
+    assert _locked_until(staff.user.username) == until
+    time.sleep(max(0.0, until - time.time()) + 0.2)
     assert _login(staff.user.username, PASSWORD).status_code == 200
 
 
