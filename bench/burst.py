@@ -105,7 +105,9 @@ def _django() -> None:
 def _sql(query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     from django.db import connections
 
-    with connections["default"].cursor() as cursor:
+    from replicas import PRIMARY_DB_ALIAS
+
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(query, params or [])
         return list(cursor.fetchall()) if cursor.description else []
 

@@ -59,6 +59,7 @@ def _measure(label: str, *, token: str, church_id: int, rounds: int, requests: i
     from bench.profile_request import _one
     from config.wsgi import application
     from messaging.models import Message
+    from replicas import PRIMARY_DB_ALIAS
 
     for _ in range(50):  # warm: connections, caches, the pages this church's list reads
         _one(application, token)
@@ -72,8 +73,8 @@ def _measure(label: str, *, token: str, church_id: int, rounds: int, requests: i
         load.append(os.getloadavg()[0])
     return Figure(
         label=label,
-        messages=Message.objects.using("default").count(),
-        church_messages=Message.objects.using("default").filter(church_id=church_id).count(),
+        messages=Message.objects.using(PRIMARY_DB_ALIAS).count(),
+        church_messages=Message.objects.using(PRIMARY_DB_ALIAS).filter(church_id=church_id).count(),
         cpu_us=cpu,
         wall_us=wall,
         load=load,
@@ -84,8 +85,10 @@ def _replica_caught_up(timeout: float = 600) -> float:
     """Wait until the replica has replayed everything the primary has written; return seconds."""
     from django.db import connections
 
+    from replicas import PRIMARY_DB_ALIAS
+
     started = time.monotonic()
-    with connections["default"].cursor() as cursor:
+    with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()")
         target = cursor.fetchone()[0]
     while time.monotonic() - started < timeout:
