@@ -47,10 +47,9 @@ def baseline_servers(cfg: cluster.Settings) -> Iterator[int]:
     try:
         ports = []
         for index in range(len(cfg.app_ports)):
-            port = free_port()
-            env = {**os.environ, "APP_SERVER_NAME": f"bare{index + 1}", "HEALTH_DRAIN_SECONDS": "0"}
+            port, name = free_port(), f"bare{index + 1}"
+            env = {**os.environ, "APP_SERVER_NAME": name, "HEALTH_DRAIN_SECONDS": "0"}
             env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            name = f"bare{index + 1}"
             log = folder / f"{name}.log"
             processes.append(
                 start_gunicorn(port=port, name=name, app="bench.bare_wsgi:application", env=env, log=log)
