@@ -28,10 +28,10 @@ from health_check.contrib.psutil import Disk, Memory
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config.databases import PRIMARY_DB_ALIAS
 from health import postgres
 from health.exceptions import ServiceUnavailable, ServiceWarning
 from health.report import Observation
-from replicas import PRIMARY_DB_ALIAS
 from replicas.selectors import HEALTHY, LAGGING, NOT_A_REPLICA, UNREACHABLE, replica_states
 
 logger = logging.getLogger(__name__)

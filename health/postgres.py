@@ -23,28 +23,21 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from config import databases
 from health.exceptions import ServiceUnavailable
 
 Row = tuple[str | None, ...]
 
 
 def connect(settings_dict: Mapping[str, Any], *, timeout: float) -> psycopg.Connection[Any]:
-    """A fresh connection for one probe, from a Django ``DATABASES`` entry."""
-    options = settings_dict.get("OPTIONS") or {}
-    params: dict[str, Any] = {
-        "host": settings_dict.get("HOST") or None,
-        "port": settings_dict.get("PORT") or None,
-        "dbname": settings_dict.get("NAME"),
-        "user": settings_dict.get("USER") or None,
-        "password": settings_dict.get("PASSWORD") or None,
-        "connect_timeout": max(2, math.ceil(timeout)),
-        "application_name": "health-probe",
-        "autocommit": True,
-    }
-    if "sslmode" in options:
-        params["sslmode"] = options["sslmode"]
+    """A fresh connection for one probe, from a Django ``DATABASES`` entry (``config.databases``)."""
     try:
-        return psycopg.connect(**{key: value for key, value in params.items() if value is not None})
+        return databases.connect(
+            settings_dict,
+            connect_timeout=max(2, math.ceil(timeout)),
+            application_name="health-probe",
+            autocommit=True,
+        )
     except psycopg.Error:
         raise ServiceUnavailable("unreachable") from None
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.fencing import UPSERT_FENCE
 from locking.models import LockGrant
-from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 
 from django.db import connections, transaction
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.errors import StaleLockError
-from replicas import PRIMARY_DB_ALIAS
 
 # Shared with the audit's one-statement grant (locking/audit.py).
 UPSERT_FENCE = """

@@ -6,11 +6,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.errors import LockUnavailable
 from locking.models import LockGrant
 from locking.names import parse_owner, validate_lock_name
 from locking.quorum import get_quorum
-from replicas import PRIMARY_DB_ALIAS
 
 
 @dataclass(frozen=True)

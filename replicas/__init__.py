@@ -26,7 +26,8 @@ Force the primary for a block of code::
         balance = Account.objects.get(pk=pk).balance
 
 Code that must read or write the primary itself (locks, the job ledger) names it
-``PRIMARY_DB_ALIAS`` (``from replicas import PRIMARY_DB_ALIAS``), the one name of that alias.
+``PRIMARY_DB_ALIAS`` (``from config.databases import PRIMARY_DB_ALIAS``), the one name of that
+alias; it is re-exported here for the code that still imports it from this package.
 
 Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 ``REPLICA_MAX_LAG_MS``, ``REPLICA_LAG_REFRESH_SECONDS``, ``REPLICA_CONNECT_TIMEOUT_SECONDS``,
@@ -35,7 +36,7 @@ Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 Why it is built this way, and how it fails: docs/adr/0004-read-replicas.md.
 """
 
-from replicas.conf import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 from replicas.context import use_primary_db
 
 __all__ = ["PRIMARY_DB_ALIAS", "use_primary_db"]

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from replicas.conf import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 
 
 class PrimaryReadOnlyAdmin(admin.ModelAdmin):

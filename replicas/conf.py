@@ -10,9 +10,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-# The primary's alias in DATABASES: every write, migration and forced read goes here.
-PRIMARY_DB_ALIAS = "default"
-
 
 @dataclass(frozen=True)
 class ReplicaSettings:

@@ -37,8 +37,9 @@ from typing import Any
 import psycopg
 from django.conf import settings
 
-from config import metrics
-from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
+from config import databases, metrics
+from config.databases import PRIMARY_DB_ALIAS
+from replicas.conf import replica_settings
 from replicas.lsn import format_lsn, parse_lsn
 
 logger = logging.getLogger(__name__)
@@ -370,12 +371,8 @@ class ReplicaMonitor:
         if conn is None or conn.closed:
             db: dict[str, Any] = settings.DATABASES[alias]
             options: dict[str, Any] = db.get("OPTIONS", {})
-            conn = psycopg.connect(
-                host=str(db["HOST"]),
-                port=int(db["PORT"]),
-                dbname=str(db["NAME"]),
-                user=str(db["USER"]),
-                password=str(db["PASSWORD"]),
+            conn = databases.connect(
+                db,
                 connect_timeout=replica_settings().connect_timeout_seconds,
                 application_name=f"{options.get('application_name', 'app')}:replica-monitor",
                 autocommit=True,

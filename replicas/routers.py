@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
+from config.databases import PRIMARY_DB_ALIAS
+from replicas.conf import replica_settings
 from replicas.routing import choose_read_alias
 
 

@@ -13,7 +13,8 @@ from typing import TypedDict
 from django.db import DatabaseError, connections
 
 from config import metrics
-from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
+from config.databases import PRIMARY_DB_ALIAS
+from replicas.conf import replica_settings
 from replicas.context import RoutingState, current_state, primary_is_forced
 from replicas.lsn import parse_lsn
 from replicas.monitor import Snapshot, monitor

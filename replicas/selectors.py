@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
-from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
+from config.databases import PRIMARY_DB_ALIAS
+from replicas.conf import replica_settings
 from replicas.models import RoutingProbe
 from replicas.monitor import (
     HEALTHY,

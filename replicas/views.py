@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from replicas.conf import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 from replicas.selectors import database_server, replica_states, routing_counts, routing_probe_read
 from replicas.services import routing_probe_create
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from replicas.conf import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 from replicas.context import RoutingState, note_write
 from replicas.lsn import parse_lsn
 
