@@ -4,7 +4,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from replicas import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 from tests.cluster.health.conftest import Probe, check, first_probe_with, probe
 
 pytestmark = pytest.mark.cluster

@@ -10,13 +10,13 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
+from config.databases import PRIMARY_DB_ALIAS
 from deploy.local import cluster
 from locking.errors import LockLost, LockUnavailable
 from locking.models import LockGrant
 from locking.quorum import get_quorum
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 

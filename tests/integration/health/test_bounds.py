@@ -11,10 +11,10 @@ from functools import partial
 import pytest
 from django.db import connections
 
+from config.databases import PRIMARY_DB_ALIAS
 from health import checks, postgres
 from health.exceptions import ServiceUnavailable, Status
 from health.runner import Check, run_checks
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = pytest.mark.integration
 

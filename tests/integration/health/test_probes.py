@@ -9,8 +9,8 @@ from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from config.databases import PRIMARY_DB_ALIAS
 from health import runner
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
 

@@ -26,10 +26,10 @@ django.setup()
 
 from django.contrib.auth.models import Group  # noqa: E402
 
+from config.databases import PRIMARY_DB_ALIAS  # noqa: E402
 from locking.errors import LockError  # noqa: E402
 from locking.quorum import get_quorum  # noqa: E402
 from locking.services import JobLock, acquire_job_lock, release_job_lock  # noqa: E402
-from replicas import PRIMARY_DB_ALIAS  # noqa: E402
 
 
 def fenced_write(lock: JobLock, name: str, *, paused: bool) -> None:

@@ -5,9 +5,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

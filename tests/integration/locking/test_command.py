@@ -7,9 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.models import LockGrant
 from locking.selectors import is_job_lock_held
-from replicas import PRIMARY_DB_ALIAS
 from tests.support import REPO, manage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from django.contrib.auth.models import Group
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.models import LockGrant
 from locking.services import JobLock, acquire_job_lock, release_job_lock
-from replicas import PRIMARY_DB_ALIAS
 from tests.support import REPO, paused, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db.models import F
 
+from config.databases import PRIMARY_DB_ALIAS
 from locking.errors import LockLost, StaleLockError
 from locking.models import LockFence, LockGrant
 from locking.quorum import get_quorum
@@ -18,7 +19,6 @@ from locking.services import (
     release_job_lock,
     with_job_lock,
 )
-from replicas import PRIMARY_DB_ALIAS
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from django.db import connections
 
-from replicas import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 from replicas.lsn import parse_lsn
 from replicas.models import RoutingProbe
 from replicas.monitor import Snapshot, monitor

@@ -9,7 +9,8 @@ from django.db import connections, router, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from replicas import PRIMARY_DB_ALIAS, routing
+from config.databases import PRIMARY_DB_ALIAS
+from replicas import routing
 from replicas.context import unit_of_work, use_primary_db
 from replicas.models import RoutingProbe
 from replicas.monitor import monitor
