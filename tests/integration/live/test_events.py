@@ -10,7 +10,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from live import events, metrics
-from messaging.api import MessageOut
+from messaging.api.schemas import MessageOut
 from messaging.inbound import services
 from tests.integration.messaging.factories import ChurchFactory, PhoneLinkFactory
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from ninja.responses import NinjaJSONEncoder
 
-from messaging.api import MessageOut
+from messaging.api.schemas import MessageOut
 from messaging.models import Message
 from messaging.serializers import message_json
 from tests.integration.messaging.factories import ContactFactory, MessageFactory, RecurringMessageFactory

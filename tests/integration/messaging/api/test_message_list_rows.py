@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from ninja.responses import NinjaJSONEncoder
 
-from messaging.api import MessagePage
+from messaging.api.schemas import MessagePage
 from messaging.models import Message
 from tests.integration.messaging.factories import ContactFactory, MessageFactory, RecurringMessageFactory
 
