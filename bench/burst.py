@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from bench.cgroups import CappedGroup, cgroup_problem
 from bench.inprocess import django_environment
 from bench.servers import app_process_env
 from deploy.local.cluster import REPO, VENV_BIN
+from deploy.local.host import stop_process
 
 # Sending workers get a quarter of a core each, so that three of them and the database they all
 # write to fit on two cores (with half a core each, PostgreSQL ran out first); the tick's worker
@@ -157,15 +157,8 @@ class Workers:
         self.folder = folder
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        for process in self.processes:  # a warm shutdown: the task at hand is finished first
+            stop_process(process, timeout=60)
         for group in self.groups:
             group.remove()
 
