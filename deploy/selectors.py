@@ -29,6 +29,10 @@ REQUIRED = {
 MAX_TRUSTED_PROXY_ADDRESSES = 4096
 
 
+# Where the PgBouncer pod mounts the Secret `pgbouncer-tls` (deploy/k8s/base/pgbouncer-deployment.yaml).
+K8S_PGBOUNCER_TLS_DIR = "/etc/pgbouncer-tls"
+
+
 class UnsafeDeployValue(ValueError):
     """A value that would weaken the deployment; the message names its variable."""
 
@@ -96,7 +100,7 @@ def pgbouncer_values() -> PgBouncerValues:
 
 
 def pgbouncer_security_values() -> dict[str, Any]:
-    """Timeouts, TLS and the catch-all switch, the same for a VM and a pod."""
+    """Timeouts, TLS and the catch-all switch of a VM's PgBouncer (a pod's TLS is fixed below)."""
     return {
         "query_timeout": settings.DEPLOY_PGBOUNCER_QUERY_TIMEOUT,
         "catch_all": settings.DEPLOY_PGBOUNCER_CATCH_ALL,
@@ -141,7 +145,16 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
         listen_addr="0.0.0.0",  # noqa: S104 - inside a pod; the NetworkPolicy decides who connects
         listen_port=6432,
         auth_file=Path("/etc/pgbouncer-auth/userlist.txt"),
-        **pgbouncer_security_values(),
+        **{
+            **pgbouncer_security_values(),
+            # Reached over the pod network: TLS both ways, from the Secret `pgbouncer-tls`
+            # (tls.crt/tls.key PgBouncer's own, ca.crt the database's CA).
+            "client_tls_sslmode": "require",
+            "client_tls_cert_file": f"{K8S_PGBOUNCER_TLS_DIR}/tls.crt",
+            "client_tls_key_file": f"{K8S_PGBOUNCER_TLS_DIR}/tls.key",
+            "server_tls_sslmode": "verify-full",
+            "server_tls_ca_file": f"{K8S_PGBOUNCER_TLS_DIR}/ca.crt",
+        },
     )
 
 

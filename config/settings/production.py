@@ -40,6 +40,12 @@ ALLOWED_HOSTS = [host.strip() for host in env.str("DJANGO_ALLOWED_HOSTS").split(
 DB_PASSWORD = env.str("DB_PASSWORD")
 for _alias in DATABASES:  # noqa: F405
     DATABASES[_alias]["PASSWORD"] = DB_PASSWORD  # noqa: F405
+    # A connection that leaves the host (the replica, or PgBouncer across a pod network) is
+    # encrypted and the server's name checked against DB_SSLROOTCERT; loopback needs neither.
+    if DATABASES[_alias]["HOST"] not in ("127.0.0.1", "::1", "localhost"):  # noqa: F405
+        _options: dict[str, object] = DATABASES[_alias]["OPTIONS"]  # type: ignore[assignment]  # noqa: F405
+        _options["sslmode"] = env.str("DB_SSLMODE", default="verify-full")
+        _options["sslrootcert"] = env.str("DB_SSLROOTCERT", default="/etc/app/tls/db-ca.crt")
 MESSAGING_WEBHOOK_SECRET = env.str("MESSAGING_WEBHOOK_SECRET")
 # Real SMS unless told otherwise; the development gateway only records.
 MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.HttpSmsGateway")

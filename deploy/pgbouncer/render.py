@@ -50,6 +50,13 @@ class PgBouncerValues:
 
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# Client modes that refuse a connection without TLS.
+CLIENT_TLS_REQUIRED = ("require", "verify-ca", "verify-full")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
 
 
 class PgBouncerConfigError(ValueError):
@@ -65,6 +72,18 @@ def template_values(values: PgBouncerValues) -> dict[str, object]:
     ):
         if mode not in SSLMODES:
             raise PgBouncerConfigError(f"{name}={mode!r} is not one of {', '.join(SSLMODES)}")
+    # A connection that leaves the host is encrypted and its server verified (issue 22, item 8).
+    remote = sorted({host for host in (v.primary_host, v.replica_host) if not _loopback(host)})
+    if remote and v.server_tls_sslmode != "verify-full":
+        raise PgBouncerConfigError(
+            f"PGBOUNCER_SERVER_TLS_SSLMODE={v.server_tls_sslmode}: PostgreSQL at {', '.join(remote)} is "
+            "beyond this host, so it must be verify-full (with PGBOUNCER_SERVER_TLS_CA_FILE)"
+        )
+    if not _loopback(v.listen_addr) and v.client_tls_sslmode not in CLIENT_TLS_REQUIRED:
+        raise PgBouncerConfigError(
+            f"PGBOUNCER_CLIENT_TLS_SSLMODE={v.client_tls_sslmode}: PgBouncer listens on {v.listen_addr}, "
+            "beyond loopback, so clients must use TLS (require, with its certificate and key)"
+        )
     client_files = ""
     if v.client_tls_sslmode != "disable":
         if not (v.client_tls_cert_file and v.client_tls_key_file):

@@ -33,8 +33,11 @@ DEPLOY_PGBOUNCER_CATCH_ALL = env.bool("PGBOUNCER_CATCH_ALL", default=False)
 DEPLOY_PGBOUNCER_CLIENT_TLS_SSLMODE = env("PGBOUNCER_CLIENT_TLS_SSLMODE", default="disable")
 DEPLOY_PGBOUNCER_CLIENT_TLS_CERT_FILE = env("PGBOUNCER_CLIENT_TLS_CERT_FILE", default="")
 DEPLOY_PGBOUNCER_CLIENT_TLS_KEY_FILE = env("PGBOUNCER_CLIENT_TLS_KEY_FILE", default="")
-DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE = env("PGBOUNCER_SERVER_TLS_SSLMODE", default="prefer")
-DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE = env("PGBOUNCER_SERVER_TLS_CA_FILE", default="")
+# PostgreSQL is on other hosts: TLS with its certificate checked against the database's CA.
+DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE = env("PGBOUNCER_SERVER_TLS_SSLMODE", default="verify-full")
+DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE = env(
+    "PGBOUNCER_SERVER_TLS_CA_FILE", default="/etc/pgbouncer/tls/postgres-ca.crt"
+)
 
 # --- systemd (one VM = one app server) --------------------------------------------------
 DEPLOY_APP_DIR = env("DEPLOY_APP_DIR", default="/srv/app")

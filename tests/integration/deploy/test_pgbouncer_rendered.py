@@ -82,6 +82,9 @@ def test_rendered_pgbouncer_starts_and_serves_the_primary_and_the_replica(cluste
             DEPLOY_PG_REPLICA_PORT=cfg.pg_replica_port,
             DEPLOY_PGBOUNCER_PORT=port,
             DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file),
+            # the cluster's PostgreSQL is on loopback and has no certificate: the cluster's modes
+            DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE="prefer",
+            DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE="",
         ):
             call_command("render_deploy", "pgbouncer", "--out", str(folder))
         ini = folder / "pgbouncer.ini"

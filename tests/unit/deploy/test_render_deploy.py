@@ -62,6 +62,9 @@ def test_with_the_clusters_values_render_deploy_reproduces_the_local_clusters_pg
         DEPLOY_PGBOUNCER_PORT=cfg.pgbouncer_port,
         DEPLOY_PGBOUNCER_AUTH_FILE=str(auth_file),
         DEPLOY_PGBOUNCER_CATCH_ALL=True,
+        # PostgreSQL on loopback: the cluster's own TLS modes (production verifies: verify-full)
+        DEPLOY_PGBOUNCER_SERVER_TLS_SSLMODE="prefer",
+        DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE="",
     ):
         call_command("render_deploy", "pgbouncer", "--out", str(tmp_path / "rendered"))
     # then
