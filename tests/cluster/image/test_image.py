@@ -18,7 +18,7 @@ import requests
 
 from deploy.local.cluster import REPO
 from deploy.local.host import free_port
-from tests.programs import require_program
+from tests.programs import require_program, require_root
 
 # The first test also builds the image (its fixture): up to 25 minutes without a cache.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2400)]
@@ -34,8 +34,7 @@ ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
 def image() -> str:
     for program, package in (("buildah", "buildah"), ("podman", "podman"), ("mmdebstrap", "mmdebstrap")):
         require_program(program, package)
-    if os.geteuid() != 0:
-        pytest.skip("building the image needs root here (vfs storage, chroot isolation)")
+    require_root("building the image (vfs storage, chroot isolation)")
     built = subprocess.run(
         ["bash", str(REPO / "deploy" / "image" / "build.sh")],
         env={**os.environ, "IMAGE": IMAGE},

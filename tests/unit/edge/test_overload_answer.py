@@ -7,8 +7,6 @@ same NGINX-made 502 as every server being at ``max_conns``: the client must get 
 """
 
 import json
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -19,32 +17,32 @@ import urllib.request
 import pytest
 
 from deploy.nginx.render import render_nginx
+from tests.programs import require_program
+from tests.support import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.unit
 
-for program, package in (("nginx", "nginx"), ("openssl", "openssl")):
-    if shutil.which(program) is None and not os.path.exists(f"/usr/sbin/{program}"):
-        pytest.skip(f"needs {program} (Debian package {package})", allow_module_level=True)
 
-
-def _free_port() -> int:
+def _accepts(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
 def edge(tmp_path):
     """A real NGINX from the templates whose only app server refuses connections; yields its URL."""
+    nginx, openssl = require_program("nginx", "nginx"), require_program("openssl", "openssl")
     tmp_path.chmod(0o755)  # NGINX's workers run unprivileged
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
-    dead, https, http = _free_port(), _free_port(), _free_port()
+    # three different ports: free_port gives the first free one, so each is taken before the next
+    dead = free_port()
+    https = free_port(range(dead + 1, 32000))
+    http = free_port(range(https + 1, 32000))
     conf = render_nginx(
         tmp_path,
         environ={},
@@ -60,21 +58,14 @@ def edge(tmp_path):
         log_dir=str(tmp_path),
         overload_retry_after=7,
     )
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     process = subprocess.Popen(
         [nginx, "-e", str(tmp_path / "error.log"), "-c", str(conf), "-g", "daemon off;"], cwd=tmp_path
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", https)) == 0:
-                    break
-            time.sleep(0.05)
+        wait_until(lambda: _accepts(https), timeout=10, message=f"NGINX does not listen on {https}")
         yield f"https://127.0.0.1:{https}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process, timeout=10)
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes, float]:
