@@ -1,6 +1,6 @@
 """The admin (a password login) stays off the internet unless an operator switches it on, and a
 browser session lasts a working day (issue 22, item 3). The NGINX rendering's half is in
-tests/unit/edge/test_nginx_render.py."""
+tests/unit/deploy/test_nginx_render.py."""
 
 import pytest
 from django.conf import settings
