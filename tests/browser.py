@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.programs import require_program
+from tests.support import stop_process
 
 
 @dataclass
@@ -93,11 +94,9 @@ class Browser:
     def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
             self.call("Browser.close")
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)  # it closes itself when asked
+        stop_process(self.process, timeout=10)  # one that did not is made to
         os.close(self._to_browser)
         os.close(self._from_browser)
 

@@ -1,12 +1,12 @@
 """Every response through NGINX carries the security headers and a request id, errors included."""
 
 import re
-import time
 import uuid
 
 import pytest
 
 from tests.cluster.edge.conftest import outside_address
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -70,13 +70,13 @@ def test_a_body_under_the_limit_reaches_the_app(http, nginx_url):
 
 
 def _wait_for_line(path, needle, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if needle in line]
-        if lines:
-            return lines[-1]
-        time.sleep(0.1)
-    return None
+    lines = wait_until(
+        lambda: [line for line in path.read_text(errors="replace").splitlines() if needle in line],
+        timeout=timeout,
+        interval=0.1,
+        message=f"no line of {path.name} has {needle}",
+    )
+    return lines[-1]
 
 
 def test_a_client_request_id_is_returned_logged_and_passed_to_the_app(http, nginx_url, cluster_settings):

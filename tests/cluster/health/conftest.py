@@ -12,9 +12,8 @@ import pytest
 import requests
 
 from deploy.local import cluster
-from deploy.local.host import free_port, stop_process
+from tests.support import REPO, free_port, stop_process, wait_until
 
-REPO = Path(__file__).resolve().parents[3]
 # Ports for the extra servers: below the kernel's ephemeral range and clear of the cluster's.
 SIDE_PORTS = range(29400, 29500)
 
@@ -36,18 +35,19 @@ def probe(url: str, **kwargs) -> Probe:
 
 def first_probe_with(url: str, predicate: Callable[[Probe], bool], *, within: float, **kwargs) -> Probe:
     """Poll ``url`` until ``predicate`` holds; fail if that takes longer than ``within`` seconds."""
-    started = time.monotonic()
-    last: Probe | Exception | None = None
-    while time.monotonic() - started < within:
-        try:
-            last = probe(url, **kwargs)
-        except requests.ConnectionError as error:  # a server being restarted (by another test)
-            last = error
-        else:
-            if predicate(last):
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer as expected within {within}s; last: {last}")
+    answers: list[Probe] = []
+
+    def expected() -> Probe | None:
+        answers.append(probe(url, **kwargs))
+        return answers[-1] if predicate(answers[-1]) else None
+
+    return wait_until(
+        expected,
+        timeout=within,
+        interval=0.1,
+        ignoring=(requests.ConnectionError,),  # a server being restarted (by another test)
+        message=lambda: f"{url} did not answer as expected; last answer: {answers[-1:]}",
+    )
 
 
 def check(body: dict, key: str, component_id: str | None = None) -> dict:
@@ -127,16 +127,19 @@ def side_server(cluster_settings: cluster.Settings, tmp_path: Path) -> Iterator[
             )
         server = SideServer(f"http://127.0.0.1:{port}", process, log)
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             assert process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{server.url}/health", timeout=10).status_code == 200:
-                    return server
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the extra gunicorn did not start: {log.read_text()[-2000:]}")
+            return requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+        wait_until(
+            answers,
+            timeout=30,
+            interval=0.2,
+            ignoring=(requests.ConnectionError, requests.Timeout),
+            message=lambda: f"the extra gunicorn did not start: {log.read_text()[-2000:]}",
+        )
+        return server
 
     yield start
     for server in started:

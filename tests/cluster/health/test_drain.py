@@ -15,6 +15,7 @@ import requests
 
 from tests.cluster.health.conftest import check, first_probe_with, probe
 from tests.cluster.procs import child_pids
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -67,15 +68,17 @@ def test_sigterm_sent_to_the_workers_alone_finishes_their_requests_and_keeps_the
 
     # when: e.g. a process manager that signals every process of the group
     for worker in workers:
-        os.kill(worker, signal.SIGTERM)
+        os.kill(worker, signal.SIGTERM)  # the signal under test, to the master's workers only
 
     # then: the request in flight completes, the master replaces the workers and does not drain
     assert slow.result(timeout=30).status_code == 200
     answer = first_probe_with(f"{server.url}/health/ready", lambda a: a.status_code == 200, within=15)
     assert check(answer.body, "server:draining")["observedValue"] is False
-    deadline = time.monotonic() + 20  # an idle worker notices at its next wake-up
-    while not child_pids(server.process.pid).isdisjoint(workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert child_pids(server.process.pid).isdisjoint(workers)
+    wait_until(  # an idle worker notices at its next wake-up
+        lambda: child_pids(server.process.pid).isdisjoint(workers),
+        timeout=20,
+        interval=0.2,
+        message=f"the signalled workers {workers} still run",
+    )
     assert probe(f"{server.url}/health").status_code == 200
     assert server.process.poll() is None

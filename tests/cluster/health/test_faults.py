@@ -5,8 +5,6 @@ Each test restores what it broke in ``finally`` and waits until the cluster is h
 3 s or more to answer.
 """
 
-import contextlib
-import os
 import signal
 import time
 
@@ -15,6 +13,7 @@ import pytest
 from deploy.local import cluster
 from tests.cluster.health.conftest import check, first_probe_with, probe, wait_until_healthy_again
 from tests.cluster.procs import child_pids
+from tests.support import paused
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("healthy_cluster")]
 
@@ -55,17 +54,15 @@ def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_
     app_url = side_server().url
     postmaster = cluster.recorded_pid(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
     assert postmaster is not None
-    paused = [postmaster, *child_pids(postmaster)]
     try:
         # given
-        for pid in paused:
-            os.kill(pid, signal.SIGSTOP)
-        paused_at = time.monotonic()
+        with paused(postmaster, *child_pids(postmaster)):
+            paused_at = time.monotonic()
 
-        # when
-        ready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
-        elapsed = time.monotonic() - paused_at
-        live = probe(f"{app_url}/health/live")
+            # when
+            ready = first_probe_with(f"{app_url}/health/ready", _is(503), within=3)
+            elapsed = time.monotonic() - paused_at
+            live = probe(f"{app_url}/health/live")
 
         # then
         assert elapsed < 3
@@ -73,9 +70,6 @@ def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_
         assert check(ready.body, "database:responseTime", "primary").get("output") == "timed out", ready.body
         assert live.status_code == 200
     finally:
-        for pid in paused:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
         wait_until_healthy_again(app_url)
 
 

@@ -1,7 +1,6 @@
 """Helpers for the observability cluster tests: reading /metrics and the cluster's logs."""
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import cluster
+from tests.support import wait_until
 
 
 def scrape(port: int) -> str:
@@ -38,14 +38,16 @@ def wait_for_log_lines() -> Callable[[Path, str, int], list[dict]]:
     """Poll a log until ``count`` JSON lines mention ``needle`` (logs are written as served)."""
 
     def wait(path: Path, needle: str, count: int = 1) -> list[dict]:
-        deadline = time.monotonic() + 10
-        found: list[dict] = []
-        while time.monotonic() < deadline:
+        def enough() -> list[dict] | None:
             found = json_lines_with(path, needle)
-            if len(found) >= count:
-                return found
-            time.sleep(0.2)
-        return found
+            return found if len(found) >= count else None
+
+        return wait_until(
+            enough,
+            timeout=10,
+            interval=0.2,
+            message=f"fewer than {count} JSON lines of {path.name} mention {needle}",
+        )
 
     return wait
 
@@ -62,10 +64,11 @@ def app_server(cluster_settings: cluster.Settings) -> AppServer:
     """A running app server. Other suites stop and restart servers in their fault tests, so
     the first one found running (waiting a little for one) is used, not always app1."""
     table = cluster.services(cluster_settings)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def running() -> AppServer | None:
         for name, port in zip(cluster_settings.server_names, cluster_settings.app_ports, strict=True):
             if cluster.recorded_pid(table[name], cluster_settings) and cluster.port_open(port):
                 return AppServer(name, port, cluster_settings.log_dir / f"{name}.log")
-        time.sleep(0.5)
-    pytest.fail("no app server is running")
+        return None
+
+    return wait_until(running, timeout=30, interval=0.5, message="no app server is running")

@@ -1,12 +1,11 @@
 """A job delivery on the cluster moves the job metrics of the server whose Celery worker ran it."""
 
-import time
-
 import pytest
 from celery import Celery
 
 from deploy.local import cluster
 from tests.cluster.observability.conftest import scrape
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -36,9 +35,9 @@ def test_a_job_delivery_moves_the_job_counter_on_the_server_that_ran_it(cluster_
     # as a duplicate when beat's delivery already ran it)
     broker.send_task("jobs.recurring_messages")
     # then some server's /metrics counts it, within a few seconds
-    deadline = time.monotonic() + 30
-    after = before
-    while time.monotonic() < deadline and after <= before:
-        time.sleep(0.5)
-        after = _job_deliveries(cluster_settings)
-    assert after >= before + 1
+    wait_until(
+        lambda: _job_deliveries(cluster_settings) >= before + 1,
+        timeout=30,
+        interval=0.5,
+        message=f"no server counted one more delivery of {JOB} than {before}",
+    )

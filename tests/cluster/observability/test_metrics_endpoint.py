@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +12,7 @@ import requests
 
 from deploy.local import cluster
 from tests.cluster.observability.conftest import sample_value, scrape
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -89,13 +89,13 @@ def test_a_killed_workers_counts_stay_in_the_servers_sum(cluster_settings, app_s
     workers = _worker_pids(master)
     # when one worker is killed outright and gunicorn replaces it (child_exit marks it dead)
     victim = min(workers)
-    os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (
-        victim in _worker_pids(master) or len(_worker_pids(master)) < len(workers)
-    ):
-        time.sleep(0.2)
+    os.kill(victim, signal.SIGKILL)  # the fault under test: a worker the cluster started dies
     # then the server has its full set of workers again and still counts the dead worker's requests
-    assert victim not in _worker_pids(master)
+    wait_until(
+        lambda: victim not in _worker_pids(master) and len(_worker_pids(master)) >= len(workers),
+        timeout=20,
+        interval=0.2,
+        message=lambda: f"gunicorn did not replace worker {victim}: workers {_worker_pids(master)}",
+    )
     assert len(_worker_pids(master)) == len(workers)
     assert sample_value(scrape(app_server.port), "app_http_requests_total", LABELS) == before

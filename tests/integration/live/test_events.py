@@ -1,7 +1,6 @@
 """What a committed message change publishes, read off the real broker Redis's channel."""
 
 import json
-import time
 
 import pytest
 import redis
@@ -13,6 +12,7 @@ from live import events, metrics
 from messaging.api.schemas import MessageOut
 from messaging.inbound import services
 from tests.integration.messaging.factories import ChurchFactory, PhoneLinkFactory
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,10 @@ def channel():
 
 
 def _next(pubsub, timeout=5.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.5)
-        if message is not None:
-            return json.loads(message["data"])
-    raise AssertionError("nothing was published")
+    message = wait_until(
+        lambda: pubsub.get_message(timeout=0.5), timeout=timeout, interval=0, message="nothing was published"
+    )
+    return json.loads(message["data"])
 
 
 @pytest.mark.django_db(transaction=True)
