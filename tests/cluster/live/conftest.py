@@ -8,14 +8,12 @@ SMS are signed webhook calls, sent straight to one chosen app server or through 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,8 +22,8 @@ import socketio
 from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 from messaging.inbound.webhooks import webhook_headers
+from tests.support import WaitTimeout, cluster_env, manage, wait_until
 
-REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "live-test-password"
 WEBHOOK_SECRET = "local-webhook-secret"
 CATCH_UP_AGAIN_SECONDS = 1.0  # the cluster's MESSAGING_WEBHOOK_SECRET default
@@ -44,12 +42,8 @@ print(json.dumps({{"church_id": staff.church_id}}))
 
 
 def manage_shell(cfg: cluster.Settings, code: str) -> str:
-    result = subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", "shell", "-c", code],
-        cwd=REPO, check=True, capture_output=True, text=True, timeout=60,
-        env={**os.environ, **cfg.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local",
-             "APP_SERVER_NAME": "live-tests"},
-    )  # fmt: skip
+    result = manage("shell", "-c", code, env=cluster_env(cfg, server="live-tests"))
+    assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -119,6 +113,13 @@ def post_inbound(cluster_settings: cluster.Settings) -> Callable[..., int]:
 
 # What python-socketio says when the connection ended without the server's answer to the connect.
 NO_ANSWER = "Unexpected connection error"
+# The client transport's drops seen here: about 1 connect in 70 (see ``live_client``). A test
+# whose connects were retried more often than this fails: the drops would not be the client's.
+MOST_RETRIED_SHARE = 0.05
+
+
+class LiveConnectRetried(UserWarning):
+    """A connect the client's own transport dropped before any answer, tried once more."""
 
 
 class LiveConnectRefused(Exception):
@@ -194,13 +195,18 @@ class LiveClient:
             after = page.json()["next_after"]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Whether ``predicate`` (read under the client's lock) held within ``timeout`` seconds;
+        the caller's assert says what was missing."""
+
+        def holds() -> bool:
             with self.lock:
-                if predicate():
-                    return True
-            time.sleep(0.05)
-        return False
+                return predicate()
+
+        try:
+            wait_until(holds, timeout=timeout, message="")
+        except WaitTimeout:
+            return False
+        return True
 
     def whoami(self) -> dict[str, object]:
         return dict(self.client.call("whoami", timeout=10))
@@ -212,6 +218,7 @@ def live_client(
 ) -> Iterator[Callable[..., LiveClient]]:
     """Connect clients through NGINX with a bearer token; all are disconnected at the end."""
     made: list[LiveClient] = []
+    retried: list[str] = []
 
     def connect(
         token: str, *, reconnection: bool = True, headers: dict[str, str] | None = None
@@ -220,11 +227,14 @@ def live_client(
             return attempt(token, reconnection=reconnection, headers=headers)
         except LiveConnectRefused as refused:
             if refused.reasons or not refused.args[0].startswith(NO_ANSWER):
-                raise
-        # The client library's wss transport (websocket-client, reading and writing one TLS
-        # socket from two threads) sometimes drops the connection right after the handshake,
-        # before the server's answer arrives: about 1 connect in 70 here, while the server
-        # logged its answer each time, and none in 600 over plain ws. One more try, not more.
+                raise  # the server answered: its refusal is the test's to judge
+            # The client library's wss transport (websocket-client, reading and writing one TLS
+            # socket from two threads) sometimes drops the connection right after the handshake,
+            # before the server's answer arrives: about 1 connect in 70 here, while the server
+            # logged its answer each time, and none in 600 over plain ws. One more try, not
+            # more; each is reported (pytest's warnings summary) and counted below.
+            retried.append(str(refused))
+            warnings.warn(f"live connect tried again: {refused}", LiveConnectRetried, stacklevel=2)
         return attempt(token, reconnection=reconnection, headers=headers)
 
     def attempt(token: str, *, reconnection: bool, headers: dict[str, str] | None) -> LiveClient:
@@ -249,3 +259,5 @@ def live_client(
     yield connect
     for live in made:
         live.client.disconnect()
+    most = max(1, int(len(made) * MOST_RETRIED_SHARE))
+    assert len(retried) <= most, f"{len(retried)} of {len(made)} connects dropped by the client: {retried}"

@@ -1,7 +1,6 @@
 """The live servers' operations side: probes, metrics per server, JSON logs with request ids."""
 
 import json
-import time
 import uuid
 
 import pytest
@@ -10,6 +9,7 @@ import requests
 from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 from tests.cluster.live.conftest import LiveConnectRefused
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -62,11 +62,12 @@ def test_metrics_count_connections_and_events_and_the_log_carries_the_request_id
     assert app_emitted > emitted_before
     # and the connect is one JSON line with that request id and the church
     log = cluster_settings.log_dir / f"live-{server}.log"
-    deadline = time.monotonic() + 5
-    lines: list[dict] = []
-    while not lines and time.monotonic() < deadline:
-        lines = [json.loads(line) for line in log.read_text().splitlines() if request_id in line]
-        time.sleep(0.1)
+    lines = wait_until(
+        lambda: [json.loads(line) for line in log.read_text().splitlines() if request_id in line],
+        timeout=5,
+        interval=0.1,
+        message=f"no line of {log.name} has the request id",
+    )
     assert [(line["message"], line["church_id"]) for line in lines][:1] == [("connect", churches["a"].id)]
 
 
