@@ -6,13 +6,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 import requests
 
 from deploy.local import cluster
-
-PG_BIN = "/usr/lib/postgresql/15/bin"
+from tests.cluster.db import connect
+from tests.support import psql, stop_process, wait_until
 
 
 @dataclass
@@ -54,15 +53,18 @@ def reads_served_by(user: ProbeClient, probe_id: int, count: int) -> list[str]:
 
 
 def wait_until_served_by(user: ProbeClient, probe_id: int, server: str, timeout: float) -> float:
-    """Read until ``count`` answers in a row come from ``server``; the seconds it took."""
+    """Read until 12 answers in a row come from ``server``; the seconds it took."""
     started = time.monotonic()
     in_a_row = 0
-    while in_a_row < 12:
-        assert time.monotonic() - started < timeout, f"reads did not move to the {server} in {timeout} s"
+
+    def twelve_in_a_row() -> bool:
+        nonlocal in_a_row
         response = user.read(probe_id)
         assert response.status_code == 200, response.text
         in_a_row = in_a_row + 1 if response.json()["server"] == server else 0
-        time.sleep(0.02)
+        return in_a_row >= 12
+
+    wait_until(twelve_in_a_row, timeout=timeout, interval=0.02, message=f"reads did not move to the {server}")
     return time.monotonic() - started
 
 
@@ -72,10 +74,11 @@ def old_probe(new_user: Callable[[], ProbeClient]) -> int:
     writer = new_user()
     probe_id = writer.write()["id"]
     reader = new_user()
-    deadline = time.monotonic() + 15
-    while reader.read(probe_id).status_code == 404:  # another user: eventually consistent
-        assert time.monotonic() < deadline, "the probe row never reached the replica"
-        time.sleep(0.05)
+    wait_until(  # another user: eventually consistent
+        lambda: reader.read(probe_id).status_code != 404,
+        timeout=15,
+        message="the probe row never reached the replica",
+    )
     wait_until_served_by(reader, probe_id, "replica", timeout=15)
     return probe_id
 
@@ -125,21 +128,12 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
 
     yield start
     for process in started:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process, timeout=10)
     if started:
-        with psycopg.connect(
-            host="127.0.0.1", port=cluster_settings.pg_primary_port, dbname=cluster_settings.db_name,
-            user=cluster_settings.db_user, password=cluster_settings.db_password, autocommit=True,
-        ) as conn:  # fmt: skip
+        with connect(cluster_settings, cluster_settings.pg_primary_port) as conn:
             conn.execute("DELETE FROM replicas_routingprobe WHERE note = 'load'")
 
 
 def psql_on_replica(cluster_settings: cluster.Settings, sql: str) -> str:
     """Run SQL on the replica as the ``postgres`` superuser over the unix socket."""
-    return subprocess.run(
-        ["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-         "-h", str(cluster_settings.run_dir), "-p", str(cluster_settings.pg_replica_port),
-         "-U", "postgres", "-d", "postgres", "-c", sql],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
+    return psql(cluster_settings, sql, port=cluster_settings.pg_replica_port)

@@ -8,9 +8,7 @@ router (under 100 ms), but behind every write a client reads back at once, as a 
 """
 
 import http.cookiejar
-import os
 import secrets
-import subprocess
 
 import psycopg
 import pytest
@@ -19,6 +17,7 @@ import requests
 from deploy.local import cluster
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 from tests.cluster.replicas.conftest import psql_on_replica
+from tests.support import cluster_env, manage
 
 pytestmark = pytest.mark.cluster
 
@@ -49,12 +48,11 @@ def _login(session: requests.Session, nginx_url: str) -> str:
 @pytest.fixture
 def api_client(cluster_settings: cluster.Settings, nginx_url: str) -> requests.Session:
     """A logged-in API client whose cookie jar refuses every cookie."""
-    subprocess.run(
-        [str(cluster.VENV_BIN / "python"), "manage.py", "ensure_demo_user", "--username", USERNAME,
-         "--password", PASSWORD, "--church", "Read-your-writes test church"],
-        cwd=cluster.REPO, check=True, capture_output=True, timeout=60,
-        env={**os.environ, **cluster_settings.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
+    made = manage(
+        "ensure_demo_user", "--username", USERNAME, "--password", PASSWORD,
+        "--church", "Read-your-writes test church", env=cluster_env(cluster_settings),
     )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
     session = requests.Session()
     session.trust_env = False
     session.verify = str(cluster_settings.state_dir / "nginx" / "tls.crt")

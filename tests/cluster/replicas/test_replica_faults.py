@@ -1,6 +1,5 @@
 """Fault injection on the replica: stopped, then lagging. Each test restores what it broke."""
 
-import subprocess
 import threading
 import time
 
@@ -9,6 +8,7 @@ import requests
 
 from deploy.local import cluster
 from tests.cluster.replicas.conftest import psql_on_replica, wait_until_served_by
+from tests.support import manage
 
 pytestmark = pytest.mark.cluster
 
@@ -69,10 +69,7 @@ def test_reads_avoid_a_replica_whose_replay_is_paused_and_return_after_resume(
         psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
         # then, once its lag passes 100 ms, reads go to the primary
         moved_after = wait_until_served_by(user, old_probe, "primary", timeout=10)
-        status = subprocess.run(
-            [str(cluster.VENV_BIN / "python"), str(cluster.REPO / "manage.py"), "replicas", "status"],
-            capture_output=True, text=True, timeout=60, cwd=cluster.REPO,
-        )  # fmt: skip
+        status = manage("replicas", "status")
     finally:
         psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
     assert status.returncode == 1, status.stdout + status.stderr
