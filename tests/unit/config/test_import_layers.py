@@ -1,13 +1,12 @@
 """Every config module sits in a layer of the import contracts, so none escapes them unseen."""
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.unit
 
 
 def _layered_modules() -> set[str]:
