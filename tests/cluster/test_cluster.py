@@ -1,7 +1,5 @@
 """The local cluster: NGINX spreads over three app servers; replica, Redis and Celery work."""
 
-import contextlib
-import time
 import uuid
 
 import psycopg
@@ -11,6 +9,7 @@ from celery import Celery
 
 from deploy.local.cluster.postgres import bootstrap_primary, psql
 from tests.cluster.db import connect
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -44,15 +43,15 @@ def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_setti
     with connect(cluster_settings, cluster_settings.pg_replica_port) as replica:
         (in_recovery,) = replica.execute("SELECT pg_is_in_recovery()").fetchone() or (None,)
         assert in_recovery is True
-        deadline = time.monotonic() + 5
-        found = None
-        while found is None and time.monotonic() < deadline:
-            # the CREATE TABLE itself may still be on its way
-            with contextlib.suppress(psycopg.errors.UndefinedTable):
-                found = replica.execute(
-                    "SELECT marker FROM cluster_probe WHERE marker = %s", (marker,)
-                ).fetchone()
-            time.sleep(0.02)
+        found = wait_until(
+            lambda: replica.execute(
+                "SELECT marker FROM cluster_probe WHERE marker = %s", (marker,)
+            ).fetchone(),
+            timeout=5,
+            interval=0.02,
+            ignoring=(psycopg.errors.UndefinedTable,),  # the CREATE TABLE itself may still be on its way
+            message="the row never reached the replica",
+        )
     assert found == (marker,)
 
 

@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ import requests
 from deploy.local.cluster import REPO
 from deploy.local.host import free_port
 from tests.programs import require_program, require_root
+from tests.support import wait_until
 
 # The first test also builds the image (its fixture): up to 25 minutes without a cache.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2400)]
@@ -105,16 +105,15 @@ def web(image, production_env) -> Iterator[str]:
     assert started.returncode == 0, started.stderr
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"{url}/health/live", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            logs = _podman("logs", name, timeout=60)
-            assert time.monotonic() < deadline, f"gunicorn in the image did not answer: {logs.stderr[-3000:]}"
-            time.sleep(1)
+        wait_until(
+            lambda: requests.get(f"{url}/health/live", timeout=2).status_code == 200,
+            timeout=90,
+            interval=1,
+            ignoring=(requests.RequestException,),
+            message=lambda: (
+                f"gunicorn in the image did not answer: {_podman('logs', name, timeout=60).stderr[-3000:]}"
+            ),
+        )
         yield url
     finally:
         _podman("rm", "--force", "--time", "5", name, timeout=60)

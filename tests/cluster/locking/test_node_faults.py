@@ -17,6 +17,7 @@ from locking.models import LockGrant
 from locking.quorum import get_quorum
 from locking.selectors import is_job_lock_held
 from locking.services import acquire_job_lock, release_job_lock
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -83,12 +84,11 @@ def test_two_paused_nodes_of_three_make_acquire_refuse(lock_name):
         acquire_job_lock(lock_name, ttl=1)
     # and the lock is free again within one TTL of the nodes coming back (the paused nodes
     # run the refused attempt's queued SET when they resume; it expires with its TTL)
-    deadline = time.monotonic() + 1.5
-    lock = None
-    while lock is None and time.monotonic() < deadline:
-        lock = acquire_job_lock(lock_name, ttl=1)
-        time.sleep(0.05)
-    assert lock is not None
+    lock = wait_until(
+        lambda: acquire_job_lock(lock_name, ttl=1),
+        timeout=1.5,
+        message="the lock was not free within 1.5 s of the nodes' return",
+    )
     release_job_lock(lock)
 
 

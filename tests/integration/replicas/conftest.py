@@ -1,6 +1,5 @@
 """Fixtures for the router tests: a measured replica and probe rows the replica has replayed."""
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +9,7 @@ from config.databases import PRIMARY_DB_ALIAS
 from replicas.lsn import parse_lsn
 from replicas.models import RoutingProbe
 from replicas.monitor import Snapshot, monitor
+from tests.support import wait_until
 
 # Lets a test read through the router from the real replica (see tests/conftest.py).
 REPLICA_DB = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
@@ -18,14 +18,15 @@ REPLICA_DB = pytest.mark.django_db(transaction=True, databases=["default", "repl
 @pytest.fixture
 def measured() -> Snapshot:
     """A fresh measurement in which the replica is healthy."""
-    deadline = time.monotonic() + 10
-    while True:
-        snapshot = monitor.refresh()
-        if snapshot.replicas["replica"].healthy or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert snapshot.replicas["replica"].healthy, snapshot
-    return snapshot
+    seen: list[Snapshot] = []
+
+    def healthy() -> Snapshot | None:
+        seen.append(monitor.refresh())
+        return seen[-1] if seen[-1].replicas["replica"].healthy else None
+
+    return wait_until(
+        healthy, timeout=10, interval=0.2, message=lambda: f"the replica is not healthy: {seen[-1]}"
+    )
 
 
 def primary_lsn() -> int:
@@ -41,10 +42,12 @@ def replica_replay_lsn() -> int:
 
 
 def wait_replayed(lsn: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while replica_replay_lsn() < lsn:
-        assert time.monotonic() < deadline, "the replica did not replay in time"
-        time.sleep(0.01)
+    wait_until(
+        lambda: replica_replay_lsn() >= lsn,
+        timeout=timeout,
+        interval=0.01,
+        message="the replica did not replay in time",
+    )
 
 
 @pytest.fixture
