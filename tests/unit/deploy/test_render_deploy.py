@@ -10,7 +10,7 @@ from django.test import override_settings
 from deploy import selectors
 from deploy.local import cluster
 from deploy.pgbouncer.render import render_pgbouncer_ini
-from tests.scripts import run_script
+from tests.support import run_script
 
 pytestmark = pytest.mark.unit
 
