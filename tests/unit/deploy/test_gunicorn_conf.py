@@ -68,7 +68,6 @@ def _access_line(conf: dict, *, request_headers: list, response_headers: list) -
     return line
 
 
-@pytest.mark.django_db
 def test_a_clients_request_id_cannot_forge_fields_of_the_access_log(conf, client):
     # given: a client's id that would add fields (and a fake request) to a line written raw
     forged = 'abcdefgh 200 2 1ms rid=x\n127.0.0.1 "GET /admin/ HTTP/1.1" 200'
@@ -83,7 +82,6 @@ def test_a_clients_request_id_cannot_forge_fields_of_the_access_log(conf, client
     assert line.count('"') == 2
 
 
-@pytest.mark.django_db
 def test_an_acceptable_request_id_from_the_edge_is_logged_as_sent(conf, client):
     response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="edge-id-0123456789")
     line = _access_line(
