@@ -158,6 +158,38 @@ def k8s_pgbouncer_values() -> PgBouncerValues:
     )
 
 
+# The Redis users' names (with defaults) and passwords (none): the same variables the app reads.
+REDIS_USER_VARIABLES = {
+    "lock": ("LOCK_REDIS_USERNAME", None, "LOCK_REDIS_PASSWORD"),
+    "broker": ("BROKER_REDIS_USERNAME", None, "BROKER_REDIS_PASSWORD"),
+    "replication": ("REDIS_REPLICATION_USERNAME", "replication", "REDIS_REPLICATION_PASSWORD"),
+    "sentinel": ("REDIS_SENTINEL_USERNAME", "sentinel", "REDIS_SENTINEL_PASSWORD"),
+}
+
+
+def redis_users() -> dict[str, tuple[str, str]]:
+    """Each Redis role's user name and password from the environment; one error naming every
+    variable still to set (an app user named ``default`` counts as unset: that user stays off)."""
+    users, missing = {}, []
+    for role, (name_variable, default, password_variable) in REDIS_USER_VARIABLES.items():
+        name = os.environ.get(name_variable, "").strip() or default
+        password = os.environ.get(password_variable, "")
+        if not name or name == "default":
+            missing.append(name_variable)
+        if not password:
+            missing.append(password_variable)
+        users[role] = (name or "", password)
+    if missing:
+        raise MissingDeployVariable(
+            f"set {', '.join(missing)} in the environment: production values are never guessed"
+        )
+    return users
+
+
+def lock_key_prefix() -> str:
+    return str(settings.LOCK_KEY_PREFIX)
+
+
 def k8s_values() -> dict[str, Any]:
     given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE", "DEPLOY_INGRESS_PROXIES")
     return {

@@ -15,6 +15,7 @@ from deploy import selectors
 from deploy.nginx.render import TEMPLATES as NGINX_TEMPLATES
 from deploy.nginx.render import render_nginx as render_nginx_files
 from deploy.pgbouncer.render import render_pgbouncer_ini
+from deploy.redis import acl
 from deploy.render import render_file
 
 DEPLOY_DIR = Path(__file__).resolve().parent
@@ -33,6 +34,32 @@ def render_nginx(*, out: Path) -> list[Path]:
     selectors.nginx_app_servers_given()
     render_nginx_files(out)
     return [out / name for name in NGINX_TEMPLATES]
+
+
+def render_redis(*, out: Path) -> list[Path]:
+    """ACL files for the lock nodes and the broker node (deploy/redis/README.md): each role's
+    user with only its commands, passwords as SHA-256 hashes."""
+    users = selectors.redis_users()
+    lock_name, lock_password = users["lock"]
+    files = {
+        "lock-users.acl": [
+            acl.lock_user(
+                lock_name, lock_password, key_patterns=[f"{selectors.lock_key_prefix()}*"], hashed=True
+            )
+        ],
+        "broker-users.acl": [
+            acl.broker_user(*users["broker"], hashed=True),
+            acl.replication_user(*users["replication"], hashed=True),
+            acl.sentinel_user(*users["sentinel"], hashed=True),
+        ],
+    }
+    written = []
+    for name, lines in files.items():
+        path = out / name
+        path.write_text(acl.acl_lines(lines))
+        path.chmod(0o640)
+        written.append(path)
+    return written
 
 
 def render_systemd(*, out: Path) -> list[Path]:
@@ -104,6 +131,7 @@ RENDERERS: dict[str, Callable[..., list[Path]]] = {
     "pgbouncer": render_pgbouncer,
     "k8s": render_k8s,
     "systemd": render_systemd,
+    "redis": render_redis,
 }
 
 

@@ -22,6 +22,10 @@ from deploy.local.cluster.processes import (
     wait_stopped,
 )
 from deploy.local.cluster.settings import PG_BIN, PG_USER, REDIS_USER, REPO, ClusterError, Settings
+from deploy.redis.acl import BENCH_PEER_COMMANDS, BENCH_PEER_KEYS, acl_lines, broker_user, lock_user
+
+# The app's default lock prefix (config/settings/components/locking.py); the cluster runs it.
+LOCK_KEY_PREFIX = "lock:"
 
 
 def signal_service(name: str, sig: signal.Signals, cfg: Settings | None = None) -> int:
@@ -68,25 +72,42 @@ def _make_folder(folder: Path) -> Callable[[Settings], None]:
     return make
 
 
-def _prepare_redis(folder: Path) -> Callable[[Settings], None]:
-    # ACLs as in production: no default user, one password-protected user for the app. In a
-    # file, not on the command line, where every local user could read the password.
+def redis_acl(cfg: Settings, role: str) -> str:
+    """A node's users: no default user, and the app's user with its role's rights only
+    (deploy/redis/acl.py). In a file, not on the command line, where every local user could
+    read the password. The user is named ``app`` on both roles' nodes (each node has one)."""
+    if role == "lock":
+        # The app's lock prefix, the test runs' own prefixes and the benchmark's peers.
+        patterns = [f"{LOCK_KEY_PREFIX}*", "test-*", *BENCH_PEER_KEYS]
+        user = lock_user(
+            REDIS_USER, cfg.redis_password(), key_patterns=patterns, extra_commands=BENCH_PEER_COMMANDS
+        )
+    else:
+        user = broker_user(REDIS_USER, cfg.redis_password())
+    return acl_lines([user])
+
+
+def _prepare_redis(folder: Path, role: str) -> Callable[[Settings], None]:
     def make(cfg: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         conf = folder / "redis.conf"
-        conf.write_text(f"user default off\nuser {REDIS_USER} on >{cfg.redis_password()} ~* &* +@all\n")
+        conf.write_text(redis_acl(cfg, role))
         conf.chmod(0o600)
 
     return make
 
 
 def redis_accepts_credentials(cfg: Settings, port: int) -> bool:
-    """Whether the node on ``port`` takes the cluster's credentials (a node started before
-    the cluster had them does not, and is restarted by ``up``)."""
+    """Whether the node on ``port`` runs the cluster's current users: it takes the cluster's
+    credentials and refuses that user ``CONFIG`` (a node started before the cluster had them,
+    or before each role's user lost the admin commands, does not, and is restarted by ``up``)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
             sock.sendall(f"AUTH {REDIS_USER} {cfg.redis_password()}\r\n".encode())
-            return sock.recv(64).startswith(b"+OK")
+            if not sock.recv(64).startswith(b"+OK"):
+                return False
+            sock.sendall(b"CONFIG GET maxmemory\r\n")
+            return sock.recv(256).startswith(b"-NOPERM")
     except OSError:
         return False
 
@@ -119,16 +140,17 @@ def services(cfg: Settings) -> dict[str, Service]:
                 stop_signal=signal.SIGINT, prepare=prepare_pgbouncer, marker=str(pgbouncer_ini)),
     ]  # fmt: skip
     redis_nodes = [
-        (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS") for i, port in enumerate(cfg.lock_redis_ports, 1)
+        (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS", "lock")
+        for i, port in enumerate(cfg.lock_redis_ports, 1)
     ]
-    redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT"))
-    for name, port, var in redis_nodes:
+    redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT", "broker"))
+    for name, port, var, role in redis_nodes:
         folder = cfg.state_dir / name
         argv = ["/usr/bin/redis-server", str(folder / "redis.conf"), "--bind", "127.0.0.1",
                 "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder),
                 "--daemonize", "no"]  # fmt: skip
         table.append(Service(name, argv, port=port, port_var=var, marker=f":{port}",
-                             prepare=_prepare_redis(folder)))  # fmt: skip
+                             prepare=_prepare_redis(folder, role)))  # fmt: skip
     gunicorn_conf = str(REPO / "deploy" / "gunicorn" / "gunicorn.conf.py")
     celery = str(VENV_BIN / "celery")
     for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):
