@@ -43,7 +43,8 @@ def parse_owner(owner: str) -> tuple[str, int | None]:
     if len(parts) != 3:
         return owner, None
     server, pid, _ = parts
-    return server, int(pid) if pid.isdigit() else None
+    # ASCII only: str.isdigit() also takes the digits of other scripts.
+    return server, int(pid) if pid.isascii() and pid.isdigit() else None
 
 
 def ttl_ms(seconds: float) -> int:

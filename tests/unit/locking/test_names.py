@@ -44,6 +44,8 @@ def test_a_ttl_must_be_positive():
         ("app1:4242:abcdef", ("app1", 4242)),
         ("host:with:colons:17:ff", ("host:with:colons", 17)),
         ("odd", ("odd", None)),
+        ("app1:not-a-pid:ff", ("app1", None)),
+        ("app1:\u0664\u0662:ff", ("app1", None)),  # Arabic-Indic digits are not a pid
     ],
 )
 def test_an_owner_id_names_its_server_and_pid(owner, expected):
