@@ -202,7 +202,7 @@ def _run_tick(cfg: Any, *, tick: datetime, interval: float, cores: float) -> dic
         print(f"burst: the tick is {tick:%H:%M:%S} UTC, in {wait:.0f} s", flush=True)
         time.sleep(max(wait, 0.0))
         app.send_task(
-            "jobs.recurring_messages",
+            "messaging.recurring_messages",
             kwargs={"tick": tick.isoformat()},
             expires=max(1.0, interval * 0.9),
             queue=TICK_QUEUE,
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> BurstResult:
     from deploy.local import cluster
 
     cfg = cluster.Settings()
-    interval = float(settings.JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS)
+    interval = float(settings.MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS)
     result = BurstResult(interval=interval)
     problem = cgroup_problem()
     result.capped = (

@@ -96,12 +96,20 @@ Body = Callable[[JobContext], None]
 @dataclass(frozen=True)
 class Job:
     name: str  # the beat schedule key, the ledger's job, and (prefixed) the lock name
-    interval_setting: str
+    interval_setting: str  # the setting that holds its interval in seconds
     body: Body
+    task_name: str = ""  # the Celery task beat sends
+    # A delivery still waiting after this share of one interval (workers down, a backlog) is
+    # dropped instead of piling up: the next tick's catch-up runs what it missed, each tick once.
+    expires: float = 0.9
 
     @property
     def interval(self) -> float:
         return float(getattr(settings, self.interval_setting))
+
+    @property
+    def expires_seconds(self) -> float:
+        return max(1.0, self.interval * self.expires)
 
     @property
     def lock_name(self) -> str:

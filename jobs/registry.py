@@ -1,4 +1,5 @@
-"""The one way to declare a job: ``@job(...)`` turns a body into a Celery task that runs once per tick.
+"""The one way to declare a job: ``@job(...)`` turns a body into a Celery task that runs once per
+tick, and gives beat's schedule its entry.
 
 The task it makes is thin: it parses the tick beat stamped on the message and calls
 ``services.job_execute``, which takes the lock, writes the ledger, runs the body and records
@@ -6,13 +7,13 @@ the outcome. The body gets a ``JobContext`` (``jobs.context``).
 
 Any app declares its jobs with ``@job`` in a module its ``AppConfig.ready()`` imports (messaging
 does it in ``messaging/jobs.py``), so every process (web, worker, beat, commands) knows every
-job in ``JOBS`` from start-up; beat's schedule names the jobs' tasks in
-``config/settings/components/jobs.py``.
+job in ``JOBS`` from start-up, and beat's schedule (``jobs.schedules.BEAT_SCHEDULE``, the
+``CELERY_BEAT_SCHEDULE`` setting) has an entry for each: no hand-written schedule to keep in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,10 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from jobs.context import Body, Job
+from jobs.schedules import BEAT_SCHEDULE
 from jobs.services import job_execute
 
-JOBS: dict[str, Job] = {}
+JOBS: dict[str, Job] = BEAT_SCHEDULE.jobs
 
 
 class JobTask(Task):
@@ -49,20 +51,27 @@ class JobTask(Task):
         return report.as_dict()
 
 
-def job(*, name: str, task_name: str = "", interval_setting: str = "") -> Callable[[Body], Task]:
-    """Declare a job: ``body(ctx)`` runs at most once per tick of ``interval_setting`` seconds.
+def job(
+    *, name: str, interval: str, expires: float = 0.9, aliases: Sequence[str] = ()
+) -> Callable[[Body], Task]:
+    """Declare a job: ``body(ctx)`` runs at most once per tick of ``settings.<interval>`` seconds.
 
-    The names follow the job's: ``@job(name="messages-sweep")`` is the task
-    ``jobs.messages_sweep`` (what beat's schedule sends) ticking every
-    ``settings.JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS``; ``task_name`` and ``interval_setting``
-    name others where a job needs them.
+    Its task is named in the namespace of the app that declares it: ``@job(name="messages-sweep")``
+    in ``messaging/jobs.py`` is ``messaging.messages_sweep``, what beat's entry
+    ``messages-sweep`` sends. A send still undelivered after ``expires`` of an interval is
+    dropped (the next tick's catch-up runs it). ``aliases`` are former task names, registered
+    too so that deliveries a not-yet-upgraded beat sends by an old name still run the job.
     """
-    snake = name.replace("-", "_")
-    task_name = task_name or f"jobs.{snake}"
-    interval_setting = interval_setting or f"JOBS_{snake.upper()}_INTERVAL_SECONDS"
 
     def decorate(body: Body) -> Task:
-        spec = Job(name=name, interval_setting=interval_setting, body=body)
+        app_label = body.__module__.split(".")[0]
+        spec = Job(
+            name=name,
+            interval_setting=interval,
+            body=body,
+            task_name=f"{app_label}.{name.replace('-', '_')}",
+            expires=expires,
+        )
         JOBS[name] = spec
 
         def run(self: JobTask, tick: str | None = None) -> dict[str, Any]:
@@ -70,7 +79,9 @@ def job(*, name: str, task_name: str = "", interval_setting: str = "") -> Callab
 
         run.__name__ = body.__name__
         run.__doc__ = body.__doc__
-        task: Task = shared_task(name=task_name, bind=True, base=JobTask, job=spec)(run)
+        for alias in aliases:
+            shared_task(name=alias, bind=True, base=JobTask, job=spec)(run)
+        task: Task = shared_task(name=spec.task_name, bind=True, base=JobTask, job=spec)(run)
         return task
 
     return decorate

@@ -6,19 +6,27 @@ so it cannot name a tick. ``TickSchedule`` is due once per slot, at the slot's s
 ``TickScheduler`` stamps every send with the slot it belongs to (``tick`` kwarg, ISO 8601),
 computed on the beat from its wall clock. Three beats sending the same slot therefore send
 the same tick, and the ledger's unique (job, tick) lets only one of those deliveries run.
+
+``BEAT_SCHEDULE`` is beat's schedule (``CELERY_BEAT_SCHEDULE``), built from the jobs declared
+with ``@job`` (``jobs.registry``): each job brings its task, its interval setting and its expiry.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.schedules import schedstate, schedule
+from django.conf import settings
 
 from config.liveness import touch_liveness_file
+
+if TYPE_CHECKING:
+    from jobs.context import Job
 
 
 def tick_of(when: datetime, interval: float) -> datetime:
@@ -78,3 +86,34 @@ class TickScheduler(PersistentScheduler):
         stamped = copy.copy(reserved)
         stamped.kwargs = {**(reserved.kwargs or {}), "tick": tick.isoformat()}
         return super().apply_async(stamped, producer, False, **kwargs)
+
+
+class BeatSchedule(Mapping[str, dict[str, Any]]):
+    """Beat's schedule, one entry per declared job, read when beat starts (after every app's
+    ``ready()`` declared its jobs), with the intervals and queue the settings have then.
+
+    The settings name this object as ``CELERY_BEAT_SCHEDULE`` before any job is declared: they
+    load first, so the entries are built on each read, never copied at import.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}  # by name; ``@job`` adds to it
+
+    def entry(self, job: Job) -> dict[str, Any]:
+        return {
+            "task": job.task_name,
+            "schedule": TickSchedule(job.interval),
+            "options": {"expires": job.expires_seconds, "queue": settings.JOBS_QUEUE},
+        }
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self.entry(self.jobs[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+BEAT_SCHEDULE = BeatSchedule()

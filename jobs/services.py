@@ -31,7 +31,6 @@ from django.utils import timezone
 from config import metrics
 from jobs import selectors
 from jobs.context import Job, JobContext
-from jobs.metrics import JOB_DELIVERIES, JOB_TICKS
 from jobs.models import JobRun, Outcome
 from jobs.schedules import tick_of, ticks_between
 from locking.errors import LockLost, LockUnavailable
@@ -65,7 +64,6 @@ def _identity() -> dict[str, Any]:
 
 
 def _record_skip(*, job: Job, tick: datetime, outcome: Outcome, task_id: str, detail: str) -> None:
-    JOB_DELIVERIES.labels(job=job.name, outcome=outcome.value).inc()
     metrics.record_job_run(job=job.name, outcome=outcome.value, interval_seconds=job.interval)
     logger.info(
         "job delivery skipped", extra={"job": job.name, "tick": tick.isoformat(), "outcome": outcome.value}
@@ -237,7 +235,7 @@ def _record_missed(*, job: Job, lock: JobLock, before: datetime, interval: float
     ]
     with lock.fenced():
         JobRun.objects.using(PRIMARY_DB_ALIAS).bulk_create(rows, ignore_conflicts=True)
-    JOB_TICKS.labels(job=job.name, outcome=Outcome.SKIPPED_MISSED.value).inc(len(rows))
+    metrics.job_runs.labels(job=job.name, outcome=Outcome.SKIPPED_MISSED.value).inc(len(rows))
     return len(rows)
 
 
@@ -321,8 +319,6 @@ def _run_one(*, job: Job, run: JobRun, lock: JobLock) -> str:
             run=run, outcome=Outcome.FAILED, error=f"{type(exc).__name__}: {exc}", counts=dict(ctx.counts)
         )
         outcome = Outcome.FAILED
-    JOB_TICKS.labels(job=job.name, outcome=str(outcome)).inc()
-    JOB_DELIVERIES.labels(job=job.name, outcome=str(outcome)).inc()
     _observe_run(job=job, run=run, lock=lock, outcome=str(outcome))
     return str(outcome)
 

@@ -6,7 +6,7 @@ from jobs.context import JobContext
 from jobs.registry import job
 
 
-@job(name="retention")
+@job(name="retention", interval="JOBS_RETENTION_INTERVAL_SECONDS")
 def prune(ctx: JobContext) -> None:
     """Delete what is older than the retention settings, from every registered table."""
     retention.prune_all(ctx)

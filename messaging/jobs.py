@@ -3,8 +3,12 @@ the retention of its tables, registered with ``@pruner`` (jobs/retention.py).
 
 The framework runs each tick once across servers (lock, ledger, catch-up, retries: ADR 0008);
 the bodies here only do the work, in fenced batches (``ctx.fenced()``). This module is
-imported by ``MessagingConfig.ready()``, so every process knows these jobs from start-up; the
-task names are the ones beat's schedule sends (``config/settings/components/jobs.py``).
+imported by ``MessagingConfig.ready()``, so every process knows these jobs from start-up, and
+beat's schedule gets their entries from the declarations: task ``messaging.<job>``, ticking
+every ``MESSAGING_*_INTERVAL_SECONDS`` (``config/settings/components/messaging.py``).
+
+Until the next release each task is also registered under its former name (``jobs.<job>``), so
+deliveries a beat of the previous release sends during a rolling deploy still run here.
 """
 
 from __future__ import annotations
@@ -32,19 +36,27 @@ from messaging.tokens import services as tokens
 logger = logging.getLogger(__name__)
 
 
-@job(name="recurring-messages")
+@job(
+    name="recurring-messages",
+    interval="MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS",
+    aliases=["jobs.recurring_messages"],
+)
 def recurring_messages(ctx: JobContext) -> None:
     """Queue the outbound messages of every recurring message due at the tick."""
-    recurring_messages_run(ctx=ctx, batch_size=settings.JOBS_RECURRING_MESSAGES_BATCH_SIZE)
+    recurring_messages_run(ctx=ctx, batch_size=settings.MESSAGING_RECURRING_MESSAGES_BATCH_SIZE)
 
 
-@job(name="phone-linking-recovery")
+@job(
+    name="phone-linking-recovery",
+    interval="MESSAGING_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS",
+    aliases=["jobs.phone_linking_recovery"],
+)
 def phone_linking_recovery(ctx: JobContext) -> None:
     """Retry phone links stuck in pending; give up after the configured attempts."""
     phone_links_recover(ctx=ctx)
 
 
-@job(name="messages-sweep")
+@job(name="messages-sweep", interval="MESSAGING_SWEEP_INTERVAL_SECONDS", aliases=["jobs.messages_sweep"])
 def messages_sweep(ctx: JobContext) -> None:
     """Send what was left behind: messages still queued, and messages stuck mid-send."""
     messages_sweep_run(ctx=ctx)
@@ -167,26 +179,26 @@ def phone_link_backoff(*, attempts: int) -> float:
     """Seconds to wait after ``attempts`` failed attempts before the next one."""
     return capped_backoff(
         attempt=attempts,
-        base=settings.JOBS_PHONE_LINK_BACKOFF_SECONDS,
-        cap=settings.JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS,
+        base=settings.MESSAGING_PHONE_LINK_BACKOFF_SECONDS,
+        cap=settings.MESSAGING_PHONE_LINK_BACKOFF_MAX_SECONDS,
     )
 
 
 def phone_links_recover(
     *, ctx: JobContext, gateway: SmsGateway | None = None, now: datetime | None = None
 ) -> None:
-    """Retry links stuck in ``pending``; after ``JOBS_PHONE_LINK_MAX_ATTEMPTS`` mark them ``failed``.
+    """Retry links stuck in ``pending``; after ``MESSAGING_PHONE_LINK_MAX_ATTEMPTS`` mark them ``failed``.
 
-    A link is retried when it was created more than ``JOBS_PHONE_LINK_STUCK_AFTER_SECONDS`` ago
+    A link is retried when it was created more than ``MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS`` ago
     and its backoff since the last attempt has passed. Each result is written only if the link
     is still as this run read it (pending, same attempt count), behind the fence, so a second
     run or a stale holder changes nothing.
     """
     now = now or timezone.now()
     gateway = gateway or get_gateway()
-    stuck_before = now - timedelta(seconds=settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS)
+    stuck_before = now - timedelta(seconds=settings.MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS)
     for link in inbound_selectors.phone_links_stuck(
-        stuck_before=stuck_before, limit=settings.JOBS_PHONE_LINK_BATCH
+        stuck_before=stuck_before, limit=settings.MESSAGING_PHONE_LINK_BATCH
     ):
         if link.last_attempt_at is not None and (
             now - link.last_attempt_at
@@ -197,7 +209,7 @@ def phone_links_recover(
         error = inbound.phone_link_attempt(gateway=gateway, phone=link.phone)
         with ctx.fenced() as batch_counts:
             state = inbound.phone_link_record_attempt(
-                phone_link=link, error=error, max_attempts=settings.JOBS_PHONE_LINK_MAX_ATTEMPTS
+                phone_link=link, error=error, max_attempts=settings.MESSAGING_PHONE_LINK_MAX_ATTEMPTS
             )
             batch_counts[str(state) if state is not None else "changed_meanwhile"] += 1
 

@@ -1,27 +1,23 @@
-"""Settings for the ``jobs`` app: the Celery beat schedule. Every value comes from the environment.
+"""Settings for the ``jobs`` app: the framework's guarantee, its queue and beat's scheduler.
+Every value comes from the environment.
 
 Beat runs on EVERY app server, all of them active. Each sends every tick; the job's lock and
 its ledger row (``jobs.JobRun``, unique on job and tick) make exactly one of the deliveries
-run it (docs/adr/0008-exactly-once-jobs.md). The intervals are overridable so the cluster
-tests can run the jobs every second or two.
+run it (docs/adr/0008-exactly-once-jobs.md). Each job declares its own interval setting and
+expiry with ``@job``; an app's jobs' settings live with the app (messaging's in
+``components/messaging.py``). The intervals are overridable so the cluster tests can run the
+jobs every second or two.
 """
-
-from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from jobs.schedules import TickSchedule
+from jobs.schedules import BEAT_SCHEDULE
 
 env = environ.Env()
 
-JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS = env.float("JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS", default=60.0)
-JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = env.float(
-    "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", default=300.0
-)
-# Re-enqueues messages left queued (broker down at commit) or stuck in sending (messaging/jobs.py).
-JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS = env.float("JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS", default=60.0)
+# The framework's own job, retention (jobs/tasks.py).
 JOBS_RETENTION_INTERVAL_SECONDS = env.float("JOBS_RETENTION_INTERVAL_SECONDS", default=3600.0)
 
 # The queue the jobs' deliveries go to. Every worker consumes it (and the default queue); a
@@ -40,34 +36,11 @@ CELERY_BEAT_SCHEDULER = "jobs.schedules:TickScheduler"
 # every tick, config/liveness.py) is never older than this; sends still happen at the ticks.
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=10)
 
-# `expires` below one interval: a delivery that waited longer than that (workers down, a
-# backlog) is dropped instead of piling up; the next tick's catch-up runs what it missed,
-# each tick once.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "recurring-messages": {
-        "task": "jobs.recurring_messages",
-        "schedule": TickSchedule(JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS),
-        "options": {"expires": max(1.0, JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
-    },
-    "messages-sweep": {
-        "task": "jobs.messages_sweep",
-        "schedule": TickSchedule(JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS),
-        "options": {"expires": max(1.0, JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
-    },
-    "phone-linking-recovery": {
-        "task": "jobs.phone_linking_recovery",
-        "schedule": TickSchedule(JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS),
-        "options": {
-            "expires": max(1.0, JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS * 0.9),
-            "queue": JOBS_QUEUE,
-        },
-    },
-    "retention": {
-        "task": "jobs.retention",
-        "schedule": TickSchedule(JOBS_RETENTION_INTERVAL_SECONDS),
-        "options": {"expires": max(1.0, JOBS_RETENTION_INTERVAL_SECONDS * 0.9), "queue": JOBS_QUEUE},
-    },
-}
+# One entry per job declared with ``@job`` (jobs/registry.py): its task, a tick schedule of its
+# interval setting and an ``expires`` below one interval (a delivery that waited longer than that,
+# workers down or a backlog, is dropped instead of piling up; the next tick's catch-up runs what
+# it missed, each tick once). Built when beat reads it, once every app declared its jobs.
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- the guarantee --------------------------------------------------------------------------
 # Lock TTL: renewed at a third of it while the job runs, so it only bounds how long a dead or
@@ -91,18 +64,6 @@ if not 0 <= JOBS_TICK_TOLERANCE_SECONDS <= 60:
     raise ImproperlyConfigured(
         f"JOBS_TICK_TOLERANCE_SECONDS must be between 0 and 60 seconds, got {JOBS_TICK_TOLERANCE_SECONDS}"
     )
-
-# --- recurring-messages ---------------------------------------------------------------------
-# Contacts per batch; each batch is one transaction behind the lock's fence check.
-JOBS_RECURRING_MESSAGES_BATCH_SIZE = env.int("JOBS_RECURRING_MESSAGES_BATCH_SIZE", default=500)
-
-# --- phone-linking-recovery -----------------------------------------------------------------
-# A link still pending this long after its creation (or its last attempt) is retried.
-JOBS_PHONE_LINK_STUCK_AFTER_SECONDS = env.float("JOBS_PHONE_LINK_STUCK_AFTER_SECONDS", default=600.0)
-JOBS_PHONE_LINK_MAX_ATTEMPTS = env.int("JOBS_PHONE_LINK_MAX_ATTEMPTS", default=5)
-JOBS_PHONE_LINK_BACKOFF_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_SECONDS", default=60.0)
-JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS = env.float("JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS", default=3600.0)
-JOBS_PHONE_LINK_BATCH = env.int("JOBS_PHONE_LINK_BATCH", default=100)
 
 # --- retention (jobs/retention.py) ----------------------------------------------------------
 # Ledger rows and lock-audit rows older than this many days (before the tick) are deleted by the

@@ -27,13 +27,57 @@ MESSAGING_SMS_STATUS_CALLBACK_URL = env("MESSAGING_SMS_STATUS_CALLBACK_URL", def
 MESSAGING_SMS_IDEMPOTENCY_HEADER = env("MESSAGING_SMS_IDEMPOTENCY_HEADER", default="")
 # A message still queued this long after it was created (or last enqueued) is enqueued again by
 # the messages-sweep job: the broker was down at commit, or its task was lost. Keep it at most
-# JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS, so a left-behind message goes out within two sweeps.
+# MESSAGING_SWEEP_INTERVAL_SECONDS, so a left-behind message goes out within two sweeps.
 MESSAGING_QUEUED_STALE_SECONDS = env.float("MESSAGING_QUEUED_STALE_SECONDS", default=60.0)
 # Messages per sweep batch (each batch one fenced transaction).
 MESSAGING_SWEEP_BATCH = env.int("MESSAGING_SWEEP_BATCH", default=1000)
 # A message claimed for sending (status "sending") this long ago without an answer recorded is
 # taken to have lost its worker. Well above the longest provider call with its retries.
 MESSAGING_SENDING_STUCK_SECONDS = env.float("MESSAGING_SENDING_STUCK_SECONDS", default=300.0)
+
+# --- Scheduled jobs (messaging/jobs.py) ------------------------------------------------------
+# Each job runs once per tick of its interval across all servers (the jobs framework, ADR 0008).
+# Until the next release each setting also reads its former JOBS_* variable when it is unset.
+
+
+def _env_float(name: str, former: str, default: float) -> float:
+    return env.float(name, default=env.float(former, default=default))
+
+
+def _env_int(name: str, former: str, default: int) -> int:
+    return env.int(name, default=env.int(former, default=default))
+
+
+MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS = _env_float(
+    "MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS", "JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS", 60.0
+)
+# Re-enqueues messages left queued (broker down at commit) or stuck in sending.
+MESSAGING_SWEEP_INTERVAL_SECONDS = _env_float(
+    "MESSAGING_SWEEP_INTERVAL_SECONDS", "JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS", 60.0
+)
+MESSAGING_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS = _env_float(
+    "MESSAGING_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS", 300.0
+)
+# recurring-messages: recipients per fenced transaction (one fence check and commit each).
+MESSAGING_RECURRING_MESSAGES_BATCH_SIZE = _env_int(
+    "MESSAGING_RECURRING_MESSAGES_BATCH_SIZE", "JOBS_RECURRING_MESSAGES_BATCH_SIZE", 500
+)
+# phone-linking-recovery: a link still pending this long after its creation (or its last
+# attempt) is retried, at most MAX_ATTEMPTS times in all, waiting BACKOFF * 2**(attempt-1)
+# seconds (at most BACKOFF_MAX) between attempts; BATCH links per run.
+MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS = _env_float(
+    "MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS", "JOBS_PHONE_LINK_STUCK_AFTER_SECONDS", 600.0
+)
+MESSAGING_PHONE_LINK_MAX_ATTEMPTS = _env_int(
+    "MESSAGING_PHONE_LINK_MAX_ATTEMPTS", "JOBS_PHONE_LINK_MAX_ATTEMPTS", 5
+)
+MESSAGING_PHONE_LINK_BACKOFF_SECONDS = _env_float(
+    "MESSAGING_PHONE_LINK_BACKOFF_SECONDS", "JOBS_PHONE_LINK_BACKOFF_SECONDS", 60.0
+)
+MESSAGING_PHONE_LINK_BACKOFF_MAX_SECONDS = _env_float(
+    "MESSAGING_PHONE_LINK_BACKOFF_MAX_SECONDS", "JOBS_PHONE_LINK_BACKOFF_MAX_SECONDS", 3600.0
+)
+MESSAGING_PHONE_LINK_BATCH = _env_int("MESSAGING_PHONE_LINK_BATCH", "JOBS_PHONE_LINK_BATCH", 100)
 
 # --- Webhooks ---------------------------------------------------------------------------
 # Shared with the provider: it signs each callback's timestamp and body with HMAC-SHA256 under

@@ -1,7 +1,7 @@
 """The jobs cluster tests drive the real beats and workers of the local cluster.
 
 They restart ``worker-app1..3`` and ``beat-app1..3`` with short intervals (the processes take
-``JOBS_*`` from the environment they are started with), read and write the cluster's own
+``JOBS_*`` and ``MESSAGING_*`` from the environment they are started with), read and write the cluster's own
 database (``app`` through PgBouncer, not the pytest database), and put the normal intervals
 back when the module ends. Data is isolated: a church of its own per run, ledger rows
 selected by tick window.
@@ -34,15 +34,15 @@ LOCK_TTL = 4.0
 WINDOW = 12.0
 JOBS = ("recurring-messages", "phone-linking-recovery")
 TEST_ENV = {
-    "JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS": str(INTERVAL),
-    "JOBS_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS": str(INTERVAL),
+    "MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS": str(INTERVAL),
+    "MESSAGING_PHONE_LINKING_RECOVERY_INTERVAL_SECONDS": str(INTERVAL),
     "JOBS_LOCK_TTL_SECONDS": str(LOCK_TTL),
     "JOBS_CATCH_UP_WINDOW_SECONDS": str(WINDOW),
     "JOBS_RETRY_BACKOFF_SECONDS": "0.5",
     "JOBS_MAX_ATTEMPTS": "5",
-    "JOBS_RECURRING_MESSAGES_BATCH_SIZE": "4",
+    "MESSAGING_RECURRING_MESSAGES_BATCH_SIZE": "4",
     # The sweep every 2 s, and a message queued 2 s ago counts as left behind.
-    "JOBS_MESSAGES_SWEEP_INTERVAL_SECONDS": str(INTERVAL),
+    "MESSAGING_SWEEP_INTERVAL_SECONDS": str(INTERVAL),
     "MESSAGING_QUEUED_STALE_SECONDS": str(INTERVAL),
     # Deliveries on a queue of their own: a worker someone else started with the normal
     # intervals (it would read a 2 s tick as its 60 s one) never takes them.
@@ -82,7 +82,8 @@ def signal_group(cfg: cluster.Settings, name: str, sig: signal.Signals) -> int:
 def tier_restarted_by_others(cfg: cluster.Settings) -> list[str]:
     """Workers and beats now running without the test intervals (someone else restarted them)."""
     marker = (
-        f"JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS={TEST_ENV['JOBS_RECURRING_MESSAGES_INTERVAL_SECONDS']}"
+        "MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS="
+        f"{TEST_ENV['MESSAGING_RECURRING_MESSAGES_INTERVAL_SECONDS']}"
     )
     table = cluster.services(cfg)
     foreign = []

@@ -33,7 +33,7 @@ def test_a_job_delivery_moves_the_job_counter_on_the_server_that_ran_it(cluster_
     broker = Celery(broker=cluster_settings.redis_url(cluster_settings.broker_redis_port, 0))
     # when the job is delivered once more, like beat does (its current tick: run, or skipped
     # as a duplicate when beat's delivery already ran it)
-    broker.send_task("jobs.recurring_messages")
+    broker.send_task("messaging.recurring_messages")
     # then some server's /metrics counts it, within a few seconds
     wait_until(
         lambda: _job_deliveries(cluster_settings) >= before + 1,

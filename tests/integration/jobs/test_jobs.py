@@ -140,9 +140,9 @@ class FailingGateway:
 
 def test_stuck_phone_links_are_retried_with_backoff_then_marked_failed(make_job, job_settings):
     # given a link pending for longer than the stuck age, and a provider that keeps failing
-    job_settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS = 60.0
-    job_settings.JOBS_PHONE_LINK_MAX_ATTEMPTS = 3
-    job_settings.JOBS_PHONE_LINK_BACKOFF_SECONDS = 1.0
+    job_settings.MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS = 60.0
+    job_settings.MESSAGING_PHONE_LINK_MAX_ATTEMPTS = 3
+    job_settings.MESSAGING_PHONE_LINK_BACKOFF_SECONDS = 1.0
     job_settings.JOBS_MAX_ATTEMPTS = 1
     gateway = FailingGateway()
     job = make_job(lambda ctx: phone_links_recover(ctx=ctx, gateway=gateway))
@@ -176,7 +176,7 @@ def test_stuck_phone_links_are_retried_with_backoff_then_marked_failed(make_job,
 
 def test_a_stuck_phone_link_is_linked_through_the_development_gateway(make_job, job_settings):
     # given a stuck link and the development gateway (it records what it would send)
-    job_settings.JOBS_PHONE_LINK_STUCK_AFTER_SECONDS = 0.0
+    job_settings.MESSAGING_PHONE_LINK_STUCK_AFTER_SECONDS = 0.0
     link = PhoneLinkFactory.create(state=PhoneLink.State.PENDING)
     job = make_job(lambda ctx: phone_links_recover(ctx=ctx))
 
