@@ -9,13 +9,13 @@ import secrets
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
+
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[3]
 USERNAME = "cluster-test-staff"
 PASSWORD = "cluster-test-password"
 CHURCH = "Cluster test church"

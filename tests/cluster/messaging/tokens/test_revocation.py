@@ -3,14 +3,14 @@ the others (and through NGINX) on the very next request, though all of them had 
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.support import REPO
+
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[3]
 TOKENS = 100
 USERNAME = "cluster-test-revocation"
 
