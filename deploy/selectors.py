@@ -3,6 +3,7 @@
 import ipaddress
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ REQUIRED = {
     "DEPLOY_IMAGE": "DEPLOY_IMAGE",
     "DEPLOY_NAMESPACE": "DEPLOY_NAMESPACE",
     "DEPLOY_INGRESS_PROXIES": "DEPLOY_INGRESS_PROXIES",
+    "DEPLOY_PGBOUNCER_IMAGE": "DEPLOY_PGBOUNCER_IMAGE",
+    "DEPLOY_PGBOUNCER_EXPORTER_IMAGE": "DEPLOY_PGBOUNCER_EXPORTER_IMAGE",
 }
 # A trusted proxy network larger than this would be a pod network, not the controller's pool:
 # every pod in it could claim any client address.
@@ -190,10 +193,41 @@ def lock_key_prefix() -> str:
     return str(settings.LOCK_KEY_PREFIX)
 
 
+# An image named by its content: repository[:tag]@sha256:<64 hex digits>.
+_IMAGE_BY_DIGEST = re.compile(
+    r"^(?P<repository>[^\s@:]+(?::\d+)?(?:/[^\s@:]+)*)(?::[\w.-]+)?@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+K8S_IMAGES = {
+    "app": "DEPLOY_IMAGE",
+    "pgbouncer": "DEPLOY_PGBOUNCER_IMAGE",
+    "pgbouncer-exporter": "DEPLOY_PGBOUNCER_EXPORTER_IMAGE",
+}
+
+
+def image_by_digest(variable: str, image: str) -> tuple[str, str]:
+    """(repository, digest) of an image named by its digest; a tag alone is refused: it can be
+    pointed at other contents after the release was reviewed."""
+    match = _IMAGE_BY_DIGEST.match(image.strip())
+    if not match:
+        raise UnsafeDeployValue(
+            f"{variable}={image!r} names no digest: give repository@sha256:<digest> (a tag can move)"
+        )
+    return match["repository"], match["digest"]
+
+
 def k8s_values() -> dict[str, Any]:
-    given = _required("DEPLOY_IMAGE", "DEPLOY_NAMESPACE", "DEPLOY_INGRESS_PROXIES")
+    given = _required(
+        "DEPLOY_IMAGE",
+        "DEPLOY_NAMESPACE",
+        "DEPLOY_INGRESS_PROXIES",
+        "DEPLOY_PGBOUNCER_IMAGE",
+        "DEPLOY_PGBOUNCER_EXPORTER_IMAGE",
+    )
     return {
-        "image": given["DEPLOY_IMAGE"],
+        "images": {
+            name: image_by_digest(REQUIRED[setting], given[setting]) for name, setting in K8S_IMAGES.items()
+        },
+        "redis_namespace": settings.DEPLOY_REDIS_NAMESPACE,
         "namespace": given["DEPLOY_NAMESPACE"],
         "admin_public": bool(settings.DEPLOY_ADMIN_PUBLIC),
         "ingress_proxies": ingress_proxy_networks(given["DEPLOY_INGRESS_PROXIES"]),

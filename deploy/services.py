@@ -103,11 +103,12 @@ def render_k8s(*, out: Path) -> list[Path]:
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
     kustomization_file = overlay / "kustomization.yaml"
     kustomization = yaml.safe_load(kustomization_file.read_text())
-    name, tag = _image_name_and_tag(values["image"])
     kustomization["namespace"] = values["namespace"]
+    # Every image by its digest: a tag can be moved to other contents after review.
     kustomization["images"] = [
-        image for image in kustomization.get("images", []) if image["name"] != "app"
-    ] + [{"name": "app", "newName": name, "newTag": tag}]
+        {"name": name, "newName": repository, "digest": digest}
+        for name, (repository, digest) in values["images"].items()
+    ]
     if values["admin_public"]:
         kustomization["components"] = [f"../../components/{ADMIN_PUBLIC_COMPONENT}"]
     header = f"# Rendered by `manage.py render_deploy k8s` from deploy/k8s/overlays/{K8S_OVERLAY}.\n"
@@ -116,14 +117,27 @@ def render_k8s(*, out: Path) -> list[Path]:
     app_config = yaml.safe_load(app_config_file.read_text())
     app_config["data"]["HEALTH_TRUSTED_PROXIES"] = values["ingress_proxies"]
     app_config_file.write_text(header + yaml.safe_dump(app_config, sort_keys=False, width=200))
+    _render_redis_policy(
+        out / "redis", redis_namespace=values["redis_namespace"], app_namespace=values["namespace"]
+    )
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
-def _image_name_and_tag(image: str) -> tuple[str, str]:
-    name, _, tag = image.rpartition(":")
-    if not name or "/" in tag:  # "registry:5000/app" has a colon that is not a tag
-        return image, "latest"
-    return name, tag
+def _render_redis_policy(folder: Path, *, redis_namespace: str, app_namespace: str) -> None:
+    """The Redis NetworkPolicy in Redis's namespace, admitting the app's pods of its namespace."""
+    shutil.copytree(DEPLOY_DIR / "k8s" / "redis", folder, dirs_exist_ok=True)
+    kustomization_file = folder / "kustomization.yaml"
+    kustomization = yaml.safe_load(kustomization_file.read_text())
+    kustomization["namespace"] = redis_namespace
+    app_peer = "/spec/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name"
+    kustomization["patches"] = [
+        {
+            "target": {"kind": "NetworkPolicy", "name": "redis-ingress"},
+            "patch": yaml.safe_dump([{"op": "replace", "path": app_peer, "value": app_namespace}]),
+        }
+    ]
+    header = "# Rendered by `manage.py render_deploy k8s` from deploy/k8s/redis.\n"
+    kustomization_file.write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
 RENDERERS: dict[str, Callable[..., list[Path]]] = {

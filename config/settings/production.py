@@ -47,6 +47,9 @@ for _alias in DATABASES:  # noqa: F405
         _options["sslmode"] = env.str("DB_SSLMODE", default="verify-full")
         _options["sslrootcert"] = env.str("DB_SSLROOTCERT", default="/etc/app/tls/db-ca.crt")
 MESSAGING_WEBHOOK_SECRET = env.str("MESSAGING_WEBHOOK_SECRET")
+# No demo password unless the operator gives one: a demo user seeded without it cannot log in
+# (set_password(None)), instead of logging in with a password printed in the README.
+MESSAGING_DEMO_PASSWORD = env.str("MESSAGING_DEMO_PASSWORD", default=None)
 # Real SMS unless told otherwise; the development gateway only records.
 MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.HttpSmsGateway")
 # Test-only endpoints stay off whatever the environment says.

@@ -59,7 +59,12 @@ DEPLOY_GUNICORN_GRACEFUL_TIMEOUT = env.int("GUNICORN_GRACEFUL_TIMEOUT", default=
 DEPLOY_WORKER_STOP_TIMEOUT = env.int("DEPLOY_WORKER_STOP_TIMEOUT", default=120)
 
 # --- Kubernetes -------------------------------------------------------------------------
+# Each image by digest (repository@sha256:...): render_deploy refuses a tag alone.
 DEPLOY_IMAGE = env("DEPLOY_IMAGE", default=None)
+DEPLOY_PGBOUNCER_IMAGE = env("DEPLOY_PGBOUNCER_IMAGE", default=None)
+DEPLOY_PGBOUNCER_EXPORTER_IMAGE = env("DEPLOY_PGBOUNCER_EXPORTER_IMAGE", default=None)
+# Where the Redis nodes run: their NetworkPolicy goes there (deploy/k8s/redis).
+DEPLOY_REDIS_NAMESPACE = env("DEPLOY_REDIS_NAMESPACE", default="data")
 DEPLOY_NAMESPACE = env("DEPLOY_NAMESPACE", default=None)
 # The address pool of the ingress controller's pods: the only proxies whose X-Forwarded-For the
 # app believes (HEALTH_TRUSTED_PROXIES in the rendered app-config). Comma-separated CIDRs.

@@ -29,9 +29,21 @@ def ensure_dirs(cfg: Settings) -> None:
     for folder in (cfg.state_dir, cfg.log_dir, cfg.pid_dir, cfg.run_dir):
         folder.mkdir(parents=True, exist_ok=True)
     chown_to(cfg.run_dir, PG_USER)  # PostgreSQL's unix socket lives here
-    (cfg.state_dir / "cluster.env").write_text(
-        "".join(f"{key}={value}\n" for key, value in sorted(cfg.app_env().items()))
-    )
+    write_cluster_env(cfg)
+
+
+def write_cluster_env(cfg: Settings) -> None:
+    """The app's environment for this cluster, passwords included: readable by the owner of the
+    checkout only (who runs the tests and manage.py), never by every local user."""
+    path = cfg.state_dir / "cluster.env"
+    text = "".join(f"{key}={value}\n" for key, value in sorted(cfg.app_env().items()))
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)  # a file from before this rule keeps its old mode through O_CREAT
+    owner = REPO.stat()
+    if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _manage(cfg: Settings, *args: str, step: str, env: dict[str, str] | None = None) -> str:

@@ -9,8 +9,10 @@ import yaml
 from django.core.management import call_command
 from django.test import override_settings
 
-# An image named by its digest, as production renderings require.
+# Images named by their digests, as production renderings require.
 IMAGE = "registry.internal:5000/sms/app@sha256:" + "ab" * 32
+PGBOUNCER_IMAGE = "registry.internal:5000/pgbouncer:1.18.0@sha256:" + "cd" * 32
+EXPORTER_IMAGE = "registry.internal:5000/pgbouncer-exporter@sha256:" + "ef" * 32
 # The ingress controller's pod address pool.
 INGRESS_PROXIES = "10.244.250.0/26"
 
@@ -28,6 +30,8 @@ def build(folder: Path) -> dict[tuple[str, str], dict]:
 def render_and_build(out: Path, **settings: object) -> dict[tuple[str, str], dict]:
     values = {
         "DEPLOY_IMAGE": IMAGE,
+        "DEPLOY_PGBOUNCER_IMAGE": PGBOUNCER_IMAGE,
+        "DEPLOY_PGBOUNCER_EXPORTER_IMAGE": EXPORTER_IMAGE,
         "DEPLOY_NAMESPACE": "sms-prod",
         "DEPLOY_INGRESS_PROXIES": INGRESS_PROXIES,
         **settings,

@@ -155,13 +155,18 @@ def test_the_controller_has_the_vm_edges_tls_policy_and_headers(controller, ngin
 
 
 def test_redis_takes_connections_only_from_the_apps_pods():
+    # the policy lives in Redis's namespace (deploy/k8s/redis), where the Redis pods are
+    (policy,) = _kustomize(K8S / "redis")
+    assert (policy["kind"], policy["metadata"]["namespace"]) == ("NetworkPolicy", "data")
+    rule, _replication_and_sentinel = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-example"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "app"}},
+        }
+    ]
+    assert {port["port"] for port in rule["ports"]} == {6379, 6380, 26379}
     built = _kustomize(K8S / "overlays" / "example")
-    policy = next(
-        doc for doc in built if doc["kind"] == "NetworkPolicy" and doc["metadata"]["name"] == "redis-ingress"
-    )
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "app"}}}]
-    assert {port["port"] for port in rule["ports"]} == {6379, 6380}
     config = next(
         doc for doc in built if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "app-config"
     )

@@ -12,8 +12,11 @@ from django.test import override_settings
 
 from deploy import selectors
 from deploy.pgbouncer.render import render_pgbouncer_ini
+from tests.unit.deploy.k8s_build import EXPORTER_IMAGE, PGBOUNCER_IMAGE
 
 pytestmark = pytest.mark.unit
+
+DIGEST = "sha256:" + "12" * 32
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 BASE, OVERLAY, MONITORING = K8S / "base", K8S / "overlays" / "example", K8S / "monitoring"
@@ -105,14 +108,14 @@ def test_the_built_overlay_validates_and_carries_its_namespace_and_images(built_
 def test_no_secret_value_is_committed(built_overlay):
     assert not [key for key in built_overlay if key[0] == "Secret"]
     secret_refs = {
-        source["secretRef"]["name"]
+        variable["valueFrom"]["secretKeyRef"]["name"]
         for (kind, _), resource in built_overlay.items()
         if kind in ("Deployment", "Job")
         for container in resource["spec"]["template"]["spec"]["containers"]
-        for source in container.get("envFrom", [])
-        if "secretRef" in source
+        for variable in container.get("env", [])
+        if "secretKeyRef" in variable.get("valueFrom", {})
     }
-    assert secret_refs == {"app-secrets"}
+    assert secret_refs == {"app-secrets", "pgbouncer-exporter"}
 
 
 def test_web_pods_drain_before_they_are_killed(built_overlay):
@@ -195,16 +198,18 @@ def test_the_committed_pgbouncer_ini_is_the_template_rendered_for_kubernetes(tmp
 def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
     # when
     with override_settings(
-        DEPLOY_IMAGE="registry.internal:5000/sms/app:2.3.4",
+        DEPLOY_IMAGE=f"registry.internal:5000/sms/app:2.3.4@{DIGEST}",
         DEPLOY_NAMESPACE="sms-prod",
         DEPLOY_INGRESS_PROXIES="10.244.250.0/26",
+        DEPLOY_PGBOUNCER_IMAGE=PGBOUNCER_IMAGE,
+        DEPLOY_PGBOUNCER_EXPORTER_IMAGE=EXPORTER_IMAGE,
     ):
         call_command("render_deploy", "k8s", "--out", str(tmp_path))
     # then
     kustomization = yaml.safe_load((tmp_path / "overlays" / "example" / "kustomization.yaml").read_text())
     assert kustomization["namespace"] == "sms-prod"
     images = {image["name"]: image for image in kustomization["images"]}
-    assert (images["app"]["newName"], images["app"]["newTag"]) == ("registry.internal:5000/sms/app", "2.3.4")
+    assert (images["app"]["newName"], images["app"]["digest"]) == ("registry.internal:5000/sms/app", DIGEST)
     assert "pgbouncer" in images
     assert (tmp_path / "base" / "web-deployment.yaml").read_text() == (
         BASE / "web-deployment.yaml"
@@ -212,7 +217,10 @@ def test_render_deploy_k8s_sets_the_image_and_namespace(tmp_path):
     built = _build(tmp_path / "overlays" / "example")
     web = built[("Deployment", "web")]
     assert web["metadata"]["namespace"] == "sms-prod"
-    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.internal:5000/sms/app:2.3.4"
+    assert (
+        web["spec"]["template"]["spec"]["containers"][0]["image"]
+        == f"registry.internal:5000/sms/app@{DIGEST}"
+    )
     for resource in built.values():
         _validate(resource)
 
@@ -244,12 +252,13 @@ def test_the_migration_job_migrates_with_the_app_image_before_pods_can_be_ready(
     assert pod["restartPolicy"] == "Never" and job["backoffLimit"] >= 1
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert {
-        source.get("configMapRef", source.get("secretRef", {})).get("name") for source in container["envFrom"]
-    } == {
-        "app-config",
-        "app-secrets",
+    assert [source["configMapRef"]["name"] for source in container["envFrom"]] == ["app-config"]
+    secrets = {
+        variable["valueFrom"]["secretKeyRef"]["name"]
+        for variable in container["env"]
+        if "secretKeyRef" in variable.get("valueFrom", {})
     }
+    assert secrets == {"app-secrets"}
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])
@@ -283,7 +292,7 @@ def test_pgbouncer_has_an_exporter_sidecar_for_the_pool_alert(built_overlay):
     }
     exporter = containers["exporter"]
     assert exporter["image"] == "registry.example.com/pgbouncer-exporter:0.10.2"
-    assert any("@127.0.0.1:6432/pgbouncer" in arg for arg in exporter["args"])
+    assert any("@127.0.0.1:6432/pgbouncer" in variable.get("value", "") for variable in exporter["env"])
     assert {port["name"] for port in exporter["ports"]} == {"metrics"}
     assert "pgbouncer_pools_client_waiting_connections" in ALERTS.read_text()
 

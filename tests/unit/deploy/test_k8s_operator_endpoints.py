@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from tests.support import REPO
-from tests.unit.deploy.k8s_build import IMAGE, render_and_build
+from tests.unit.deploy.k8s_build import EXPORTER_IMAGE, IMAGE, PGBOUNCER_IMAGE, render_and_build
 from tests.unit.production_env import REQUIRED
 
 pytestmark = pytest.mark.unit
@@ -110,7 +110,13 @@ def test_only_the_controllers_pool_is_a_trusted_proxy(built):
 @pytest.mark.parametrize("proxies", ["10.0.0.0/8", "10.244.0.0/16", "10.244.250.0/26,172.16.0.0/12", "pods"])
 def test_a_whole_pod_network_is_refused_as_the_trusted_proxies(tmp_path, proxies):
     with (
-        override_settings(DEPLOY_IMAGE=IMAGE, DEPLOY_NAMESPACE="sms-prod", DEPLOY_INGRESS_PROXIES=proxies),
+        override_settings(
+            DEPLOY_IMAGE=IMAGE,
+            DEPLOY_PGBOUNCER_IMAGE=PGBOUNCER_IMAGE,
+            DEPLOY_PGBOUNCER_EXPORTER_IMAGE=EXPORTER_IMAGE,
+            DEPLOY_NAMESPACE="sms-prod",
+            DEPLOY_INGRESS_PROXIES=proxies,
+        ),
         pytest.raises(CommandError, match="DEPLOY_INGRESS_PROXIES"),
     ):
         call_command("render_deploy", "k8s", "--out", str(tmp_path))

@@ -11,6 +11,7 @@ from deploy import selectors
 from deploy.local import cluster
 from deploy.pgbouncer.render import render_pgbouncer_ini
 from tests.support import run_script
+from tests.unit.deploy.k8s_build import EXPORTER_IMAGE, PGBOUNCER_IMAGE
 
 pytestmark = pytest.mark.unit
 
@@ -115,7 +116,11 @@ def test_bad_arguments_exit_non_zero_with_one_line():
     [
         ("pgbouncer", "PG_PRIMARY_HOST, DB_REPLICA_HOST, PGBOUNCER_AUTH_FILE"),
         ("systemd", "DEPLOY_GUNICORN_BIND, DEPLOY_LIVE_BIND"),
-        ("k8s", "DEPLOY_IMAGE, DEPLOY_NAMESPACE, DEPLOY_INGRESS_PROXIES"),
+        (
+            "k8s",
+            "DEPLOY_IMAGE, DEPLOY_NAMESPACE, DEPLOY_INGRESS_PROXIES, DEPLOY_PGBOUNCER_IMAGE, "
+            "DEPLOY_PGBOUNCER_EXPORTER_IMAGE",
+        ),
         ("nginx", "NGINX_SERVER_NAME, NGINX_APP_SERVERS, NGINX_WEBSOCKET_SERVERS"),
     ],
 )
@@ -146,7 +151,11 @@ def test_a_production_template_with_a_missing_variable_exits_non_zero_naming_it(
 def test_a_variable_set_to_an_empty_string_is_missing(tmp_path):
     with (
         override_settings(
-            DEPLOY_IMAGE="", DEPLOY_NAMESPACE="sms-prod", DEPLOY_INGRESS_PROXIES="10.244.250.0/26"
+            DEPLOY_IMAGE="",
+            DEPLOY_NAMESPACE="sms-prod",
+            DEPLOY_INGRESS_PROXIES="10.244.250.0/26",
+            DEPLOY_PGBOUNCER_IMAGE=PGBOUNCER_IMAGE,
+            DEPLOY_PGBOUNCER_EXPORTER_IMAGE=EXPORTER_IMAGE,
         ),
         pytest.raises(CommandError, match=r"set DEPLOY_IMAGE in the environment"),
     ):
