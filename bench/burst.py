@@ -105,7 +105,7 @@ def _django() -> None:
 def _sql(query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     from django.db import connections
 
-    from replicas import PRIMARY_DB_ALIAS
+    from config.databases import PRIMARY_DB_ALIAS
 
     with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
         cursor.execute(query, params or [])

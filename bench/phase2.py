@@ -57,9 +57,9 @@ class Figure:
 
 def _measure(label: str, *, token: str, church_id: int, rounds: int, requests: int) -> Figure:
     from bench.profile_request import _one
+    from config.databases import PRIMARY_DB_ALIAS
     from config.wsgi import application
     from messaging.models import Message
-    from replicas import PRIMARY_DB_ALIAS
 
     for _ in range(50):  # warm: connections, caches, the pages this church's list reads
         _one(application, token)
@@ -85,7 +85,7 @@ def _replica_caught_up(timeout: float = 600) -> float:
     """Wait until the replica has replayed everything the primary has written; return seconds."""
     from django.db import connections
 
-    from replicas import PRIMARY_DB_ALIAS
+    from config.databases import PRIMARY_DB_ALIAS
 
     started = time.monotonic()
     with connections[PRIMARY_DB_ALIAS].cursor() as cursor:

@@ -17,9 +17,9 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import DateTimeField, Func
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.models import JobRun
 from locking.services import JobLock
-from replicas import PRIMARY_DB_ALIAS
 
 
 class ClockTimestamp(Func):

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs import selectors
 from jobs.context import Job
 from jobs.models import RUN_OUTCOMES, JobPause, JobRun
 from jobs.registry import JOBS
 from jobs.schedules import tick_of
 from jobs.services import JobReport, job_execute
-from replicas import PRIMARY_DB_ALIAS
 
 
 class UnknownJob(LookupError):

@@ -18,10 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.context import JobContext
 from jobs.models import JobRun
 from locking.models import LockGrant
-from replicas import PRIMARY_DB_ALIAS
 
 Pruner = Callable[[JobContext], None]
 PRUNERS: dict[str, Pruner] = {}

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Max
 
+from config.databases import PRIMARY_DB_ALIAS
 from config.retry import capped_backoff
 from jobs.models import RUN_OUTCOMES, JobPause, JobRun, Outcome
-from replicas import PRIMARY_DB_ALIAS
 
 RUN_OUTCOME_VALUES = [outcome.value for outcome in RUN_OUTCOMES]
 

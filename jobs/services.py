@@ -29,13 +29,13 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from config import metrics
+from config.databases import PRIMARY_DB_ALIAS
 from jobs import selectors
 from jobs.context import Job, JobContext
 from jobs.models import JobRun, Outcome
 from jobs.schedules import tick_of, ticks_between
 from locking.errors import LockLost, LockUnavailable
 from locking.services import JobLock, acquire_job_lock, release_job_lock
-from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from config.databases import PRIMARY_DB_ALIAS
 from config.retry import capped_backoff
-from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 

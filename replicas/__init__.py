@@ -27,7 +27,7 @@ Force the primary for a block of code::
 
 Code that must read or write the primary itself (locks, the job ledger) names it
 ``PRIMARY_DB_ALIAS`` (``from config.databases import PRIMARY_DB_ALIAS``), the one name of that
-alias; it is re-exported here for the code that still imports it from this package.
+alias.
 
 Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 ``REPLICA_MAX_LAG_MS``, ``REPLICA_LAG_REFRESH_SECONDS``, ``REPLICA_CONNECT_TIMEOUT_SECONDS``,
@@ -36,7 +36,6 @@ Settings (``config/settings/components/replicas.py``): ``REPLICA_DATABASES``,
 Why it is built this way, and how it fails: docs/adr/0004-read-replicas.md.
 """
 
-from config.databases import PRIMARY_DB_ALIAS
 from replicas.context import use_primary_db
 
-__all__ = ["PRIMARY_DB_ALIAS", "use_primary_db"]
+__all__ = ["use_primary_db"]

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 from pytest_django.fixtures import _get_databases_for_setup, validate_django_db
 
+from config.databases import PRIMARY_DB_ALIAS
 from deploy.local import cluster
-from replicas import PRIMARY_DB_ALIAS
 from tests import support
 
 

@@ -86,7 +86,7 @@ def child_env(**extra: str) -> dict[str, str]:
     name pytest-django gave it) with the test settings, importing from the repository."""
     from django.db import connections
 
-    from replicas import PRIMARY_DB_ALIAS
+    from config.databases import PRIMARY_DB_ALIAS
 
     return {
         **os.environ,

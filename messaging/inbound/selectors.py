@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.models import PhoneLink
-from replicas import PRIMARY_DB_ALIAS
 
 
 def phone_links_stuck(*, stuck_before: datetime, limit: int) -> list[PhoneLink]:

@@ -10,12 +10,12 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.contacts.services import phone_normalize
 from messaging.errors import Conflict, InvalidInput, NotFound
 from messaging.events import MESSAGE_INBOUND, MESSAGE_STATUS, message_changed_on_commit
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway
 from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, PhoneLink
-from replicas import PRIMARY_DB_ALIAS
 
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.errors import NotFound
 from messaging.models import Church, Contact, RecurringMessage
-from replicas import PRIMARY_DB_ALIAS
 
 
 def recurring_message_list(

@@ -15,11 +15,11 @@ from croniter import CroniterError, croniter
 from django.db import connections, transaction
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.errors import InvalidInput, NotFound
 from messaging.models import Church, ContactGroup, Message, RecurringMessage
 from messaging.recurring import selectors
 from messaging.sending.services import message_body_check, messages_enqueue
-from replicas import PRIMARY_DB_ALIAS
 
 Batch = Callable[[], AbstractContextManager[Counter[str]]]
 

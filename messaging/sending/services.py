@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.errors import Conflict, InvalidInput, NotFound
 from messaging.events import MESSAGE_SENT, MESSAGE_STATUS, message_changed_on_commit
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway, get_gateway
 from messaging.models import BODY_MAX_LENGTH, Church, Contact, IdempotentRequest, Message, PhoneLink
-from replicas import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from replicas import PRIMARY_DB_ALIAS
+from config.databases import PRIMARY_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from logins.selectors import login_locked_seconds
 from logins.services import login_failures_clear
 from messaging.errors import AccountLockedOut
 from messaging.models import ApiToken, Church
 from messaging.tokens import cache, selectors
-from replicas import PRIMARY_DB_ALIAS
 
 
 @dataclass(frozen=True)

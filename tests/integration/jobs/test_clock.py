@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.models import JobRun, Outcome
 from jobs.schedules import TickSchedule, tick_of
 from jobs.selectors import database_now
 from jobs.services import job_execute
 from messaging.jobs import recurring_messages_run
 from messaging.models import Message
-from replicas import PRIMARY_DB_ALIAS
 from tests.integration.messaging.factories import ChurchFactory, ContactFactory, RecurringMessageFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connections
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.context import JobContext
 from jobs.models import JobRun, Outcome
 from jobs.services import job_execute
 from locking.errors import StaleLockError
 from locking.models import LockFence
 from locking.services import acquire_job_lock, force_release_job_lock, release_job_lock
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.models import JobRun, Outcome
 from jobs.services import job_execute
 from messaging.gateway import GatewayError, OutboundSms
 from messaging.jobs import phone_links_recover, recurring_messages_run
 from messaging.models import DevelopmentSms, Message, PhoneLink
 from messaging.recurring.services import recurring_message_next_run
-from replicas import PRIMARY_DB_ALIAS
 from tests.integration.messaging.factories import (
     ChurchFactory,
     ContactFactory,

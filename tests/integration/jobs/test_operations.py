@@ -11,12 +11,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from config.databases import PRIMARY_DB_ALIAS
 from deploy.local.cluster import REPO
 from jobs.context import Job
 from jobs.models import JobPause, JobRun, Outcome
 from jobs.registry import JOBS
 from jobs.services import job_execute
-from replicas import PRIMARY_DB_ALIAS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

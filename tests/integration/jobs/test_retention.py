@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from config.databases import PRIMARY_DB_ALIAS
 from jobs.models import JobRun, Outcome
 from jobs.registry import JOBS
 from jobs.retention import PRUNERS
@@ -17,7 +18,6 @@ from jobs.selectors import database_now
 from jobs.services import job_execute
 from locking.models import LockGrant
 from messaging.models import ApiToken, IdempotentRequest
-from replicas import PRIMARY_DB_ALIAS
 from tests.integration.messaging.factories import ChurchFactory, UserFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
