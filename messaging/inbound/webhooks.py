@@ -66,6 +66,12 @@ def webhook_headers(
     }
 
 
+def _is_unix_seconds(stamp: str) -> bool:
+    # str.isdigit() alone also takes "\xb2" (which int() refuses) and other scripts' digits
+    # (which int() reads): only ASCII digits are a timestamp.
+    return 0 < len(stamp) <= _MAX_TIMESTAMP_DIGITS and stamp.isascii() and stamp.isdigit()
+
+
 def webhook_verify(
     *,
     body: bytes,
@@ -76,18 +82,21 @@ def webhook_verify(
     max_skew: float | None = None,
 ) -> Verdict:
     """Check a callback's timestamp and signature; replays are the caller's (they need storage)."""
-    if not timestamp or len(timestamp) > _MAX_TIMESTAMP_DIGITS or not timestamp.strip().isdigit():
-        return Verdict(False, "missing or malformed signature timestamp", TIMESTAMP_HEADER)
+    stamp = (timestamp or "").strip()
+    if not _is_unix_seconds(stamp):
+        detail = f"{TIMESTAMP_HEADER} is missing or not whole Unix seconds in ASCII digits"
+        return Verdict(False, detail, TIMESTAMP_HEADER)
     skew = settings.MESSAGING_WEBHOOK_MAX_SKEW_SECONDS if max_skew is None else max_skew
     current = time.time() if now is None else now
-    if abs(current - int(timestamp)) > skew:
-        return Verdict(False, f"signature timestamp more than {skew:g} s from now", TIMESTAMP_HEADER)
+    if abs(current - int(stamp)) > skew:
+        detail = f"{TIMESTAMP_HEADER} is more than {skew:g} s from now"
+        return Verdict(False, detail, TIMESTAMP_HEADER)
     presented = (signature or "").strip().lower().removeprefix(SIGNATURE_PREFIX)
     if not presented:
         return Verdict(False, "missing or wrong signature", SIGNATURE_HEADER)
     keys = webhook_secrets() if secrets is None else [secret for secret in secrets if secret]
     for secret in keys:
-        expected = webhook_signature(body=body, timestamp=timestamp.strip(), secret=secret)
+        expected = webhook_signature(body=body, timestamp=stamp, secret=secret)
         if hmac.compare_digest(presented.encode(), expected.encode()):
             return Verdict(True, "", "", signature=expected)
     return Verdict(False, "missing or wrong signature", SIGNATURE_HEADER)

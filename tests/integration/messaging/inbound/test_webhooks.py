@@ -124,7 +124,8 @@ def test_a_callback_signed_four_minutes_ago_is_accepted(church, linked_number):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("timestamp", [None, "", "yesterday", "-5", "1" * 20])
+# "\xb2" (superscript two) is a digit to str.isdigit() but not to int(): it once gave a 500.
+@pytest.mark.parametrize("timestamp", [None, "", "yesterday", "-5", "1" * 20, "\xb2", "17000000\xb9\xb2"])
 def test_a_missing_or_malformed_timestamp_is_403(linked_number, timestamp):
     body = json.dumps(_inbound()).encode()
     headers = webhook_headers(body=body)
@@ -134,7 +135,9 @@ def test_a_missing_or_malformed_timestamp_is_403(linked_number, timestamp):
         headers["X-Signature-Timestamp"] = timestamp
     response = _post("/webhooks/sms/inbound", body, headers)
     assert response.status_code == 403
+    assert response["Content-Type"].startswith("application/json")
     assert response.json()["field"] == "X-Signature-Timestamp"
+    assert "X-Signature-Timestamp" in response.json()["detail"]
     assert not Message.objects.exists()
 
 

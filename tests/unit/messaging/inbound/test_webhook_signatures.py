@@ -45,3 +45,26 @@ def test_either_of_two_secrets_verifies_during_a_rotation():
     assert _verify(body, old, secrets=("new", "old")).ok
     assert _verify(body, new, secrets=("new", "old")).ok
     assert not _verify(body, old, secrets=("new",)).ok
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "\xb2",  # superscript two: str.isdigit() says yes, int() raises
+        "17000000\xb9\xb2",
+        "\uff11\uff17\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",  # full-width digits int() reads
+        "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660",  # Arabic-Indic digits
+        "+1700000000",
+        "1_700_000_000",
+        "1700000000.0",
+    ],
+)
+def test_a_timestamp_of_anything_but_ascii_digits_is_refused_naming_the_header(timestamp):
+    # given a body signed over that very timestamp string
+    body = b"{}"
+    signature = webhook_signature(body=body, timestamp=timestamp, secret="s3cret")
+    # when
+    verdict = _verify(body, signature, timestamp=timestamp)
+    # then
+    assert (verdict.ok, verdict.field) == (False, "X-Signature-Timestamp")
+    assert "X-Signature-Timestamp" in verdict.reason
