@@ -92,6 +92,11 @@ replica_up = Gauge(
     multiprocess_mode="mostrecent",
 )
 reads_routed = Counter("app_db_reads_routed_total", "Reads the router sent to each alias.", ["alias"])
+position_hints_ignored = Counter(
+    "app_replica_position_hints_ignored_total",
+    "X-Replica-Min-LSN values ignored: not issued by this deployment (forged, malformed) or expired.",
+    ["reason"],
+)
 
 # --- health ---------------------------------------------------------------------------------
 health_check_status = Gauge(
@@ -164,6 +169,11 @@ def record_replica_lag(*, replica: str, seconds: float | None, reachable: bool =
 
 def record_read_routed(*, alias: str) -> None:
     reads_routed.labels(alias=alias).inc()
+
+
+def record_position_hint_ignored(*, reason: str) -> None:
+    """``reason``: ``unsigned`` (not a value a server issued) or ``expired``."""
+    position_hints_ignored.labels(reason=reason).inc()
 
 
 def record_health_check(*, check: str, ok: bool, seconds: float) -> None:

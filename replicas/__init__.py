@@ -10,7 +10,8 @@ Where a read goes (``replicas.routers.ReplicaRouter``, in ``DATABASE_ROUTERS``):
 - reads by a principal whose recent write a replica has not replayed yet: the primary. The WAL
   position after a write is kept in Redis under the hash of the request's ``Authorization``
   header or session cookie (``replicas.positions``), in the signed ``replica_lsn`` cookie, in
-  the ``X-Replica-LSN`` response header (a client may send it back as ``X-Replica-Min-LSN``),
+  the signed, timestamped ``X-Replica-LSN`` response header (a client may send it back unchanged
+  as ``X-Replica-Min-LSN``; any other value is ignored and counted),
   and in the task header ``replica_min_lsn``;
 - every other read: a replica from ``REPLICA_DATABASES`` whose lag (staleness as a reader sees
   it, measured once a second per process by ``replicas.monitor``) is at most

@@ -1,6 +1,8 @@
 """Read-your-writes for HTTP: one routing unit per request; the primary's WAL position after a
 write kept per principal in Redis (any client), in a cookie (browsers) and in a response header
-(clients that send it back as a hint)."""
+(clients that send it back as a hint). The cookie and the header are signed with an expiry: a
+position counts only if a server of this deployment issued it, so nobody can pin reads to the
+primary with a made-up one."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
-from django.core.signing import BadSignature
+from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from config.metrics import record_position_hint_ignored
 from replicas.conf import debug_endpoints_enabled, replica_settings
 from replicas.context import RoutingState, unit_of_work, use_primary_db
 from replicas.lsn import format_lsn, parse_lsn
@@ -23,12 +26,14 @@ from replicas.writes import primary_lsn_after_writes
 logger = logging.getLogger(__name__)
 
 COOKIE_SALT = "replicas.read-your-writes"
+HEADER_SALT = "replicas.read-your-writes.header"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 PRIMARY_ONLY_HEADER = "X-Replicas-Primary-Only"
-# Sent on every response of a request that wrote: the primary's WAL position after the write.
+# Sent on every response of a request that wrote: the primary's WAL position after the write,
+# signed and timestamped (``position_token``).
 POSITION_HEADER = "X-Replica-LSN"
-# A client may send a position back (its own, or one another client handed it): for
-# REPLICA_READ_YOUR_WRITES_SECONDS its reads then see at least everything up to it.
+# A client may send that value back unchanged (its own, or one another client handed it): for
+# REPLICA_READ_YOUR_WRITES_SECONDS after the write its reads see at least everything up to it.
 MIN_POSITION_HEADER = "X-Replica-Min-LSN"
 
 
@@ -47,9 +52,31 @@ def position_from_cookie(request: HttpRequest) -> int | None:
     return _position_or_none(value)
 
 
+def position_token(lsn: int) -> str:
+    """The ``X-Replica-LSN`` value for a position: signed with ``SECRET_KEY`` and timestamped."""
+    return TimestampSigner(salt=HEADER_SALT).sign(format_lsn(lsn))
+
+
 def position_from_header(request: HttpRequest) -> int | None:
-    """The position a client asks its reads to have reached (``X-Replica-Min-LSN``), if well formed."""
-    return _position_or_none(request.headers.get(MIN_POSITION_HEADER))
+    """The position in ``X-Replica-Min-LSN`` if a server issued it within the window, else None.
+
+    Anything else (a bare position, a forged or altered signature, an expired value) is ignored
+    and counted: an unchecked position could send every read of the request to the primary.
+    """
+    value = request.headers.get(MIN_POSITION_HEADER)
+    if not value:
+        return None
+    try:
+        position = TimestampSigner(salt=HEADER_SALT).unsign(
+            value, max_age=timedelta(seconds=replica_settings().read_your_writes_seconds)
+        )
+    except SignatureExpired:
+        record_position_hint_ignored(reason="expired")
+        return None
+    except BadSignature:
+        record_position_hint_ignored(reason="unsigned")
+        return None
+    return _position_or_none(position)
 
 
 def _position_or_none(value: str | None) -> int | None:
@@ -67,11 +94,11 @@ class ReadYourWritesMiddleware:
 
     - In: the primary's WAL position after this principal's last write (kept in Redis under the
       hash of the request's ``Authorization`` header or session cookie; fetched only when a
-      read would otherwise go to a replica), the signed cookie's and the ``X-Replica-Min-LSN``
-      header's; for ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a replica only if it has
-      replayed the largest of them.
+      read would otherwise go to a replica), the signed cookie's and the signed
+      ``X-Replica-Min-LSN`` header's; for ``REPLICA_READ_YOUR_WRITES_SECONDS`` reads go to a
+      replica only if it has replayed the largest of them.
     - Out: if the request wrote, the primary's position now goes to Redis under the principal,
-      into that cookie and into the ``X-Replica-LSN`` response header.
+      into that cookie and, signed, into the ``X-Replica-LSN`` response header.
     - A safe-method view whose replica read failed (the replica died mid-request) runs once
       more with every read on the primary, and that replica is skipped until it answers again
       (the view again, not the request: other middleware has done its part already).
@@ -135,7 +162,7 @@ class ReadYourWritesMiddleware:
             return
         if principal is not None:
             position_remember(key=principal, lsn=lsn)
-        response[POSITION_HEADER] = format_lsn(lsn)
+        response[POSITION_HEADER] = position_token(lsn)
         conf = replica_settings()
         response.set_signed_cookie(
             conf.cookie_name,
