@@ -8,7 +8,7 @@
   The token is looked up with messaging's own selector (the API's lookup); a missing, wrong,
   expired or revoked token is refused at connect. A connection joins one room only: its
   church's. Tokens are checked again every ``LIVE_TOKEN_RECHECK_SECONDS``; a connection whose
-  token stopped working is disconnected.
+  token stopped working, or whose staff member moved to another church, is disconnected.
 - **Operations**: ``/health/live``, ``/health/ready`` (primary through PgBouncer, the broker
   Redis, not draining) and ``/metrics`` on the same port, with the app servers' own parts: the
   reports come from the health runner (``health.runner``: same checks, cache and JSON), the
@@ -199,22 +199,37 @@ class LiveServer:
             request_id_var.reset(reset)
 
     async def recheck_tokens(self) -> None:
-        """Disconnect every connection whose token no longer works; one lookup per distinct token."""
+        """Every ``LIVE_TOKEN_RECHECK_SECONDS``, check every connection again (``recheck_once``)."""
         while True:
             await asyncio.sleep(settings.LIVE_TOKEN_RECHECK_SECONDS)
-            tokens: dict[str, list[str]] = {}
-            for sid, connection in list(self.connections.items()):
-                tokens.setdefault(connection.token, []).append(sid)
-            for raw_token, sids in tokens.items():
-                try:
-                    staff = await asyncio.to_thread(staff_for_token, raw_token)
-                except Exception:  # the database is away: keep the connections, ask next round
-                    logger.warning("token recheck failed", exc_info=True)
-                    break
-                if staff is None:
-                    for sid in sids:
-                        # A Socket.IO disconnect: the client does not reconnect by itself.
-                        await self.sio.disconnect(sid, namespace=NAMESPACE)
+            await self.recheck_once()
+
+    async def recheck_once(self) -> None:
+        """Disconnect every connection whose token no longer works, or whose staff member now
+        belongs to another church than the one whose room it joined; one lookup per token.
+
+        A moved staff member's connection is closed rather than moved to the new room: it was
+        authorised for one church, and a client that reconnects joins its current church's room
+        and reads what it missed there (ADR 0013), instead of mixing two churches' streams.
+        """
+        tokens: dict[str, list[str]] = {}
+        for sid, connection in list(self.connections.items()):
+            tokens.setdefault(connection.token, []).append(sid)
+        for raw_token, sids in tokens.items():
+            try:
+                staff = await asyncio.to_thread(staff_for_token, raw_token)
+            except Exception:  # the database is away: keep the connections, ask next round
+                logger.warning("token recheck failed", exc_info=True)
+                return
+            church_id = None if staff is None else staff[1]
+            for sid in sids:
+                current = self.connections.get(sid)
+                if current is None or current.church_id == church_id:
+                    continue
+                reason = "token-invalid" if church_id is None else "church-changed"
+                logger.info("recheck: disconnecting", extra={"sid": sid, "reason": reason})
+                # A Socket.IO disconnect: the client does not reconnect by itself.
+                await self.sio.disconnect(sid, namespace=NAMESPACE)
 
     # --- drain ----------------------------------------------------------------------------
 

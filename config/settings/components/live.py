@@ -31,6 +31,6 @@ LIVE_PING_TIMEOUT_SECONDS = env.float("LIVE_PING_TIMEOUT_SECONDS", default=20.0)
 # On SIGTERM: stop accepting at once, tell clients to reconnect elsewhere, and close their
 # connections spread over this many seconds (a herd of reconnects would land at once otherwise).
 LIVE_DRAIN_SECONDS = env.float("LIVE_DRAIN_SECONDS", default=10.0)
-# How often each connection's token is checked again: a revoked or expired token is
-# disconnected within this time.
+# How often each connection's token is checked again: a revoked or expired token, or a staff
+# member moved to another church, is disconnected within this time.
 LIVE_TOKEN_RECHECK_SECONDS = env.float("LIVE_TOKEN_RECHECK_SECONDS", default=60.0)
