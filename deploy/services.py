@@ -98,6 +98,7 @@ def render_k8s(*, out: Path) -> list[Path]:
     render_pgbouncer_ini(selectors.k8s_pgbouncer_values(), out / "base" / "pgbouncer.ini")
     shutil.copytree(source / "monitoring", out / "monitoring", dirs_exist_ok=True)
     shutil.copytree(source / "components", out / "components", dirs_exist_ok=True)
+    shutil.copytree(source / "certs", out / "certs", dirs_exist_ok=True)
     (out / "monitoring" / PROMETHEUS_RULE).write_text(prometheus_rule_text())
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)

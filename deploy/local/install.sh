@@ -31,6 +31,10 @@ command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
 # The TLS scan of the edge (tests/cluster/edge/test_tls_scan.py).
 command -v testssl >/dev/null || need+=(testssl.sh)
+# Certificates over ACME, tested offline (tests/integration/deploy/test_acme_certificates.py):
+# certbot, and pebble (a test ACME server, with its DNS pebble-challtestsrv).
+command -v certbot >/dev/null || need+=(certbot)
+command -v pebble >/dev/null || need+=(pebble)
 # The runbooks' checks (docs/runbooks/) use curl.
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

@@ -34,6 +34,11 @@ websocket_connections       NGINX_WEBSOCKET_CONNECTIONS     20 open at once per 
 websocket_idle_timeout      NGINX_WEBSOCKET_IDLE_TIMEOUT    ``120s`` without a frame: closed
 websocket_max_connections   NGINX_WEBSOCKET_MAX_CONNECTIONS 10000 open in all on this edge
 websocket_max_body_size     NGINX_WEBSOCKET_MAX_BODY_SIZE   ``16k``
+acme_webroot                NGINX_ACME_WEBROOT              ``/var/lib/letsencrypt/webroot``: where
+                                                            certbot --webroot writes its tokens
+acme_renewer                NGINX_ACME_RENEWER              empty: this edge renews; else the
+                                                            renewing edge's ``host:port`` (HTTP),
+                                                            asked for tokens this edge lacks
 ==========================  ==============================  ====================================
 
 Values are checked before they reach the file (a stray ``;`` or quote would change the
@@ -125,6 +130,10 @@ class NginxSettings:
     websocket_idle_timeout: str = "120s"
     websocket_max_connections: int = 10000
     websocket_max_body_size: str = "16k"
+    acme_webroot: str = "/var/lib/letsencrypt/webroot"
+    # With an edge pair one edge renews (deploy/certs/); the other sends the CA's challenge
+    # requests it cannot answer to it, so validation works whichever edge holds the address.
+    acme_renewer: str = ""
 
 
 def variable_name(field: str) -> str:
@@ -278,6 +287,32 @@ def nginx_values(settings: NginxSettings) -> dict[str, str]:
             "websocket_max_body_size", s.websocket_max_body_size, _SIZE, "a size like 16k"
         ),
         "websocket_max_connections": str(s.websocket_max_connections),
+        **_acme_values(s),
+    }
+
+
+def _acme_values(s: NginxSettings) -> dict[str, str]:
+    webroot = _check("acme_webroot", s.acme_webroot, _WORD, "a path")
+    if not s.acme_renewer:
+        return {
+            "acme_webroot": webroot,
+            "acme_missing": "=404",
+            "acme_renewer_location": "",
+            "acme_renewer_note": "",
+        }
+    renewer = _check("acme_renewer", s.acme_renewer, _ADDRESS, "host:port")
+    location = (
+        "        location @acme_renewer {\n"
+        f"            proxy_pass http://{renewer};\n"
+        "            proxy_set_header Host $host;\n"
+        "        }\n"
+    )
+    note = f", or from the renewing edge ({renewer}) when this edge has none"
+    return {
+        "acme_webroot": webroot,
+        "acme_missing": "@acme_renewer",
+        "acme_renewer_location": location,
+        "acme_renewer_note": note,
     }
 
 

@@ -21,13 +21,16 @@ DIGEST = "sha256:" + "12" * 32
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 BASE, OVERLAY, MONITORING = K8S / "base", K8S / "overlays" / "example", K8S / "monitoring"
 ALERTS = K8S.parent / "monitoring" / "alerts.yml"
-# The Prometheus Operator's kinds: no schema ships with kubernetes-validate; checked below instead.
-OPERATOR_API = "monitoring.coreos.com/v1"
+# The Prometheus Operator's and cert-manager's kinds: no schema ships with kubernetes-validate;
+# checked below by the fields their CRDs require instead.
 OPERATOR_SPEC_KEYS = {
-    "ServiceMonitor": {"selector", "endpoints"},
-    "PodMonitor": {"selector", "podMetricsEndpoints"},
-    "PrometheusRule": {"groups"},
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): {"selector", "endpoints"},
+    ("monitoring.coreos.com/v1", "PodMonitor"): {"selector", "podMetricsEndpoints"},
+    ("monitoring.coreos.com/v1", "PrometheusRule"): {"groups"},
+    ("cert-manager.io/v1", "Issuer"): {"acme"},
+    ("cert-manager.io/v1", "Certificate"): {"secretName", "issuerRef", "dnsNames"},
 }
+OPERATOR_APIS = {api for api, _ in OPERATOR_SPEC_KEYS}
 # The oldest Kubernetes these manifests promise to work on (the preStop sleep action is beta there).
 KUBERNETES_VERSION = "1.30"
 MANIFESTS = sorted(path for path in K8S.rglob("*.yaml") if path.name != "kustomization.yaml")
@@ -42,9 +45,9 @@ def _by_kind_and_name(documents: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 def _validate(resource: dict) -> None:
-    if resource.get("apiVersion") == OPERATOR_API:
-        # the operator's own kinds: the fields its CRDs require, and nothing unknown at the top
-        kind = resource["kind"]
+    if resource.get("apiVersion") in OPERATOR_APIS:
+        # the operators' own kinds: the fields their CRDs require, and nothing unknown at the top
+        kind = (resource["apiVersion"], resource["kind"])
         assert kind in OPERATOR_SPEC_KEYS, kind
         assert set(resource) == {"apiVersion", "kind", "metadata", "spec"}, kind
         assert resource["metadata"]["name"]
@@ -70,7 +73,11 @@ def test_a_manifest_with_a_wrong_field_does_not_validate():
         _validate(web)
 
 
-@pytest.mark.parametrize("folder", [BASE, OVERLAY, MONITORING], ids=["base", "overlay", "monitoring"])
+@pytest.mark.parametrize(
+    "folder",
+    [BASE, OVERLAY, MONITORING, K8S / "certs", K8S / "redis"],
+    ids=["base", "overlay", "monitoring", "certs", "redis"],
+)
 def test_the_kustomization_lists_every_file_of_its_folder(folder):
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     listed = {entry for entry in kustomization.get("resources", []) if not entry.startswith("..")}

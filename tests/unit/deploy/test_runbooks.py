@@ -30,6 +30,7 @@ EXPECTED = {
     "force-releasing-a-lock.md",
     "replica-lost-or-lagging.md",
     "pool-saturated.md",
+    "certificates.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
@@ -46,6 +47,7 @@ DEBIAN_PACKAGES = {
     "systemctl": "systemd",
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
+    "certbot": "certbot",
 }
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
