@@ -1,4 +1,5 @@
-"""Writes: logging in (a new token), logging out (a revoked one), purging expired tokens."""
+"""Writes: logging in (a new token), logging out (one token, or all of a user's), purging expired
+tokens."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ def api_token_revoke(*, raw_token: str) -> None:
     """
     ApiToken.objects.filter(key_hash=selectors.api_token_hash(raw_token=raw_token)).delete()
     cache.token_cache.bump()
+
+
+def api_tokens_revoke_all(*, user_id: int, using: str = PRIMARY_DB_ALIAS) -> int:
+    """Delete every token of the user and tell every server once the deletion commits (at once
+    outside a transaction); returns how many there were.
+
+    Called by ``POST /auth/logout-all`` and, through ``signals``, when the user's password
+    changes, the user is deactivated or moves to another church. Raises
+    ``cache.RevocationNotPublished`` (outside a transaction) when the other servers could not
+    be told; the tokens are deleted all the same.
+    """
+    deleted, _ = ApiToken.objects.using(using).filter(user_id=user_id).delete()
+    cache.token_cache.bump_on_commit(using=using)
+    return deleted
 
 
 def api_tokens_purge_expired(*, now: datetime | None = None) -> int:

@@ -92,6 +92,8 @@ MESSAGING_WEBHOOK_MAX_SKEW_SECONDS = env.float("MESSAGING_WEBHOOK_MAX_SKEW_SECON
 # --- API --------------------------------------------------------------------------------
 # /api/openapi.json and /api/docs: off unless turned on (local settings turn them on).
 MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=False)
+# How long a bearer token lives after login. A new password, a deactivation or a move to another
+# church ends a user's tokens sooner; so does POST /auth/logout-all (messaging/tokens/signals.py).
 MESSAGING_API_TOKEN_TTL_HOURS = env.int("MESSAGING_API_TOKEN_TTL_HOURS", default=24 * 7)
 # Each process remembers a token it checked on the primary for at most this long; any logout,
 # deactivation or token deletion drops every server's copies at once (messaging/tokens/cache.py,

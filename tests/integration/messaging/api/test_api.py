@@ -76,6 +76,7 @@ def test_logout_revokes_the_token(api):
         ("post", "/api/recurring-messages"),
         ("patch", "/api/recurring-messages/1"),
         ("post", "/auth/logout"),
+        ("post", "/auth/logout-all"),
     ],
 )
 def test_without_a_token_every_endpoint_is_401_naming_the_header(db, method, path):
@@ -364,6 +365,7 @@ def test_the_openapi_schema_describes_every_endpoint(db):
     assert set(schema["paths"]) == {
         "/auth/login",
         "/auth/logout",
+        "/auth/logout-all",
         "/api/contacts",
         "/api/contacts/{contact_id}",
         "/api/messages",
