@@ -1,4 +1,5 @@
-"""Operator endpoints (/health/detailed, /metrics, /nginx_status) answer internal networks only.
+"""Operator endpoints (/health/detailed, /metrics, /nginx_status) and the admin answer internal
+networks only.
 
 The local cluster's NGINX counts only 127.0.0.1 as internal; an outside client here is another
 loopback address (see conftest).
@@ -8,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.cluster
 
-INTERNAL_ONLY = ["/health/detailed", "/metrics", "/nginx_status"]
+INTERNAL_ONLY = ["/health/detailed", "/metrics", "/nginx_status", "/admin/", "/admin/login/"]
 
 
 @pytest.mark.parametrize("path", INTERNAL_ONLY)
@@ -24,6 +25,12 @@ def test_an_outside_client_is_refused(outside_client, nginx_url, path):
 def test_an_internal_client_reaches_the_app(http, nginx_url, path):
     response = http.get(f"{nginx_url}{path}", timeout=10)
     assert response.status_code != 403
+    assert response.headers.get("X-Served-By")
+
+
+def test_the_admins_login_form_answers_an_internal_client(http, nginx_url):
+    response = http.get(f"{nginx_url}/admin/login/", timeout=10)
+    assert response.status_code == 200
     assert response.headers.get("X-Served-By")
 
 
