@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.inprocess import django_environment
+from deploy.local.cluster import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- phase2 -->", "<!-- /phase2 -->"
 GOAL = 1.10  # the seed's goal: within 10 % of the small-data figure
 
@@ -258,10 +258,10 @@ def main(argv: list[str]) -> int:
     section = run(args)
     sys.stdout.write(section)
     if not args.no_write:
-        out = ROOT / "bench" / "out"
+        out = REPO / "bench" / "out"
         out.mkdir(exist_ok=True)
         (out / "phase2.md").write_text(section)
-        for path in (ROOT / "bench" / "report.md", ROOT / "docs" / "phase2-verification.md"):
+        for path in (REPO / "bench" / "report.md", REPO / "docs" / "phase2-verification.md"):
             _replace_section(path, section)
     return 0
 

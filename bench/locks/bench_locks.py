@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+# Run as a script (python bench/...py), not a module: the repository root is found from this
+# file, since nothing of the project can be imported before it is on sys.path.
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "bench" / "out" / "locks.md"
 ROUNDS = 10

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+# Run as a script (python bench/...py), not a module: the repository root is found from this
+# file, since nothing of the project can be imported before it is on sys.path.
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
