@@ -5,7 +5,9 @@ tick is the slot's start. Beat's own bookkeeping (``last_run_at``) differs per b
 so it cannot name a tick. ``TickSchedule`` is due once per slot, at the slot's start, and
 ``TickScheduler`` stamps every send with the slot it belongs to (``tick`` kwarg, ISO 8601),
 computed on the beat from its wall clock. Three beats sending the same slot therefore send
-the same tick, and the ledger's unique (job, tick) lets only one of those deliveries run.
+the same tick, and the ledger's unique (job, tick) lets only one of those deliveries run. After
+the beat's clock is stepped back, ``TickScheduler`` brings back the runs its schedule file
+records in the future, or beat would stay silent until the clock caught up with them.
 
 ``BEAT_SCHEDULE`` is beat's schedule (``CELERY_BEAT_SCHEDULE``), built from the jobs declared
 with ``@job`` (``jobs.registry``): each job brings its task, its interval setting and its expiry.
@@ -14,9 +16,10 @@ with ``@job`` (``jobs.registry``): each job brings its task, its interval settin
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery.beat import PersistentScheduler, ScheduleEntry
@@ -27,6 +30,8 @@ from config.liveness import touch_liveness_file
 
 if TYPE_CHECKING:
     from jobs.context import Job
+
+logger = logging.getLogger(__name__)
 
 
 def tick_of(when: datetime, interval: float) -> datetime:
@@ -65,6 +70,25 @@ class TickSchedule(schedule):
         due = tick_of(last_run_at.astimezone(UTC), self.interval) < current
         return schedstate(is_due=due, next=max(0.01, until_next))
 
+    def last_run_brought_back(self, last_run_at: datetime) -> datetime:
+        """``last_run_at`` if it is not later than now; else what it stands for on this clock.
+
+        A last run later than now was stamped while this beat's clock was ahead (it has been
+        stepped back since: NTP, a resumed VM). Kept, it would make beat wait until the clock
+        caught up with it, sending nothing meanwhile. In this slot: this slot was sent, so now.
+        In a later slot: the slot sent was one this clock has not reached yet (refused as early
+        by the workers), and this one was not: the previous slot, so this one is due at once.
+        """
+        now = self.now().astimezone(UTC)
+        if last_run_at.tzinfo is None:
+            last_run_at = last_run_at.replace(tzinfo=UTC)
+        if last_run_at <= now:
+            return last_run_at
+        current = tick_of(now, self.interval)
+        if tick_of(last_run_at.astimezone(UTC), self.interval) == current:
+            return now
+        return current - timedelta(seconds=self.interval)
+
     def __repr__(self) -> str:
         return f"<tick every {self.interval:g}s, epoch-aligned>"
 
@@ -74,7 +98,31 @@ class TickScheduler(PersistentScheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         touch_liveness_file()  # beat's liveness probe: the loop still turns (config/liveness.py)
+        if self.bring_back_future_runs():
+            # The heap holds each entry's next send in wall-clock seconds, computed by the clock
+            # that was ahead: rebuilt, or beat sleeps until the clock catches up with them.
+            self._heap = None
         return float(super().tick(*args, **kwargs))
+
+    def bring_back_future_runs(self) -> list[str]:
+        """The entries whose ``last_run_at`` was later than now (the clock stepped back since
+        they ran, or since the schedule file was written), each brought back to this clock."""
+        moved = []
+        for name, entry in self.schedule.items():
+            last_run_at = entry.last_run_at
+            if not isinstance(entry.schedule, TickSchedule) or last_run_at is None:
+                continue
+            brought_back = entry.schedule.last_run_brought_back(last_run_at)
+            if brought_back != last_run_at:
+                logger.warning(
+                    "beat: %s last ran at %s, later than now: the clock stepped back; now %s",
+                    name,
+                    last_run_at.isoformat(),
+                    brought_back.isoformat(),
+                )
+                entry.last_run_at = brought_back
+                moved.append(name)
+        return moved
 
     def apply_async(
         self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any

@@ -84,3 +84,38 @@ def test_schedule_survives_beats_pickled_schedule_file():
     # then it is still a tick schedule with the same interval
     assert isinstance(restored, TickSchedule)
     assert restored.interval == 2.0
+
+
+def test_a_last_run_not_later_than_now_is_kept_as_it_is():
+    # given a 60 s schedule whose clock reads 10:00:20
+    schedule = TickSchedule(60, nowfun=lambda: at("2026-03-08 10:00:20"), app=app)
+    # then a last run before now (or at now) is not touched
+    for last in (at("2026-03-08 09:58:00"), at("2026-03-08 10:00:01"), at("2026-03-08 10:00:20")):
+        assert schedule.last_run_brought_back(last) == last
+
+
+def test_a_last_run_later_in_this_slot_counts_as_this_slot_sent():
+    # given a beat whose clock was a few seconds ahead when it sent this slot, then stepped back
+    now = at("2026-03-08 10:00:20")
+    schedule = TickSchedule(60, nowfun=lambda: now, app=app)
+    # when
+    brought_back = schedule.last_run_brought_back(at("2026-03-08 10:00:25"))
+    # then this slot is not sent again; the next one is due at its start
+    assert brought_back == now
+    assert schedule.is_due(brought_back).is_due is False
+    assert schedule.is_due(brought_back).next == pytest.approx(40)
+
+
+@pytest.mark.parametrize("ahead", [timedelta(seconds=45), timedelta(minutes=5), timedelta(days=3)])
+def test_a_last_run_in_a_later_slot_makes_this_slot_due_at_once(ahead):
+    # given a beat whose clock was ahead when it last sent (a slot the real clock has not reached)
+    now = at("2026-03-08 10:00:20")
+    schedule = TickSchedule(60, nowfun=lambda: now, app=app)
+    last = now + ahead
+    assert schedule.is_due(last).is_due is False  # as beat kept it: silent until the clock caught up
+    # when
+    brought_back = schedule.last_run_brought_back(last)
+    # then it counts as a run in the previous slot: this slot is due now, and only this one
+    assert brought_back == at("2026-03-08 09:59:00")
+    assert schedule.is_due(brought_back).is_due is True
+    assert schedule.last_run_brought_back(brought_back) == brought_back
