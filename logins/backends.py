@@ -1,4 +1,5 @@
-"""The first authentication backend: refuses a locked account before any password is checked."""
+"""The first authentication backend: refuses a locked address or a throttled account before any
+password is checked."""
 
 from typing import Any
 
@@ -7,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from logins.selectors import login_locked_seconds
+from logins.selectors import client_key, login_refused_seconds
 
 
 class AccountLocked(PermissionDenied):
@@ -19,8 +20,9 @@ class AccountLocked(PermissionDenied):
 class LockoutBackend(ModelBackend):
     """Listed before ModelBackend: ``PermissionDenied`` stops ``authenticate()`` at once.
 
-    Django then sends ``user_login_failed``, which does not count this attempt (the account is
-    locked), and the login form or the API answers as for a refused login. It is a ModelBackend
+    Django then sends ``user_login_failed``, which does not count this attempt (the address is
+    locked or the account throttled), and the login form or the API answers as for a refused
+    login. It is a ModelBackend
     for everything else, so a session whose backend is the first in the list (``force_login``,
     ``login()`` without a backend) still finds its user.
     """
@@ -32,7 +34,7 @@ class LockoutBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> User | None:
-        seconds = login_locked_seconds(username=username or "")
+        seconds = login_refused_seconds(username=username or "", client=client_key(request))
         if seconds:
             raise AccountLocked(seconds)
         return None  # not locked: ModelBackend, next in the list, checks the password

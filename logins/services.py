@@ -1,15 +1,15 @@
-"""Writes: count a failed login, lock the account with backoff, clear it after a success."""
+"""Writes: count a failed login, lock the address or throttle the account, remember a success."""
 
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
-from logins.selectors import FAILURES_PREFIX, LOCKED_PREFIX, account_key, login_locked_seconds
+from logins.selectors import ACCOUNT_FAILURES_PREFIX, THROTTLED_PREFIX, login_keys, refused_seconds
 
 
 def lockout_seconds(failures: int) -> int:
-    """How long the account is locked after its ``failures``-th consecutive failure (0: not yet)."""
+    """How long an address is locked after its ``failures``-th consecutive failure (0: not yet)."""
     threshold = settings.LOGIN_LOCKOUT_FAILURES
     if failures < threshold:
         return 0
@@ -17,26 +17,42 @@ def lockout_seconds(failures: int) -> int:
     return int(min(ceiling, base * 2 ** min(failures - threshold, 32)))
 
 
-def login_failure_record(*, username: str) -> int:
-    """Count one failed login for ``username``; return the seconds it is now locked for (0: not).
-
-    An attempt made while the account is locked is refused without checking the password and
-    is not counted: the lock runs out on schedule instead of growing with every refused try.
-    """
-    if not username or login_locked_seconds(username=username):
-        return 0
-    key = FAILURES_PREFIX + account_key(username)
+def _count(key: str) -> int:
+    """One more in the failure count under ``key``, forgotten after the window without another."""
     window = settings.LOGIN_FAILURE_WINDOW_SECONDS
     cache.add(key, 0, timeout=window)
-    failures = int(cache.incr(key))  # atomic in Redis: parallel guesses each count
+    count = int(cache.incr(key))  # atomic in Redis: parallel guesses each count
     cache.touch(key, timeout=window)
-    seconds = lockout_seconds(failures)
+    return count
+
+
+def login_failure_record(*, username: str, client: str) -> int:
+    """Count one failed login for ``username`` from ``client``; return the seconds that address
+    is now locked for (0: not).
+
+    An attempt refused before its password was checked (locked or throttled) is not counted:
+    the lock runs out on schedule instead of growing with every refused try. Past
+    ``LOGIN_ACCOUNT_THROTTLE_FAILURES`` failures of the account from all addresses in the window,
+    each failure throttles the account for ``LOGIN_ACCOUNT_THROTTLE_SECONDS`` for every address
+    it is not known at: one guess per throttle period, however many addresses guess.
+    """
+    keys = login_keys(username=username, client=client)
+    if not username or refused_seconds(keys):
+        return 0
+    seconds = lockout_seconds(_count(keys.failures))
     if seconds:
-        cache.set(LOCKED_PREFIX + account_key(username), time.time() + seconds, timeout=seconds)
+        cache.set(keys.locked, time.time() + seconds, timeout=seconds)
+    account_failures = 0 if keys.account is None else _count(ACCOUNT_FAILURES_PREFIX + keys.account)
+    if keys.account is not None and account_failures >= settings.LOGIN_ACCOUNT_THROTTLE_FAILURES:
+        throttle = settings.LOGIN_ACCOUNT_THROTTLE_SECONDS
+        cache.set(THROTTLED_PREFIX + keys.account, time.time() + throttle, timeout=throttle)
     return seconds
 
 
-def login_failures_clear(*, username: str) -> None:
-    """A successful login: the account starts from zero again."""
-    key = account_key(username)
-    cache.delete_many([FAILURES_PREFIX + key, LOCKED_PREFIX + key])
+def login_success_record(*, username: str, client: str) -> None:
+    """A successful login: this address starts from zero for the account and is known to it
+    (never throttled) for ``LOGIN_KNOWN_ADDRESS_DAYS``. Other addresses' counts stay."""
+    keys = login_keys(username=username, client=client)
+    cache.delete_many([keys.failures, keys.locked])
+    if keys.account is not None:
+        cache.set(keys.known, 1, timeout=settings.LOGIN_KNOWN_ADDRESS_DAYS * 86400)

@@ -14,8 +14,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from config.databases import PRIMARY_DB_ALIAS
-from logins.selectors import login_locked_seconds
-from logins.services import login_failures_clear
+from logins.selectors import client_key, login_refused_seconds
+from logins.services import login_success_record
 from messaging.errors import AccountLockedOut
 from messaging.models import ApiToken, Church
 from messaging.tokens import cache, selectors
@@ -31,17 +31,19 @@ def staff_login(*, request: HttpRequest | None, username: str, password: str) ->
     """A new bearer token for a church staff member's username and password; None when they are
     wrong or the user is on no church's staff.
 
-    Raises ``AccountLockedOut`` while the account is locked after too many failed logins
-    (``logins``, which counts the failures ``authenticate`` signals), whatever the password.
+    Raises ``AccountLockedOut`` while the client's address is locked out of the account, or the
+    account is throttled for it, after too many failed logins (``logins``, which counts the
+    failures ``authenticate`` signals), whatever the password.
     """
-    locked = login_locked_seconds(username=username)
-    if locked:
-        raise AccountLockedOut(locked)
+    client = client_key(request)
+    refused = login_refused_seconds(username=username, client=client)
+    if refused:
+        raise AccountLockedOut(refused)
     user = authenticate(request, username=username, password=password)
     staff = getattr(user, "staff", None) if user is not None else None
     if user is None or staff is None:
         return None
-    login_failures_clear(username=username)
+    login_success_record(username=username, client=client)
     return Login(token=api_token_create(user=user), church=staff.church)
 
 
