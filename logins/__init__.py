@@ -18,4 +18,9 @@ form (the API's and the admin's), as django-axes does it.
 
 Refused attempts (locked or throttled) are answered 429 with ``Retry-After`` by the API and as a
 refused login by the admin's form; they are not counted.
+
+The admin's second factor lives here too (``admin_site``): with ``ADMIN_TWO_FACTOR`` on (forced
+by the production settings) a staff user needs a TOTP code after the password (django-otp);
+``manage.py admin_totp <username>`` gives a user its device. ``check --deploy`` warns when it is
+off (``checks``).
 """

@@ -1,9 +1,13 @@
-"""Writes: count a failed login, lock the address or throttle the account, remember a success."""
+"""Writes: count a failed login, lock the address or throttle the account, remember a success;
+give an admin user its second factor."""
 
 import time
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import transaction
 
 from logins.selectors import ACCOUNT_FAILURES_PREFIX, THROTTLED_PREFIX, login_keys, refused_seconds
 
@@ -56,3 +60,22 @@ def login_success_record(*, username: str, client: str) -> None:
     cache.delete_many([keys.failures, keys.locked])
     if keys.account is not None:
         cache.set(keys.known, 1, timeout=settings.LOGIN_KNOWN_ADDRESS_DAYS * 86400)
+
+
+class NotAdminUser(Exception):
+    """The username names no active staff user: the admin would not let it in anyway."""
+
+
+def admin_totp_device_create(*, username: str, name: str = "authenticator", replace: bool = False) -> Any:
+    """A confirmed TOTP device (django-otp) for the admin user ``username``; with ``replace``, its
+    other TOTP devices are deleted first (a lost phone). Its ``config_url`` (``otpauth://``) is
+    what an authenticator app scans or takes typed in; it holds the secret, so show it once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = get_user_model()._default_manager.filter(username=username, is_staff=True, is_active=True).first()
+    if user is None:
+        raise NotAdminUser(f"no active staff user {username!r}")
+    with transaction.atomic():
+        if replace:
+            TOTPDevice.objects.filter(user=user).delete()
+        return TOTPDevice.objects.create(user=user, name=name, confirmed=True)

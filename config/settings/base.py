@@ -30,12 +30,16 @@ WSGI_APPLICATION = "config.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, on a site that asks staff for a TOTP code when ADMIN_TWO_FACTOR is on (logins).
+    "logins.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Two-factor login for the admin: devices and their verification (logins/admin_site.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Its templates and static files: /api/docs loads Swagger UI from here, not from a CDN that
     # the edge's CSP (default-src 'self') blocks.
     "ninja",
@@ -65,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a one-time password (the admin).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -52,6 +52,9 @@ MESSAGING_WEBHOOK_SECRET = env.str("MESSAGING_WEBHOOK_SECRET")
 MESSAGING_DEMO_PASSWORD = env.str("MESSAGING_DEMO_PASSWORD", default=None)
 # Real SMS unless told otherwise; the development gateway only records.
 MESSAGING_SMS_BACKEND = env("MESSAGING_SMS_BACKEND", default="messaging.gateway.HttpSmsGateway")
+# The admin asks every staff user for a TOTP code after the password, whatever the environment
+# says (logins/admin_site.py); manage.py admin_totp gives a user a device.
+ADMIN_TWO_FACTOR = True
 # Test-only endpoints stay off whatever the environment says.
 HEALTH_DEBUG_SLOW_ENDPOINT = False
 REPLICAS_DEBUG_ENDPOINTS = False

@@ -25,6 +25,14 @@ LOGIN_KNOWN_ADDRESS_DAYS = env.int("LOGIN_KNOWN_ADDRESS_DAYS", default=30)
 # cache's Redis, which evicts nothing), whatever number of made-up names is sent.
 LOGIN_UNKNOWN_USERNAME_BUCKETS = env.int("LOGIN_UNKNOWN_USERNAME_BUCKETS", default=4096)
 
+# Two-factor login for the admin (django-otp, TOTP): a staff user gives a code from an
+# authenticator app after the password, and the admin refuses sessions that did not. Off by
+# default for local work and tests; the production settings force it on. API logins are
+# unchanged (a bearer token per password login). Devices: manage.py admin_totp <username>.
+ADMIN_TWO_FACTOR = env.bool("ADMIN_TWO_FACTOR", default=False)
+# The name an authenticator app shows next to the code.
+OTP_TOTP_ISSUER = env.str("ADMIN_TOTP_ISSUER", default="Church messaging admin")
+
 # Browser sessions are the admin's only (the API uses tokens): a stolen admin cookie or an
 # unlocked office computer is good for a working day, not Django's default two weeks.
 SESSION_COOKIE_AGE = env.int("ADMIN_SESSION_SECONDS", default=8 * 3600)
