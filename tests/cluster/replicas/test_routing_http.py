@@ -54,3 +54,33 @@ def test_each_user_reads_its_own_writes_under_load_while_others_read_the_replica
         f"1000 write+read pairs in {took:.1f} s; the writer's reads: "
         f"{writer_servers.count('replica')} replica, {writer_servers.count('primary')} primary"
     )
+
+
+def test_a_made_up_position_does_not_pin_reads_to_the_primary(new_user, old_probe):
+    # given a client that sends the largest position there is, unsigned
+    user = new_user()
+    user.session.headers["X-Replica-Min-LSN"] = "FFFFFFFF/FFFFFFFF"
+    # when it reads a row every replica has
+    servers = reads_served_by(user, old_probe, 20)
+    # then the header is ignored: the replica answers
+    assert servers == ["replica"] * 20
+
+
+def test_the_servers_position_echoed_by_another_client_reads_the_write(new_user):
+    # given a writer, and a reader with no cookie and no credentials of its own
+    writer, reader = new_user(), new_user()
+    misses = []
+    for _ in range(50):
+        # when the writer writes and the reader reads the row at once, sending back the
+        # X-Replica-LSN value the write's response carried, unchanged
+        response = writer.session.post(f"{writer.base}/replicas/debug/probes", timeout=10)
+        assert response.status_code == 201, response.text
+        read = reader.session.get(
+            f"{reader.base}/replicas/debug/probes/{response.json()['id']}",
+            headers={"X-Replica-Min-LSN": response.headers["X-Replica-LSN"]},
+            timeout=10,
+        )
+        # then it finds the row (on the primary, or a replica that has replayed it)
+        if read.status_code != 200:
+            misses.append(read.status_code)
+    assert misses == []
