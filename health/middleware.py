@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 
+from config.request_ids import request_id_for
 from health import views
 
 PROBE_VIEWS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
@@ -31,4 +32,8 @@ class HealthProbeMiddleware:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
-        return view(request)
+        response = view(request)
+        # Probes skip the request logging middleware, but their answers carry the request's id
+        # as every other answer does, and the access log writes that one (deploy/gunicorn/).
+        response["X-Request-ID"] = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
+        return response

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from config.request_ids import request_id_for
 from health import runner
 from health.report import Report, encode
 
@@ -47,7 +48,10 @@ def fast_probes(app: WSGIApp) -> WSGIApp:
         if probe is None or method not in ("GET", "HEAD"):
             return app(environ, start_response)  # (a POST gets Django's 405, as before)
         status, headers, body = probe_response(probe())
-        start_response(status, headers)
+        # The id the request logging middleware would have kept: the access log and the client
+        # see the same id on this path as on every other.
+        request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
+        start_response(status, [*headers, ("X-Request-ID", request_id)])
         return [b"" if method == "HEAD" else body]
 
     return application

@@ -14,8 +14,9 @@ from health import drain
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
 
 
-def _call(path: str, method: str = "GET") -> tuple[str, dict[str, str], bytes]:
+def _call(path: str, method: str = "GET", **extra: str) -> tuple[str, dict[str, str], bytes]:
     environ = {
+        **extra,
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "QUERY_STRING": "",
@@ -78,3 +79,18 @@ def test_head_has_no_body_and_other_methods_and_paths_reach_django() -> None:
     assert live[1]["Content-Type"] == "application/health+json"
     assert json.loads(live[2])["description"] == "live"
     assert "Content-Length" not in live[1]  # Django's response (the fast path always sets one)
+
+
+@pytest.mark.parametrize(
+    "sent", ["edge-3f2a9c0d41", "has spaces", "\u0661" * 10], ids=["kept", "spaces", "non-ascii"]
+)
+def test_the_fast_answer_keeps_or_replaces_the_request_id_as_django_does(sent: str) -> None:
+    # when
+    _, headers, _ = _call("/health", HTTP_X_REQUEST_ID=sent)
+    django = Client().get("/health", HTTP_HOST="10.42.7.19", HTTP_X_REQUEST_ID=sent)
+    # then: an acceptable id comes back as it was sent; anything else is replaced by a new one
+    if sent == "edge-3f2a9c0d41":
+        assert headers["X-Request-ID"] == django["X-Request-ID"] == sent
+    else:
+        assert headers["X-Request-ID"] != sent and django["X-Request-ID"] != sent
+        assert len(headers["X-Request-ID"]) == len(django["X-Request-ID"]) == 32
