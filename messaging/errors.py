@@ -14,6 +14,11 @@ class InvalidInput(MessagingError):
     """The input is malformed or breaks a rule (400)."""
 
 
+class Unprocessable(InvalidInput):
+    """Input of the right form that cannot be used, for a reason no schema can state (422): a
+    phone number that no one can have, a cron expression that never fires."""
+
+
 class NotFound(MessagingError):
     """No such object in the caller's church (404): another church's object is not found either."""
 

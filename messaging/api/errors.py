@@ -1,7 +1,7 @@
 """Every error the API answers is JSON ``{"detail": ..., "field": ...}`` naming the input to fix.
 
 ``errors_install(api)`` registers one handler per kind of failure: the services' errors (400,
-404, 409), validation (400, with every field), authentication (401), a refused signature (403),
+404, 409, 422), validation (400, with every field), authentication (401), a refused signature (403),
 a locked account (429), a body too large (413), a logout other servers could not be told of
 (503), and Django's 404. No client input gets a 500.
 """
@@ -14,10 +14,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from messaging.api.auth import SignatureRefused
-from messaging.errors import AccountLockedOut, Conflict, InvalidInput, MessagingError, NotFound
+from messaging.errors import AccountLockedOut, Conflict, InvalidInput, MessagingError, NotFound, Unprocessable
 from messaging.tokens.cache import RevocationNotPublished
 
-_STATUS_OF = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+_STATUS_OF = {InvalidInput: 400, NotFound: 404, Conflict: 409, Unprocessable: 422}
 # Where ninja says an input came from: never the name of the field at fault.
 _LOCATIONS = {"body", "query", "header", "path", "payload", "filters"}
 

@@ -10,18 +10,19 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 
-from messaging.errors import Conflict, InvalidInput
+from messaging.errors import Conflict, InvalidInput, Unprocessable
 from messaging.models import Church, Contact, ContactGroup, StaffMember, validate_time_zone
 
 
 def phone_normalize(*, phone: str, field: str = "phone") -> str:
-    """E.164 form of a valid number (``+12025550123``); anything else is InvalidInput."""
+    """E.164 form of a valid number (``+12025550123``); anything else is Unprocessable (the API's
+    schema states the form; whether a number can exist is libphonenumber's to say)."""
     try:
         parsed = phonenumbers.parse(phone, settings.MESSAGING_DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException as error:
-        raise InvalidInput(f"'{phone}' is not a phone number: {error}", field=field) from None
+        raise Unprocessable(f"'{phone}' is not a phone number: {error}", field=field) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput(f"'{phone}' is not a valid phone number", field=field)
+        raise Unprocessable(f"'{phone}' is not a valid phone number", field=field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from config.databases import PRIMARY_DB_ALIAS
-from messaging.errors import InvalidInput, NotFound
+from messaging.errors import NotFound, Unprocessable
 from messaging.models import Church, ContactGroup, Message, RecurringMessage
 from messaging.recurring import selectors
 from messaging.sending.services import message_body_check, messages_enqueue
@@ -65,13 +65,13 @@ def recurring_message_create(
     message_body_check(body=body)
     cron = " ".join(cron.split())
     if not croniter.is_valid(cron) or len(cron.split()) != 5:
-        raise InvalidInput(f"'{cron}' is not a five-field cron expression", field="cron")
+        raise Unprocessable(f"'{cron}' is not a five-field cron expression", field="cron")
     try:
         first_run = recurring_message_next_run(
             cron=cron, time_zone=church.time_zone, after=now or timezone.now()
         )
     except (ValueError, KeyError, CroniterError) as error:  # e.g. "0 0 31 2 *" never runs
-        raise InvalidInput(f"'{cron}' has no next run: {error}", field="cron") from None
+        raise Unprocessable(f"'{cron}' has no next run: {error}", field="cron") from None
     next_run_at = first_run if active else None
     with transaction.atomic():  # the group may have been created a moment ago: ask the primary
         group = None

@@ -98,7 +98,7 @@ def message_send(
             raise NotFound(f"contact {missing[0]} not found", field="contact_ids")
         opted_out = [contact.id for contact in contacts if contact.opted_out]
         if opted_out:
-            raise InvalidInput(f"contact {opted_out[0]} has opted out of messages", field="contact_ids")
+            raise Conflict(f"contact {opted_out[0]} has opted out of messages", field="contact_ids")
         messages = Message.objects.bulk_create(
             [
                 Message(

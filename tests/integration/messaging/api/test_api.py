@@ -106,10 +106,18 @@ def test_a_contact_is_created_with_its_number_normalised(api, church):
     assert Contact.objects.get(church=church, id=body["id"]).phone == "+12025550123"
 
 
-def test_an_invalid_phone_number_is_400_naming_the_field(api):
+def test_a_phone_number_of_the_right_form_that_no_one_can_have_is_422_naming_the_field(api):
     # when
     response = _post(api, "/api/contacts", {"phone": "12345"})
     # then
+    assert response.status_code == 422
+    assert response.json()["field"] == "phone"
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("phone", ["", "call me", "+1 202 555 0123 x7", "\uff12\uff10\uff12"])
+def test_a_phone_number_the_schema_refuses_is_400_naming_the_field(api, phone):
+    response = _post(api, "/api/contacts", {"phone": phone})
     assert response.status_code == 400
     assert response.json()["field"] == "phone"
     assert not Contact.objects.exists()
@@ -229,10 +237,11 @@ def test_an_unknown_contact_is_404(api):
     assert response.json()["field"] == "contact_ids"
 
 
-def test_an_opted_out_contact_is_refused(api, church):
+def test_an_opted_out_contact_is_refused_as_a_conflict_with_what_is_stored(api, church):
     contact = ContactFactory.create(church=church, opted_out=True)
     response = _post(api, "/api/messages", {"contact_id": contact.id, "body": "hi"})
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["field"] == "contact_ids"
     assert not Message.objects.exists()
 
 
@@ -285,6 +294,60 @@ def test_an_invalid_cron_is_400_naming_it(api):
     response = _post(api, "/api/recurring-messages", {"body": "x", "cron": "every friday"})
     assert response.status_code == 400
     assert response.json()["field"] == "cron"
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "99 * * * *"])
+def test_a_cron_of_the_right_form_that_never_fires_or_cannot_be_read_is_422_naming_it(api, cron):
+    response = _post(api, "/api/recurring-messages", {"body": "x", "cron": cron})
+    assert response.status_code == 422
+    assert response.json()["field"] == "cron"
+    assert not RecurringMessage.objects.exists()
+
+
+@pytest.mark.parametrize("active", [0, 1, "true", "false", None])
+def test_active_is_a_json_boolean_and_nothing_else(api, church, active):
+    # given
+    created = _post(api, "/api/recurring-messages", {"body": "Sunday!", "cron": "0 9 * * 0"}).json()
+    # when
+    patched = _patch(api, f"/api/recurring-messages/{created['id']}", {"active": active})
+    made = _post(api, "/api/recurring-messages", {"body": "x", "cron": "0 9 * * 0", "active": active})
+    # then
+    assert (patched.status_code, patched.json()["field"]) == (400, "active")
+    assert (made.status_code, made.json()["field"]) == (400, "active")
+    assert RecurringMessage.objects.get(id=created["id"]).active is True
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/api/contacts", {"phone": "+12025550123", "name": 7}, "name"),
+        ("/api/contacts", {"phone": "+12025550123", "groups": [" "]}, "groups"),
+        ("/api/messages", {"contact_id": "1", "body": "hi"}, "contact_id"),
+        ("/api/messages", {"body": "hi"}, "contact_ids"),
+        ("/api/messages", {"contact_id": 1, "body": " \n\t"}, "body"),
+        ("/api/recurring-messages", {"body": "x", "cron": ""}, "cron"),
+        ("/api/recurring-messages", {"body": "", "cron": "0 9 * * 0"}, "body"),
+    ],
+)
+def test_input_of_another_type_or_form_than_the_schema_states_is_400_naming_it(api, path, payload, field):
+    response = _post(api, path, payload)
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+
+
+def test_an_id_written_as_an_integral_number_is_an_id(api, church):
+    # JSON has one number type: 7.0 is the integer 7 (to JSON Schema too); "7" is a string
+    contact = ContactFactory.create(church=church)
+    response = _post(api, "/api/messages", {"contact_id": float(contact.id), "body": "hi"})
+    assert response.status_code == 201, response.content
+    assert _post(api, "/api/messages", {"contact_id": contact.id + 0.5, "body": "hi"}).status_code == 400
+    assert _post(api, "/api/messages", {"contact_id": True, "body": "hi"}).status_code == 400
+
+
+def test_an_unknown_query_parameter_is_400(api):
+    response = api.get("/api/messages?limt=5")
+    assert response.status_code == 400
+    assert response.json()["field"] == "limt"
 
 
 def test_a_recurring_message_is_paused_and_resumed(api, church):
