@@ -266,7 +266,10 @@ def main(argv: list[str]) -> int:
     written = write(run, out=out, verification=verification)
     for path in written:
         say(f"wrote {path}")
-    return 0
+    errors = scaleout.measurement_errors(run.facts.get("scaleout") or {})
+    for error in errors:
+        say(f"scale-out measurement error (the run fails): {error}")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
