@@ -1,11 +1,14 @@
-"""The load generators: wrk (C, epoll: floods and thousands of kept-alive connections) and Locust
-(the mixed scenario of ``bench/locustfile.py``), each run as a child process and read back.
+"""The load generators: wrk (C, epoll: floods and thousands of kept-alive connections), Locust
+(the mixed scenario of ``bench/locustfile.py``) and the open-loop generator (``bench.openloop``),
+each run as a child process and read back.
 
 The load test's wrk reports through one of its Lua scripts, which print a line ``WRKJSON {...}``
 at the end:
-``wrk_report.lua`` (requests, latency percentiles, socket errors), ``wrk_status.lua`` (the same,
-with the answers split into served 2xx, shed 503 and anything else) and ``wrk_paced.lua`` (each
-connection waits a random think time before every request: an open loop of people). The
+``wrk_report.lua`` (requests, latency percentiles, socket errors) and ``wrk_status.lua`` (the
+same, with the answers split into served 2xx, shed 503 and anything else). wrk is a closed loop:
+each connection sends its next request after the last answer. The open loop is
+``bench.openloop`` (:func:`open_loop`): arrivals on a precomputed schedule, latency from each
+request's scheduled time, run in a cgroup of its own whose CPU is read back (ADR 0016). The
 micro-benchmarks read wrk's own ``--latency`` text instead (:func:`wrk_latency`). Locust writes
 its summary as CSV files under a prefix.
 
@@ -15,14 +18,18 @@ through the cluster's edge; without it the per-client limits would be what is me
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cgroups import CappedGroup, cgroup_problem
 from deploy.local.cluster import REPO, VENV_BIN
 
 WRK = "/usr/bin/wrk"
@@ -37,19 +44,15 @@ def wrk(
     seconds: float,
     headers: dict[str, str],
     by_status: bool = False,
-    think_ms: float | None = None,
 ) -> dict[str, Any]:
-    """One wrk run; ``think_ms``: each connection waits a random think time of that mean before
-    every request (``wrk_paced.lua``), an open loop of people instead of a flood."""
+    """One wrk run: a closed loop of ``connections``, each sending again once answered."""
     threads = max(1, min(2, connections))
-    script = "wrk_paced.lua" if think_ms else "wrk_status.lua" if by_status else "wrk_report.lua"
+    script = "wrk_status.lua" if by_status else "wrk_report.lua"
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--timeout", "10s",
             "-s", str(SCRIPTS / script)]  # fmt: skip
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     argv.append(url)
-    if think_ms:
-        argv += ["--", str(int(think_ms))]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=False)
     for line in result.stdout.splitlines():
         if line.startswith("WRKJSON "):
@@ -135,3 +138,43 @@ def locust_stats(prefix: Path) -> dict[str, dict[str, str]] | None:
         return None
     with stats.open() as handle:
         return {line["Name"]: line for line in csv.DictReader(handle)}
+
+
+def open_loop(
+    url: str,
+    *,
+    rate: float,
+    seconds: float,
+    headers: dict[str, str],
+    cafile: str | None,
+    max_connections: int,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """One run of ``bench.openloop`` in a cgroup of its own (uncapped, accounted); its report,
+    with ``generator_cpu_s``: the CPU its process used (None where no cgroup can be made)."""
+    argv = [sys.executable, "-m", "bench.openloop", "--url", url, "--rate", f"{rate:g}",
+            "--seconds", f"{seconds:g}", "--max-connections", str(max_connections),
+            "--timeout", f"{timeout:g}", "--wait-for-go"]  # fmt: skip
+    argv += [arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")]
+    if cafile:
+        argv += ["--cafile", cafile]
+    process = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
+    group = CappedGroup(f"bench-openloop-{os.getpid()}", None) if cgroup_problem() is None else None
+    try:
+        if group is not None:
+            group.add_tree(process.pid)  # before its clock starts: every request's CPU is counted
+        output, errors = process.communicate("go\n", timeout=seconds + timeout + 120)
+        cpu = group.usage_seconds() if group is not None else None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        if group is not None:
+            group.remove()
+    for line in output.splitlines():
+        if line.startswith("OPENLOOP "):
+            report: dict[str, Any] = json.loads(line.removeprefix("OPENLOOP "))
+            report["generator_cpu_s"] = cpu
+            return report
+    raise RuntimeError(f"the open-loop generator gave no report: {(errors or output).strip()[-300:]}")

@@ -89,12 +89,11 @@ def goals(run: Run) -> list[tuple[str, str, bool | None]]:
     if open_loop:
         out.append(
             (
-                f"open loop: {open_loop.concurrency:,} users at 70 % of capacity, 0 errors, p99 < 500 ms",
-                f"{number(open_loop.served_rps, 0)} served/s, {open_loop.shed} shed, "
-                f"{open_loop.errors} errors, "
-                f"p99 {number(open_loop.p99_ms)} ms; "
-                f"load generator {open_loop.generator_cores:.2f} cores",
-                open_loop.errors == 0 and open_loop.shed == 0 and open_loop.p99_ms < 500,
+                "open loop at 70 % of capacity: p99 from the scheduled time ≤ 100 ms, 0 errors",
+                f"p99 {number(open_loop.p99_ms)} ms; {number(open_loop.served_rps, 0)} served/s, "
+                f"{open_loop.shed} shed, {open_loop.errors} errors; "
+                f"load generator {open_loop.generator_cores:.2f} cores (its own cgroup)",
+                open_loop.ok and open_loop.errors == 0 and open_loop.shed == 0 and open_loop.p99_ms <= 100,
             )
         )
     for goal in _scaleout_goals(run):

@@ -186,14 +186,15 @@ def execute(plan: Plan, out: Path) -> Run:
         # request every 5-15 s each, so 5,000 of them offer ~500 req/s.
         for users, think in zip(plan.locust_users, ((0.0, 0.0), (5.0, 15.0)), strict=True):
             measure_locust(run, sampler, users=users, fixture=fixture, out=out, think=think)
-        # Real users, not a flood: 5,000 kept-alive connections, each waiting a random think
-        # time before every request, offering 70 % of the capacity the message list just showed
-        # at the headline concurrency. wrk (C, epoll) drives them: one Locust process could not
-        # hold 5,000 TLS users on this machine (the generator, not the cluster, was the limit).
+        # An open loop at 70 % of the capacity the message list just showed at the headline
+        # concurrency: arrivals on a schedule, latency from each one's scheduled time.
         headline = run.row("message list", plan.headline[0])
         capacity = headline.served_rps if headline else 0.0
         if capacity:
-            open_loop(run, sampler, f"{nginx}{messages_path}", api, capacity, users=plan.locust_users[1])
+            open_loop(
+                run, sampler, f"{nginx}{messages_path}", api, capacity, cafile=verify,
+                max_connections=plan.locust_users[1],
+            )  # fmt: skip
         run.facts["servers_behind_nginx"] = servers_behind_nginx(nginx, bypass, verify)
         say("4. availability: the message list while an app server restarts; PgBouncer with many clients")
         restart_during_load(run, sampler, f"{nginx}{messages_path}", api, cfg.server_names[-1])
@@ -235,8 +236,9 @@ def open_loop_only(plan: Plan, capacity: float) -> int:
     try:
         api = {**bypass, "Authorization": f"Bearer {token}"}
         row = open_loop(
-            run, sampler, f"{nginx}/api/messages?limit=50", api, capacity, users=plan.locust_users[1]
-        )
+            run, sampler, f"{nginx}/api/messages?limit=50", api, capacity,
+            cafile=str(cfg.state_dir / "nginx" / "tls.crt"), max_connections=plan.locust_users[1],
+        )  # fmt: skip
     finally:
         sampler.stop()
     say("\n".join(results_table(run)))

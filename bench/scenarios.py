@@ -1,7 +1,7 @@
 """The load test's measurements, each one row of the run: a generator's run (``bench.generators``)
 with the CPU it cost and the primary's connections while it ran (``bench.samplers``); a flood
-at the top concurrency with a probe beside it; the open loop of people; the mixed Locust
-scenario."""
+at the top concurrency with a probe beside it; the open loop (``bench.openloop``: arrivals on a
+schedule, latency from each request's scheduled time); the mixed Locust scenario."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from bench import generators
 from bench.generators import locust, locust_stats, wrk
 from bench.plan import BASELINES, Row, Run, say
 from bench.samplers import CpuMeter, PrimaryConnections
@@ -46,7 +48,6 @@ def measure_wrk(
     headers: dict[str, str],
     *,
     seconds: float | None = None,
-    think_ms: float | None = None,
 ) -> Row:
     say(f"  {scenario:<26} c={concurrency:<5} ...")
     sampler.take_peak()
@@ -55,10 +56,7 @@ def measure_wrk(
     try:
         length = seconds or run.plan.wrk_seconds(concurrency)
         with meter:
-            report = wrk(
-                url, connections=concurrency, seconds=length, headers=headers, by_status=by_status,
-                think_ms=think_ms,
-            )  # fmt: skip
+            report = wrk(url, connections=concurrency, seconds=length, headers=headers, by_status=by_status)
     except (RuntimeError, subprocess.TimeoutExpired) as error:
         row = Row(scenario, concurrency, "wrk", note=str(error), ok=False)
     else:
@@ -91,21 +89,79 @@ def measure_wrk(
     return row
 
 
+OPEN_LOOP_SHARE = 0.7  # of the capacity the message list showed at the headline concurrency
+
+
 def open_loop(
-    run: Run, sampler: PrimaryConnections, url: str, headers: dict[str, str], capacity: float, *, users: int
+    run: Run,
+    sampler: PrimaryConnections,
+    url: str,
+    headers: dict[str, str],
+    capacity: float,
+    *,
+    cafile: str,
+    max_connections: int,
 ) -> Row:
-    offered = 0.7 * capacity
-    think_ms = 1000 * users / offered
-    run.facts["open_loop"] = {"capacity": capacity, "offered": offered, "users": users, "think_ms": think_ms}
-    # Long enough for several think times, so every connection has been through a few requests.
-    seconds = run.plan.seconds if run.plan.quick else max(60.0, 3 * think_ms / 1000)
-    row = measure_wrk(
-        run, sampler, "open loop, 70 % of capacity", url, users, headers, seconds=seconds, think_ms=think_ms
+    """Requests arriving at 70 % of ``capacity`` on a precomputed schedule (``bench.openloop``):
+    none waits for another's answer, and latency runs from each one's scheduled time."""
+    offered = OPEN_LOOP_SHARE * capacity
+    seconds = run.plan.seconds if run.plan.quick else 60.0
+    scenario = f"open loop, {OPEN_LOOP_SHARE * 100:.0f} % of capacity"
+    run.facts["open_loop"] = {"capacity": capacity, "offered": offered, "seconds": seconds}
+    say(f"  {scenario:<26} {offered:,.0f} req/s for {seconds:g} s ...")
+    sampler.take_peak()
+    meter = CpuMeter(cluster_pids())
+    try:
+        with meter:
+            report = generators.open_loop(
+                url, rate=offered, seconds=seconds, headers=headers, cafile=cafile,
+                max_connections=max_connections,
+            )  # fmt: skip
+    except (RuntimeError, subprocess.TimeoutExpired) as error:
+        row = Row(scenario, 0, "open loop", note=str(error), ok=False)
+    else:
+        row = open_loop_row(scenario, report, capacity=capacity)
+        row.cpu_machine_ms, row.cpu_cluster_ms = meter.use.per_request_ms(row.requests)
+    row.primary_connections_max = sampler.take_peak()
+    run.rows.append(row)
+    say(
+        f"  {scenario:<26} {row.served_rps:9,.0f} served/s  p50 {row.p50_ms:7.1f} ms  "
+        f"p99 {row.p99_ms:8.1f} ms (from the scheduled time)  errors {row.errors}  shed {row.shed}  "
+        f"generator {row.generator_cores:.2f} cores"
+    )
+    return row
+
+
+def open_loop_row(scenario: str, report: dict[str, Any], *, capacity: float) -> Row:
+    """The open-loop generator's report as a row: latencies from the scheduled time, every
+    request that got no 2xx or shed 503 (other status, socket error, timeout) an error."""
+    duration = max(float(report["duration_s"]), 1e-9)
+    cpu = report.get("generator_cpu_s")
+    errors = sum(int(report[key]) for key in ("other", "connect", "read", "timeout"))
+    row = Row(
+        scenario,
+        int(report["connections"]),
+        "open loop",
+        requests=int(report["requests"]),
+        rps=int(report["requests"]) / duration,
+        p50_ms=float(report["p50_ms"]),
+        p90_ms=float(report["p90_ms"]),
+        p99_ms=float(report["p99_ms"]),
+        errors=errors,
+        served=int(report["ok"]),
+        shed=int(report["shed"]),
+        generator_cores=cpu / duration if cpu is not None else 0.0,
     )
     row.note = (
-        f"{users:,} kept-alive connections, think time 0-{2 * think_ms / 1000:.0f} s (mean "
-        f"{think_ms / 1000:.1f} s): {offered:,.0f} req/s offered, 70 % of {capacity:,.0f}; "
-        f"wrk's own CPU {row.generator_cores:.2f} cores"
+        f"Poisson arrivals at {float(report['rate']):,.0f} req/s ({OPEN_LOOP_SHARE * 100:.0f} % of "
+        f"{capacity:,.0f}) for {float(report['seconds']):g} s, {int(report['scheduled']):,} scheduled; "
+        f"p99 from the send {float(report['p99_sent_ms']):,.1f} ms; the generator started requests at "
+        f"most {float(report['schedule_lag_p99_ms']):,.1f} ms late (p99); {row.concurrency:,} connections; "
+        + (
+            f"its own cgroup used {cpu:.2f} CPU-s ({row.generator_cores:.2f} cores)"
+            if cpu is not None
+            else "its CPU unknown (no cgroup here)"
+        )
     )
     return row
 
