@@ -5,8 +5,23 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.burst import BurstResult, markdown
+from bench.exactly_once import ProviderCheck
 
 pytestmark = pytest.mark.unit
+
+
+def _check(**overrides: int) -> ProviderCheck:
+    counts = {
+        "recipients": 970_000,
+        "messages": 970_000,
+        "provider_calls": 970_000,
+        "unsent": 0,
+        "sent_twice": 0,
+        "recipients_without_sms": 0,
+        "recipients_more_than_once": 0,
+        "calls_for_messages": 970_000,
+    }
+    return ProviderCheck(**{**counts, **overrides})
 
 
 def _result(**overrides: object) -> BurstResult:
@@ -18,10 +33,9 @@ def _result(**overrides: object) -> BurstResult:
         queued_seconds=42.5,
         run_seconds=41.0,
         run_counts={"occurrences": 10_000, "messages_created": 970_000},
-        queued_messages=970_000,
         rounds={1: [100.0, 120.0, 110.0], 2: [210.0, 230.0], 3: [300.0, 320.0]},
-        sent=40_000,
-        provider_rows=40_000,
+        drain_seconds=3_000.0,
+        provider=_check(),
         capped="each worker capped at 0.5 of a core",
         load=[1.0, 2.0],
     )
@@ -39,7 +53,8 @@ def test_the_rates_are_the_medians_of_the_rounds_and_met_goals_say_so() -> None:
     assert "(median of rounds: 100, 120, 110)" in text
     assert "within one interval (60 s): 42.5 s: met." in text
     assert "(3 workers >= 2.5x one): 2.82x: met." in text
-    assert "no provider call twice): met." in text
+    assert "no stray call): met." in text
+    assert "| at the provider: messages unsent; sent more than once | 0; 0 |" in text
     assert "**not met**" not in text
 
 
@@ -48,10 +63,24 @@ def test_the_rates_are_the_medians_of_the_rounds_and_met_goals_say_so() -> None:
     [
         ({"queued_seconds": 75.0}, "within one interval (60 s): 75.0 s: **not met**"),
         ({"rounds": {1: [100.0], 2: [150.0], 3: [200.0]}}, "2.00x: **not met**"),
-        ({"missing_recipients": 3}, "no provider call twice): **not met**"),
-        ({"provider_duplicates": 1}, "no provider call twice): **not met**"),
-        ({"queued_messages": 969_999}, "no provider call twice): **not met**"),
-        ({"provider_rows": 40_001}, "no provider call twice): **not met**"),
+        (
+            {"provider": _check(recipients_without_sms=3, unsent=3)},
+            "no stray call): **not met** (3 messages never reached the provider; 3 recipients got no SMS).",
+        ),
+        (
+            {"provider": _check(sent_twice=1, provider_calls=970_001, calls_for_messages=970_001)},
+            "**not met** (1 messages reached the provider more than once).",
+        ),
+        ({"provider": _check(messages=969_999)}, "**not met** (969,999 messages for 970,000 recipients)."),
+        (
+            {"provider": _check(provider_calls=970_001)},
+            "**not met** (1 provider calls carry no message of the burst).",
+        ),
+        (
+            {"provider": _check(recipients_more_than_once=2)},
+            "**not met** (2 recipients got more than one SMS).",
+        ),
+        ({"provider": None, "drain_seconds": None}, "no stray call): **not met** (not checked)."),
     ],
 )
 def test_a_missed_goal_says_not_met(overrides: dict[str, object], goal: str) -> None:
