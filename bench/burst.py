@@ -1,15 +1,16 @@
 """The Sunday burst: many churches schedule the same minute. One tick, every recurring message due.
 
-    .venv/bin/python -m bench.burst [--recurring 10000] [--send-seconds 40]
+    .venv/bin/python -m bench.burst [--recipients 1000000] [--send-seconds 40]
     make bench SCALE=phase2          # after the Phase 2 data (bench.phase2)
 
 Runs against the running cluster (``make up``) holding the Phase 2 data (10,000 churches,
 1,000,000 contacts; ``bench.phase2`` seeds them). In one run:
 
 1. **Setup.** The cluster's Celery workers and beats are stopped (started again at the end), so
-   only the processes this bench starts take work. One recurring message per church (up to
-   ``--recurring``), to all of the church's contacts, is made due at the next tick of the
-   ``recurring-messages`` job.
+   only the processes this bench starts take work. One recurring message per church, to all of
+   the church's contacts, is made due at the next tick of the ``recurring-messages`` job, for
+   churches biggest first until their audiences reach ``--recipients`` (about 1,000,000 whatever
+   the sizes; at most ``--recurring`` churches).
 2. **The tick.** The job's delivery for that tick is published as beat publishes it, and one
    Celery worker (the cluster's worker command, capped at ``--tick-cores`` of a core in a
    cgroup v1 ``cpu`` group, ``bench.cgroups``) runs it: the lock, the ledger, the
@@ -167,15 +168,36 @@ class Workers:
 # --- the steps ------------------------------------------------------------------------------------
 
 
-def _prepare(*, recurring: int, interval: float) -> tuple[datetime, int, int]:
-    """One recurring message per church due at the next tick; returns (tick, made, recipients)."""
+def churches_for(audiences: list[tuple[int, int]], *, recipients: int, limit: int) -> list[int]:
+    """Churches, in the order given as (id, audience), until their audiences reach
+    ``recipients`` (or ``limit`` churches): about that many recipients whatever the sizes."""
+    chosen: list[int] = []
+    total = 0
+    for church_id, audience in audiences:
+        if total >= recipients or len(chosen) == limit:
+            break
+        if audience:
+            chosen.append(church_id)
+            total += audience
+    return chosen
+
+
+def _prepare(*, recurring: int, recipients: int, interval: float) -> tuple[datetime, int, int]:
+    """One recurring message per church due at the next tick, for about ``recipients`` people
+    (the biggest churches first); returns (tick, made, recipients)."""
     from jobs.schedules import tick_of
     from jobs.selectors import database_now
     from messaging.models import RecurringMessage
 
     now = database_now()
     tick = tick_of(now, interval) + timedelta(seconds=interval)
-    churches = [row[0] for row in _sql("SELECT id FROM messaging_church ORDER BY id LIMIT %s", [recurring])]
+    audiences = _sql(
+        "SELECT church_id, count(*) FROM messaging_contact WHERE NOT opted_out "
+        "GROUP BY church_id ORDER BY count(*) DESC, church_id"
+    )
+    churches = churches_for(
+        [(int(church), int(size)) for church, size in audiences], recipients=recipients, limit=recurring
+    )
     RecurringMessage.objects.bulk_create(
         [
             RecurringMessage(church_id=church_id, body=BURST_BODY, cron=BURST_CRON, next_run_at=tick)
@@ -314,7 +336,7 @@ def run(args: argparse.Namespace) -> BurstResult:
     cluster.stop(tier, cfg)
     try:
         _cleanup(first_provider_id)  # what an interrupted run left behind
-        prepared = _prepare(recurring=args.recurring, interval=interval)
+        prepared = _prepare(recurring=args.recurring, recipients=args.recipients, interval=interval)
         result.tick, result.recurring, result.recipients = prepared
         print(f"burst: {result.recurring:,} recurring messages, {result.recipients:,} recipients", flush=True)
         result.load.append(os.getloadavg()[0])
@@ -362,8 +384,8 @@ def markdown(result: BurstResult) -> str:
         "### The Sunday burst",
         "",
         f"Measured by `python -m bench.burst` (run by `make bench SCALE=phase2`): "
-        f"{result.recurring:,} recurring messages (one per church, to all its contacts) due at one "
-        f"tick of the `recurring-messages` job ({result.interval:g} s interval), "
+        f"{result.recurring:,} recurring messages (one per church, biggest first, to all its contacts) "
+        f"due at one tick of the `recurring-messages` job ({result.interval:g} s interval), "
         f"{result.recipients:,} recipients in total. The tick's delivery is published as beat "
         f"publishes it and run by one Celery worker; then 1, 2 and 3 workers take the send tasks "
         f"in turn ({result.capped}; concurrency 1 each; NGINX, PostgreSQL, PgBouncer and Redis "
@@ -414,6 +436,7 @@ def markdown(result: BurstResult) -> str:
 
 DEFAULTS: dict[str, Any] = {
     "recurring": 10_000,
+    "recipients": 1_000_000,
     "send_seconds": 30.0,
     "rounds": 2,
     "cores": CORE_SHARE,
@@ -425,7 +448,12 @@ DEFAULTS: dict[str, Any] = {
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recurring", type=int, default=DEFAULTS["recurring"], help="one per church")
+    parser.add_argument(
+        "--recurring", type=int, default=DEFAULTS["recurring"], help="one per church, at most"
+    )
+    parser.add_argument(
+        "--recipients", type=int, default=DEFAULTS["recipients"], help="about this many, whatever the sizes"
+    )
     parser.add_argument(
         "--send-seconds", type=float, default=DEFAULTS["send_seconds"], help="measured seconds per step"
     )
@@ -439,7 +467,7 @@ def main(argv: list[str]) -> int:
         "--drain-timeout", type=float, default=DEFAULTS["drain_timeout"], help="seconds to send the rest"
     )
     args = parser.parse_args(argv)
-    if min(args.recurring, args.send_seconds, args.rounds, args.cores, args.tick_cores) <= 0:
+    if min(args.recurring, args.recipients, args.send_seconds, args.rounds, args.cores, args.tick_cores) <= 0:
         parser.error("--recurring, --send-seconds, --rounds, --cores and --tick-cores must be positive")
     result = run(args)
     section = markdown(result)

@@ -1,19 +1,23 @@
-"""Phase 2 data: does the message list cost the same with 5,000,000 messages as with a few?
+"""Phase 2 data: do the message list and its variants cost the same on a large, realistic database?
 
-    .venv/bin/python -m bench.phase2 [--churches 10000 --contacts 1000000 --messages 5000000]
+    .venv/bin/python -m bench.phase2 [--scale 1.0] [--no-burst]
     make bench SCALE=phase2
 
 Runs against the running cluster (``make up``; local settings). In one run it measures the
 message-list request (``GET /api/messages?limit=50`` as the demo user, through the project's
 WSGI application exactly as ``bench.profile_request`` calls it: every middleware, the replica
-and the primary through PgBouncer) on the data the database holds, then seeds the Phase 2 totals
-with ``seed_demo`` (only what is missing; the seeding time is measured), waits for the replica to
-replay it, and measures the same request again. The figure is the median CPU per request over
-several rounds (``time.process_time`` in this process), with the load average at each round.
-Then, on that data, the Sunday burst (``bench.burst``: 10,000 recurring messages due in one tick).
+and the primary through PgBouncer) on the data the database holds, then seeds the Phase 2 data
+with ``bench.phase2_data`` (10,000 churches of skewed sizes, about 1,000,000 contacts and
+5,000,000 messages over two years; ``--scale`` shrinks it; nothing if it is there already),
+waits for the replica to replay it, and measures the same request again: the figure is the
+median CPU per request over several rounds (``time.process_time`` in this process), with the
+load average at each round. Then, through NGINX as whole-machine CPU per request
+(``bench.phase2_data.measure``): the message list of the largest church and of a median one, a
+deep page and the contact filter, each against the small-data list measured around them. Then,
+on that data, the Sunday burst (``bench.burst``: 10,000 recurring messages due in one tick).
 
-If the database already holds the Phase 2 totals, nothing is seeded and there is no small-data
-figure in this run: the report says so (start from an empty cluster for the comparison).
+If the database already holds the Phase 2 data, nothing is seeded and there is no small-data
+in-process figure in this run: the report says so (start from an empty cluster for it).
 
 Writes ``bench/out/phase2.md`` and replaces the Phase 2 section of ``bench/report.md`` and
 ``docs/phase2-verification.md`` (between ``<!-- phase2 -->`` markers; ``make bench`` keeps it).
@@ -127,6 +131,7 @@ def _section(
     rounds: int,
     requests: int,
     started: float,
+    realistic: str | None = None,
     burst: str | None = None,
 ) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
@@ -162,6 +167,17 @@ def _section(
             "No small-data figure in this run: the database already held the Phase 2 totals "
             "(start from an empty cluster for the comparison)."
         )
+    if realistic:
+        lines += [
+            "",
+            "### Through NGINX on the Phase 2 data",
+            "",
+            "`python -m bench.phase2_data measure`: wrk at 64 connections through the cluster's NGINX, "
+            "whole-machine CPU per request; the small-data list (the demo church) is measured before "
+            "and after the others and their mean is the baseline.",
+            "",
+            realistic.rstrip(),
+        ]
     lines += ["", burst.rstrip() if burst else "The Sunday burst was not measured in this run (--no-burst)."]
     return "\n".join(lines) + "\n"
 
@@ -174,7 +190,7 @@ def run(args: argparse.Namespace) -> str:
     from django.core.management import call_command
 
     import config.wsgi  # noqa: F401 (django.setup() runs here, once: it would reinstall the log handlers)
-    from messaging.models import Church, Contact, Message, StaffMember
+    from messaging.models import Church, Message, StaffMember
     from messaging.tokens.services import api_token_create
 
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
@@ -194,41 +210,34 @@ def run(args: argparse.Namespace) -> str:
         "requests": args.requests,
     }
 
-    have = {
-        "churches": Church.objects.count(),
-        "contacts": Contact.objects.count(),
-        "messages": Message.objects.count(),
-    }
-    missing = {name: max(getattr(args, name) - count, 0) for name, count in have.items()}
+    from bench import phase2_data
+
+    wanted = max(2, round(phase2_data.FULL["churches"] * args.scale))
     small = None
-    if missing["messages"] or missing["churches"]:
-        print(
-            f"phase2: measuring the message list on the data there ({have['messages']:,} messages)",
-            flush=True,
-        )
+    if Church.objects.filter(name__startswith=phase2_data.NAME).count() != wanted:
+        have = Message.objects.count()
+        print(f"phase2: measuring the message list on the data there ({have:,} messages)", flush=True)
         small = _measure("small (before the seed)", **measure)
         print(f"phase2: small data: {small.cpu_median:,.0f} µs CPU per request", flush=True)
-        seed_started = time.monotonic()
-        call_command(
-            "seed_demo",
-            churches=max(missing["churches"], 1),
-            contacts=max(missing["contacts"], 1),
-            messages=missing["messages"],
-        )
-        seed_seconds = time.monotonic() - seed_started
+        result = phase2_data.seed(scale=args.scale, progress=lambda line: print(line, flush=True))
         replay = _replica_caught_up()
         seeded = (
-            f"Seeded in this run with `seed_demo --churches {max(missing['churches'], 1)} --contacts "
-            f"{max(missing['contacts'], 1)} --messages {missing['messages']}`: {seed_seconds:,.0f} s "
-            f"({missing['messages'] / seed_seconds:,.0f} messages/s; load average "
+            f"Seeded in this run by `python -m bench.phase2_data seed --scale {args.scale:g}`: "
+            f"{result.churches:,} churches of skewed sizes, {result.contacts:,} contacts, "
+            f"{result.messages:,} messages over two years, in {result.seconds:,.0f} s "
+            f"({result.messages / max(result.seconds, 1e-9):,.0f} messages/s; load average "
             f"{os.getloadavg()[0]:.1f} at the end); the replica replayed it {replay:,.0f} s later."
         )
     else:
-        seeded = "The database held the Phase 2 totals already: nothing seeded."
+        seeded = "The database held the Phase 2 data already: nothing seeded."
     print(f"phase2: {seeded}", flush=True)
     total = Message.objects.count()
     large = _measure(f"Phase 2 ({total:,} messages)", **measure)
     print(f"phase2: Phase 2 data: {large.cpu_median:,.0f} µs CPU per request", flush=True)
+    print(
+        "phase2: the largest church, a median one, a deep page, the contact filter through NGINX", flush=True
+    )
+    realistic = phase2_data.markdown(phase2_data.measure(seconds=args.seconds))
     burst = None
     if not args.no_burst:
         from bench import burst as sunday
@@ -241,15 +250,15 @@ def run(args: argparse.Namespace) -> str:
         rounds=args.rounds,
         requests=args.requests,
         started=started,
+        realistic=realistic,
         burst=burst,
     )
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--churches", type=int, default=10_000)
-    parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--messages", type=int, default=5_000_000)
+    parser.add_argument("--scale", type=float, default=1.0, help="of the Phase 2 data (bench.phase2_data)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per request measured through NGINX")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200, help="requests per round")
     parser.add_argument("--no-burst", action="store_true", help="leave out the Sunday burst (bench.burst)")

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.burst import BurstResult, markdown
+from bench.burst import BurstResult, churches_for, markdown
 from bench.exactly_once import ProviderCheck
 
 pytestmark = pytest.mark.unit
@@ -85,3 +85,13 @@ def test_the_rates_are_the_medians_of_the_rounds_and_met_goals_say_so() -> None:
 )
 def test_a_missed_goal_says_not_met(overrides: dict[str, object], goal: str) -> None:
     assert goal in markdown(_result(**overrides))
+
+
+def test_churches_are_taken_until_their_audiences_reach_the_recipients() -> None:
+    # given churches (id, audience), biggest first, and one with nobody to send to
+    audiences = [(7, 40_000), (3, 35_000), (9, 0), (1, 150), (2, 20)]
+    # then about the recipients asked for, whatever the sizes, and never more churches than allowed
+    assert churches_for(audiences, recipients=60_000, limit=100) == [7, 3]
+    assert churches_for(audiences, recipients=75_100, limit=100) == [7, 3, 1]
+    assert churches_for(audiences, recipients=1_000_000, limit=100) == [7, 3, 1, 2]
+    assert churches_for(audiences, recipients=1_000_000, limit=2) == [7, 3]
