@@ -35,6 +35,8 @@ command -v testssl >/dev/null || need+=(testssl.sh)
 # certbot, and pebble (a test ACME server, with its DNS pebble-challtestsrv).
 command -v certbot >/dev/null || need+=(certbot)
 command -v pebble >/dev/null || need+=(pebble)
+# A beat's clock stepped ahead and back (tests/cluster/jobs/test_clock_step.py): libfaketime.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 # The runbooks' checks (docs/runbooks/) use curl.
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
