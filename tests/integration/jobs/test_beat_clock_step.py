@@ -145,3 +145,22 @@ def test_a_beat_restarted_after_its_clock_was_stepped_back_sends_the_current_slo
 
     # then: it sends the current slot at once instead of waiting five minutes
     assert sent == [minute(6), minute(1)]
+
+
+def test_a_beat_whose_clock_was_behind_and_is_stepped_forward_sends_the_current_slot_at_once(beat, queue):
+    # given: a beat running five minutes behind (it sends slots that already ran: the ledger
+    # makes them duplicates)
+    clock, sent = Clock(START - AHEAD), list[datetime]()
+    scheduler = beat(clock)
+    for moment in (START - AHEAD, START - AHEAD + timedelta(minutes=1)):
+        clock.now = moment
+        _run(scheduler, clock, sent, queue)
+    assert sent == [minute(-4)]
+
+    # when: its clock is stepped forward to the real time, then goes on
+    for moment in (START + timedelta(minutes=1), START + timedelta(minutes=2)):
+        clock.now = moment
+        _run(scheduler, clock, sent, queue)
+
+    # then: the slot it is in at once, then the next at its start
+    assert sent == [minute(-4), minute(1), minute(2)]
