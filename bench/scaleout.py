@@ -165,8 +165,9 @@ def efficiencies(rates: dict[int, float]) -> dict[int, float]:
 
 
 def measurement_errors(result: dict[str, Any]) -> list[str]:
-    """Why the result cannot be a scale-out figure; empty when it can."""
-    if result.get("skipped"):
+    """Why the result cannot be a scale-out figure; empty when it can (or when nothing was
+    measured: a quick run, or no writable cgroup)."""
+    if not result or result.get("skipped"):
         return []
     rates = {int(n): rate for n, rate in result.get("rps", {}).items()}
     if not rates.get(1):

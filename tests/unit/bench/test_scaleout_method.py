@@ -100,3 +100,12 @@ def test_the_report_shows_every_round_its_order_and_the_errors() -> None:
     assert "**Measurement errors (the run fails):**" in text
     assert "- 2 servers: efficiency 1.150 > 1.05" in text
     assert "| 2 | 230 | 2.30x | 1.15 | 95% | 5.00 | 100.0 | 0 |" in text
+
+
+def test_no_scaleout_measured_is_no_measurement_error() -> None:
+    # a quick run measures none, and a machine without a writable cgroup skips it
+    assert scaleout.measurement_errors({}) == []
+    assert scaleout.measurement_errors({"skipped": "no cgroup"}) == []
+    assert scaleout.measurement_errors({"rps": {"2": 100.0}}) == [
+        "no one-server figure: nothing to set the others against"
+    ]
