@@ -28,15 +28,16 @@ class Plan:
     messages: int
     pgbouncer_clients: int
     restart_seconds: float
+    mix_churches: int = 0  # churches whose staff the realistic mix signs in as
 
     @classmethod
     def full(cls) -> Plan:
         return cls(False, (64, 256, 1024, 5000), (64, 5000), 15.0, (64, 5000), 60.0, 100, 20_000,
-                   100_000, 300, 20.0)  # fmt: skip
+                   100_000, 300, 20.0, mix_churches=500)  # fmt: skip
 
     @classmethod
     def fast(cls) -> Plan:
-        return cls(True, (8, 32), (8, 32), 1.0, (8, 50), 6.0, 2, 20, 200, 20, 6.0)
+        return cls(True, (8, 32), (8, 32), 1.0, (8, 50), 6.0, 2, 20, 200, 20, 6.0, mix_churches=3)
 
     def wrk_seconds(self, concurrency: int) -> float:
         """How long a wrk row at ``concurrency`` lasts: thousands of TLS handshakes come first, so

@@ -55,7 +55,7 @@ from bench.checks import (
 from bench.plan import Plan, Run, say
 from bench.report import results_table, write
 from bench.samplers import PrimaryConnections
-from bench.scenarios import flood, measure_locust, measure_wrk, open_loop
+from bench.scenarios import MIX_SCENARIO, flood, measure_locust, measure_wrk, open_loop
 from bench.servers import PY, login_token
 from deploy.local import cluster
 from deploy.local.cluster import REPO
@@ -129,7 +129,7 @@ def prepare_data(plan: Plan, fixture: Path) -> dict[str, object]:
     say(f"data: at least {plan.churches} churches and {plan.messages:,} messages (seeding what is missing)")
     subprocess.run(
         [PY, "-m", "bench.prepare", "--churches", str(plan.churches), "--contacts", str(plan.contacts),
-         "--messages", str(plan.messages), "--out", str(fixture)],
+         "--messages", str(plan.messages), "--mix-churches", str(plan.mix_churches), "--out", str(fixture)],
         cwd=REPO, check=True, timeout=1800,
     )  # fmt: skip
     data: dict[str, object] = json.loads(fixture.read_text())
@@ -186,6 +186,13 @@ def execute(plan: Plan, out: Path) -> Run:
         # request every 5-15 s each, so 5,000 of them offer ~500 req/s.
         for users, think in zip(plan.locust_users, ((0.0, 0.0), (5.0, 15.0)), strict=True):
             measure_locust(run, sampler, users=users, fixture=fixture, out=out, think=think)
+        # Many churches' staff (cold token caches), pages, single messages, the contact filter,
+        # sends and delivery reports interleaved; the Celery workers' sending counts in the CPU.
+        note = f"the staff of {len(data.get('mix') or [])} churches, a random one each request"  # type: ignore[arg-type]
+        measure_locust(
+            run, sampler, users=plan.locust_users[0], fixture=fixture, out=out, think=(0.0, 0.0),
+            scenario=MIX_SCENARIO, extra_env={"BENCH_MIX": "1", "BENCH_NOTE": note},
+        )  # fmt: skip
         # An open loop at 70 % of the capacity the message list just showed at the headline
         # concurrency: arrivals on a schedule, latency from each one's scheduled time.
         headline = run.row("message list", plan.headline[0])

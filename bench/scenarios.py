@@ -89,6 +89,7 @@ def measure_wrk(
     return row
 
 
+MIX_SCENARIO = "realistic mix (Locust)"
 OPEN_LOOP_SHARE = 0.7  # of the capacity the message list showed at the headline concurrency
 
 

@@ -45,3 +45,30 @@ def test_a_run_that_meets_those_goals_explains_nothing() -> None:
     # then
     assert [goal for goal, _, met in goals(run) if met is False] == []
     assert shortfalls(run) == []
+
+
+@pytest.mark.parametrize(("cpu", "errors", "met"), [(3.9, 0, True), (4.1, 0, False), (3.0, 2, False)])
+def test_the_realistic_mix_goal_is_whole_machine_cpu_per_request(cpu: float, errors: int, met: bool) -> None:
+    # given a run with the realistic mix at 64 users
+    run = _run(list_rps=1_500, list_p99=200.0, list_cpu=1.2, shed_ms=40.0, bare_rps=4_500)
+    run.rows.append(
+        Row(
+            "realistic mix (Locust)", 64, "locust", requests=9_000, rps=300, errors=errors, cpu_machine_ms=cpu
+        )
+    )
+    # then its goal is there, met at or under 4.0 ms with no errors
+    [(goal, measured, verdict)] = [g for g in goals(run) if g[0].startswith("realistic mix")]
+    assert goal.startswith("realistic mix ≤ 4.0 ms")
+    assert measured.startswith(f"{cpu:.2f} ms")
+    assert verdict is met
+
+
+@pytest.mark.parametrize(("p99", "errors", "met"), [(100.0, 0, True), (100.1, 0, False), (50.0, 1, False)])
+def test_the_open_loop_goal_is_p99_from_the_scheduled_time(p99: float, errors: int, met: bool) -> None:
+    run = _run(list_rps=1_500, list_p99=200.0, list_cpu=1.2, shed_ms=40.0, bare_rps=4_500)
+    run.rows.append(
+        Row("open loop, 70 % of capacity", 40, "open loop", requests=15_000, rps=250, p99_ms=p99,
+            errors=errors, served=15_000 - errors)
+    )  # fmt: skip
+    [(_goal, _measured, verdict)] = [g for g in goals(run) if g[0].startswith("open loop")]
+    assert verdict is met
