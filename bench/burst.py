@@ -22,9 +22,13 @@ Runs against the running cluster (``make up``) holding the Phase 2 data (10,000 
    the messages the development provider recorded per second. The rest of the queue is not
    sent: at these rates the whole million would take the better part of an hour on this machine;
    the time to send it all is the total divided by the measured rate.
-4. **The rest of the queue.** Three uncapped workers send what the measurement left, until no
-   message of the burst is queued or being sent (``--no-drain`` skips it; the check then finds
-   the unsent ones and the goal is not met).
+4. **The rest of the queue, a worker killed.** Three uncapped workers send what the measurement
+   left, until no message of the burst is queued or being sent (``--no-drain`` skips it; the
+   check then finds the unsent ones and the goal is not met). Every worker of the burst runs on
+   the deduplicating development gateway (a provider that honours idempotency keys). Once they
+   are sending, one of them is SIGKILLed with its pool process; the sweep
+   (``messages_recover_stuck_sending``) finds the message it left in ``sending`` and queues it
+   again, and it is resent under the same key, which the gateway answers without a second SMS.
 5. **Exactly once, at the provider, for every message** (``bench.exactly_once``): every message
    reached the development provider exactly once, every recipient got exactly one SMS, and no
    call the provider recorded is unaccounted for.
@@ -39,19 +43,21 @@ and ``docs/phase2-verification.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from bench.burst_report import BurstResult, markdown
 from bench.cgroups import CappedGroup, cgroup_problem
-from bench.exactly_once import ProviderCheck, provider_check
+from bench.exactly_once import provider_check
 from bench.inprocess import django_environment
 from bench.servers import app_process_env
 from deploy.local.cluster import REPO, VENV_BIN
@@ -68,30 +74,12 @@ WORKER_COUNTS = (1, 2, 3)
 # The tick's delivery goes to a queue of its own, which only the tick's worker takes: the send
 # tasks it publishes stay queued for the sending workers being measured.
 TICK_QUEUE = "bench-burst-tick"
-SEND_GOAL = 2.5  # 3 workers >= 2.5x one
 WARM_UP_SECONDS = 5.0
-
-
-@dataclass
-class BurstResult:
-    recurring: int = 0
-    recipients: int = 0
-    tick: datetime | None = None
-    interval: float = 0.0
-    queued_seconds: float = 0.0  # tick -> the run's end
-    run_seconds: float = 0.0  # the run's start -> its end
-    run_counts: dict[str, int] = field(default_factory=dict)
-    rounds: dict[int, list[float]] = field(default_factory=dict)  # workers -> messages/s per round
-
-    @property
-    def rates(self) -> dict[int, float]:
-        """Workers -> the median of their rounds, in messages per second."""
-        return {count: statistics.median(values) for count, values in self.rounds.items() if values}
-
-    drain_seconds: float | None = None  # None: the rest of the queue was not sent
-    provider: ProviderCheck | None = None
-    capped: str = ""
-    load: list[float] = field(default_factory=list)
+GATEWAY = "messaging.gateway.DeduplicatingDevelopmentGateway"
+KILL_AFTER_SECONDS = 5.0  # into the drain: the workers are sending by then
+# A message in "sending" this long after its claim has lost its worker: the live ones answer in
+# milliseconds, so the sweep takes only the killed worker's.
+STUCK_SECONDS = 10.0
 
 
 def _django() -> None:
@@ -144,7 +132,12 @@ class Workers:
         folder = Path(tempfile.mkdtemp(prefix=f"bench-burst-{label}-"))
         problem = cgroup_problem()
         for index in range(1, count + 1):
-            env = app_process_env(cfg, name=f"{label}{index}", folder=folder)
+            # The provider deduplicates by key, as a real one does: a message whose worker died
+            # mid-send is resent under its key, never held for review (ADR 0011).
+            env = {
+                **app_process_env(cfg, name=f"{label}{index}", folder=folder),
+                "MESSAGING_SMS_BACKEND": GATEWAY,
+            }
             argv = [str(VENV_BIN / "celery"), "-A", "config", "worker", "-n",
                     f"{label}{index}@%h", "--concurrency", "1", "-Q", queues, "--loglevel", "WARNING",
                     "--without-gossip", "--without-mingle"]  # fmt: skip
@@ -293,17 +286,46 @@ def _unfinished() -> int:
     )
 
 
-def _drain(cfg: Any, *, workers: int, timeout: float) -> float:
-    """Send what the measurement left, with uncapped workers; the seconds it took."""
+def _kill_one(workers: Workers) -> int:
+    """SIGKILL the first worker and its pool process at once, whatever they are doing."""
+    master = psutil.Process(workers.processes[0].pid)
+    tree = [master, *master.children(recursive=True)]
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    workers.processes[0].wait(timeout=30)
+    return master.pid
+
+
+def _drain(cfg: Any, result: BurstResult, *, workers: int, timeout: float) -> None:
+    """Send what the measurement left with uncapped workers, one of them SIGKILLed once sending
+    is under way; its message left in ``sending`` is found by the sweep and resent under its key."""
+    from messaging.gateway import DeduplicatingDevelopmentGateway
+    from messaging.sending.services import messages_recover_stuck_sending
+
     started = time.monotonic()
     senders = Workers(cfg, workers, None, label="drain", queues=_send_queue())
     try:
-        while (left := _unfinished()) and time.monotonic() - started < timeout:
-            print(f"burst: {left:,} messages left to send", flush=True)
+        time.sleep(KILL_AFTER_SECONDS)
+        result.killed = f"pid {_kill_one(senders)} at {time.monotonic() - started:.0f} s into the drain"
+        print(f"burst: sending worker SIGKILLed ({result.killed})", flush=True)
+        while time.monotonic() - started < timeout:
             time.sleep(10)
+            recovered = messages_recover_stuck_sending(
+                older_than=timedelta(seconds=STUCK_SECONDS), gateway=DeduplicatingDevelopmentGateway()
+            )
+            result.resent += recovered.requeued
+            result.held_for_review += recovered.held_for_review
+            left = _unfinished()
+            print(
+                f"burst: {left:,} messages left to send ({result.resent} resent after the kill)", flush=True
+            )
+            if not left:
+                break
     finally:
+        senders.processes = [process for process in senders.processes if process.poll() is None]
         senders.stop()
-    return time.monotonic() - started
+    result.drain_seconds = time.monotonic() - started
 
 
 def _cleanup(first_provider_id: int) -> None:
@@ -357,7 +379,7 @@ def run(args: argparse.Namespace) -> BurstResult:
         )
         result.load.append(os.getloadavg()[0])
         if args.drain:
-            result.drain_seconds = _drain(cfg, workers=max(WORKER_COUNTS), timeout=args.drain_timeout)
+            _drain(cfg, result, workers=max(WORKER_COUNTS), timeout=args.drain_timeout)
         result.provider = provider_check(body=BURST_BODY, first_provider_id=first_provider_id)
     finally:
         try:
@@ -366,72 +388,6 @@ def run(args: argparse.Namespace) -> BurstResult:
             for name in tier:
                 cluster.start_service(cluster.services(cfg)[name], cfg)
     return result
-
-
-def markdown(result: BurstResult) -> str:
-    """The report's section: the tick, the sending rates, exactly-once, each goal with its verdict."""
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
-    rates = result.rates
-    one = rates.get(1, 0.0)
-    three = rates.get(3, 0.0)
-    best = max(rates.values(), default=0.0)
-    check = result.provider
-    problems = check.problems() if check else ["not checked"]
-    lines = [
-        "### The Sunday burst",
-        "",
-        f"Measured by `python -m bench.burst` (run by `make bench SCALE=phase2`): "
-        f"{result.recurring:,} recurring messages (one per church, biggest first, to all its contacts) "
-        f"due at one tick of the `recurring-messages` job ({result.interval:g} s interval), "
-        f"{result.recipients:,} recipients in total. The tick's delivery is published as beat "
-        f"publishes it and run by one Celery worker; then 1, 2 and 3 workers take the send tasks "
-        f"in turn ({result.capped}; concurrency 1 each; NGINX, PostgreSQL, PgBouncer and Redis "
-        f"uncapped). Load average (1 min) at each step: {', '.join(f'{v:.1f}' for v in result.load)}.",
-        "",
-        "| step | result |",
-        "|---|---|",
-        f"| the tick, from its time to every message queued | {result.queued_seconds:,.1f} s "
-        f"(the run itself {result.run_seconds:,.1f} s; {result.run_counts.get('messages_created', 0):,} "
-        f"messages created, {result.run_counts.get('occurrences', 0):,} occurrences) |",
-    ]
-    for count, rate in sorted(rates.items()):
-        each = ", ".join(f"{value:,.0f}" for value in result.rounds[count])
-        lines.append(
-            f"| sending, {count} worker{'s' if count > 1 else ''} (median of rounds: {each}) | "
-            f"{rate:,.0f} messages/s ({rate / one if one else 0:.2f}x one worker) |"
-        )
-    lines += [
-        f"| time to send all {result.recipients:,} at the best measured rate | "
-        f"{result.recipients / best / 60 if best else float('inf'):,.0f} min |",
-        "| the rest of the queue, sent by 3 uncapped workers | "
-        + (
-            f"{result.drain_seconds:,.0f} s |"
-            if result.drain_seconds is not None
-            else "not sent (--no-drain) |"
-        ),
-    ]
-    if check:
-        lines += [
-            f"| at the provider: messages / recipients; provider calls (all since the burst began) | "
-            f"{check.messages:,} / {check.recipients:,}; {check.provider_calls:,} |",
-            f"| at the provider: messages unsent; sent more than once | "
-            f"{check.unsent:,}; {check.sent_twice:,} |",
-            f"| at the provider: recipients with no SMS; with more than one | "
-            f"{check.recipients_without_sms:,}; {check.recipients_more_than_once:,} |",
-        ]
-    lines += [
-        "",
-        f"- Goal, the whole tick queued within one interval ({result.interval:g} s): "
-        f"{result.queued_seconds:,.1f} s: {verdict(result.queued_seconds <= result.interval)}.",
-        f"- Goal, sending throughput grows with the workers (3 workers >= {SEND_GOAL}x one): "
-        f"{three / one if one else 0:.2f}x: {verdict(one > 0 and three / one >= SEND_GOAL)}.",
-        f"- Goal, exactly once at the provider (every message sent once, every recipient one SMS, "
-        f"no stray call): {verdict(not problems)}" + (f" ({'; '.join(problems)})." if problems else "."),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 DEFAULTS: dict[str, Any] = {

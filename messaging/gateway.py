@@ -80,6 +80,40 @@ class DevelopmentGateway:
         return provider_message_id
 
 
+class DeduplicatingDevelopmentGateway(DevelopmentGateway):
+    """The development gateway with a real provider's idempotency keys: a call with a key it has
+    recorded answers that call's message id again and sends nothing more, so a message whose
+    worker died mid-send is resent under its key instead of held for review (ADR 0011).
+
+    Calls with one key are taken one at a time (a transaction-scoped advisory lock on the key,
+    safe under PgBouncer's transaction mode), as a provider serialises them.
+    """
+
+    supports_idempotency_key = True
+
+    def send(self, sms: OutboundSms) -> str:
+        from django.db import connections, transaction
+
+        from messaging.models import DevelopmentSms
+
+        if not sms.idempotency_key:
+            return super().send(sms)
+        with transaction.atomic(using=PRIMARY_DB_ALIAS):
+            with connections[PRIMARY_DB_ALIAS].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [sms.idempotency_key])
+            first = (
+                DevelopmentSms.objects.using(PRIMARY_DB_ALIAS)
+                .filter(idempotency_key=sms.idempotency_key)
+                .order_by("id")
+                .values_list("provider_message_id", flat=True)
+                .first()
+            )
+            if first is not None:
+                logger.info("development gateway: %s seen before, answered again", sms.idempotency_key)
+                return first
+            return super().send(sms)
+
+
 class _Retryable(Exception):
     pass
 
