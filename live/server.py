@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, NoReturn
 
+import h11  # noqa: F401 - uvicorn's HTTP/1.1 implementation below (http="h11"): fail at import if absent
 import socketio
 import uvicorn
 import wsproto  # noqa: F401 - uvicorn's WebSocket implementation below (ws="wsproto"): fail at import if absent
