@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.local.cluster.processes import chown_to
+from deploy.local.cluster.processes import chown_to, run
 from deploy.local.cluster.settings import PG_BIN, PG_USER, ClusterError, Settings
 from deploy.patroni.render import (
     EtcdMember,
@@ -158,6 +158,14 @@ def leader_name(cfg: Settings) -> str | None:
     return leaders[0] if len(leaders) == 1 else None
 
 
+def member_with_role(cfg: Settings, role: str) -> str:
+    """The member that is ``leader`` (or a ``replica``) now; tests and tools follow roles, not names."""
+    found = [name for name, current in roles(cfg).items() if current == role]
+    if not found:
+        raise ClusterError(f"no PostgreSQL member is {role} (roles: {roles(cfg)})")
+    return found[0]
+
+
 def leader_port(cfg: Settings) -> int:
     name = leader_name(cfg)
     if name is None:
@@ -191,6 +199,15 @@ def _streaming(cfg: Settings, name: str) -> bool:
         isinstance(row, dict) and row.get("application_name") == name and row.get("state") == "streaming"
         for row in replication
     )
+
+
+def patronictl(cfg: Settings, *args: str) -> str:
+    """Run ``patronictl`` (as the postgres user, with a member's config) and return its output:
+    ``list``, ``switchover``, ``pause``/``resume`` (maintenance mode: Patroni stops acting on the
+    members, e.g. it no longer resumes a replica's paused replay)."""
+    config = patroni_config_file(cfg, cfg.pg_member_names[0])
+    return run(["/usr/bin/patronictl", "-c", str(config), *args], log=cfg.log_dir / "patronictl.log",
+               user=PG_USER, step=f"patronictl {' '.join(args)}")  # fmt: skip
 
 
 def etcd_healthy(endpoint: str) -> bool:

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
+from deploy.local.cluster import patroni
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -136,10 +137,23 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
 
 
 def psql_on_replica(cluster_settings: cluster.Settings, sql: str) -> str:
-    """Run SQL on the replica as the ``postgres`` superuser over the unix socket."""
+    """Run SQL on the member that is the replica now, as the ``postgres`` superuser over the unix socket."""
+    replica = patroni.member(cluster_settings, patroni.member_with_role(cluster_settings, patroni.REPLICA))
     return subprocess.run(
         ["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-         "-h", str(cluster_settings.run_dir), "-p", str(cluster_settings.pg_replica_port),
+         "-h", str(cluster_settings.run_dir), "-p", str(replica.pg_port),
          "-U", "postgres", "-d", "postgres", "-c", sql],
         check=True, capture_output=True, text=True, timeout=30,
     ).stdout.strip()  # fmt: skip
+
+
+def pause_replay(cluster_settings: cluster.Settings) -> None:
+    """Stop the replica replaying WAL. Patroni resumes a paused replay by itself, so the cluster
+    goes into maintenance mode first (no failover until ``resume_replay``)."""
+    patroni.patronictl(cluster_settings, "pause", "--wait")
+    psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
+
+
+def resume_replay(cluster_settings: cluster.Settings) -> None:
+    psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
+    patroni.patronictl(cluster_settings, "resume", "--wait")

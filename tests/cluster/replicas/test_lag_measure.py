@@ -16,7 +16,7 @@ import requests
 
 from deploy.local import cluster
 from tests.cluster.observability.conftest import sample_value, scrape
-from tests.cluster.replicas.conftest import psql_on_replica
+from tests.cluster.replicas.conftest import pause_replay, resume_replay
 
 pytestmark = pytest.mark.cluster
 
@@ -109,7 +109,7 @@ def test_a_replica_whose_replay_is_paused_is_reported_lagging_within_one_interva
         time.sleep(0.2)
     try:
         # when its replay stops
-        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
+        pause_replay(cluster_settings)
         paused_at = time.monotonic()
         while _router_lag(port)["status"] != "lagging":
             assert time.monotonic() - paused_at < 5, "the router never saw the paused replica"
@@ -123,7 +123,7 @@ def test_a_replica_whose_replay_is_paused_is_reported_lagging_within_one_interva
         reported = time.monotonic() - paused_at
         command = _command()
     finally:
-        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
+        resume_replay(cluster_settings)
     # then it was out of reads within one interval (1 s) of its lag passing 100 ms; the probe,
     # the metric and the command said so too
     # (0.1 s to fall behind, one 1 s interval, 0.5 s for a busy 2-core machine's scheduling)
