@@ -55,7 +55,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 if attempts == 1:
                     first_line = (str(error).strip().splitlines() or [""])[0]
                     logger.warning(
-                        "database %s not reachable, waiting up to %.0f s for it: %s",
+                        "database %s not reachable, waiting up to %.1f s for it: %s",
                         self.alias, wait_seconds(self.alias), first_line,
                     )  # fmt: skip
                 time.sleep(RETRY_PAUSE_SECONDS)
