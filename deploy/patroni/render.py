@@ -6,7 +6,8 @@ mode and ``pg_rewind`` are the same everywhere; only addresses, TLS and credenti
 A production rendering (``tls`` set) makes etcd demand client certificates, Patroni's REST API
 demand TLS and a password for its unsafe endpoints, and replication use TLS (``verify-full``).
 Passwords never appear in a rendered file: Patroni reads them from its environment
-(``PATRONI_SUPERUSER_PASSWORD``, ``PATRONI_REPLICATION_PASSWORD``, ``PATRONI_RESTAPI_PASSWORD``);
+(``PATRONI_SUPERUSER_PASSWORD``, ``PATRONI_REPLICATION_PASSWORD``, ``PATRONI_REWIND_PASSWORD``,
+``PATRONI_RESTAPI_PASSWORD``);
 the local cluster, which has no secret store, writes them into its own files (mode 0600).
 Why this shape: docs/adr/0015-postgresql-failover.md.
 """
@@ -25,6 +26,9 @@ HAPROXY_TEMPLATE = Path(__file__).resolve().parent / "haproxy.cfg.template"
 
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
+# pg_rewind's own user (Patroni grants it the four functions pg_rewind calls): the rejoin of an
+# old leader needs no superuser password on the network.
+REWIND_USER = "rewinder"
 
 # Measured (shared DESIGN facts): SIGKILL of the leader member -> writes on the other in 9.9 s.
 DCS_TIMING = {"ttl": 10, "loop_wait": 1, "retry_timeout": 4}
@@ -86,6 +90,7 @@ def patroni_config(v: PatroniValues) -> dict[str, Any]:
     etcd3: dict[str, Any] = {"hosts": v.etcd_hosts, "protocol": "https" if tls else "http"}
     superuser: dict[str, Any] = {"username": SUPERUSER}
     replication: dict[str, Any] = {"username": REPLICATION_USER}
+    rewind: dict[str, Any] = {"username": REWIND_USER}
     parameters: dict[str, Any] = {"unix_socket_directories": str(v.socket_dir), **v.parameters}
     hba_host = "hostssl" if tls else "host"
     pg_hba = [
@@ -101,12 +106,13 @@ def patroni_config(v: PatroniValues) -> dict[str, Any]:
         )
         # The standby checks the leader's certificate (and the leader's name in it).
         tls_client = {"sslmode": "verify-full", "sslrootcert": tls.ca_file}
-        replication.update(tls_client)
-        superuser.update(tls_client)  # pg_rewind connects to the new leader as the superuser
+        for user in (replication, rewind, superuser):
+            user.update(tls_client)
         pg_hba.append("host all all 0.0.0.0/0 reject")
     if "superuser" in v.passwords:
         superuser["password"] = v.passwords["superuser"]
         replication["password"] = v.passwords["replication"]
+        rewind["password"] = v.passwords["rewind"]
         restapi["authentication"]["password"] = v.passwords["restapi"]
     config: dict[str, Any] = {
         "scope": v.scope,
@@ -152,7 +158,7 @@ def patroni_config(v: PatroniValues) -> dict[str, Any]:
             "bin_dir": str(v.bin_dir),
             "pgpass": str(v.pgpass),
             "use_unix_socket": True,
-            "authentication": {"superuser": superuser, "replication": replication},
+            "authentication": {"superuser": superuser, "replication": replication, "rewind": rewind},
             "parameters": parameters,
             "pg_hba": pg_hba,
         },

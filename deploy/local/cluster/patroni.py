@@ -102,7 +102,7 @@ def prepare_member(name: str):  # type: ignore[no-untyped-def]
             bin_dir=PG_BIN,
             pgpass=config_dir / f"{name}.pgpass",
             socket_dir=cfg.run_dir,
-            passwords={key: cfg.pg_secret(key) for key in ("superuser", "replication", "restapi")},
+            passwords={key: cfg.pg_secret(key) for key in ("superuser", "replication", "rewind", "restapi")},
             # A throwaway loopback cluster: durability against power loss buys nothing here (a
             # killed process loses nothing with fsync off; only the machine's crash would).
             # full_page_writes stays on: pg_rewind needs it.

@@ -9,13 +9,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deploy.nginx.render import NginxConfigError
+from deploy.patroni.render import PatroniConfigError
 from deploy.pgbouncer.render import PgBouncerConfigError
 from deploy.render import MissingTemplateValue
 from deploy.services import RENDERERS, deploy_render
 
 
 class Command(BaseCommand):
-    help = "Render the nginx, pgbouncer, k8s or systemd templates with this environment's values."
+    help = "Render the nginx, pgbouncer, patroni, k8s or systemd templates with this environment's values."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", help=f"one of: {', '.join(RENDERERS)}")
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             written = deploy_render(target=target, out=out)
         except MissingTemplateValue as error:
             raise CommandError(error.args[0]) from None
-        except (NginxConfigError, PgBouncerConfigError) as error:
+        except (NginxConfigError, PgBouncerConfigError, PatroniConfigError) as error:
             raise CommandError(str(error)) from None
         for path in written:
             self.stdout.write(str(path))

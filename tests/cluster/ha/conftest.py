@@ -124,6 +124,16 @@ class ApiLoad:
         failed = [a.done for a in self.failed(kind) if a.done >= since]
         return max(failed) - since if failed else 0.0
 
+    def back_after(self, kind: str, since: float) -> float:
+        """Seconds from ``since`` until the first request of ``kind`` sent after it succeeded (a
+        request held up by the fault counts until its answer came)."""
+        done = [a.done for a in self.of(kind) if a.sent >= since and 200 <= a.status < 300]
+        assert done, f"no {kind} sent after the fault succeeded"
+        return min(done) - since
+
+    def slowest(self, kind: str, since: float) -> float:
+        return max((a.done - a.sent for a in self.of(kind) if a.done >= since), default=0.0)
+
     def acknowledged_writes(self) -> list[int]:
         return [a.message_id for a in self.of("write") if a.message_id is not None]
 
@@ -150,7 +160,7 @@ def api_load(
     """Start the steady load (stopped after the test)."""
     started: list[ApiLoad] = []
 
-    def start(**rates: float) -> ApiLoad:
+    def start(writes_per_second: float = 5.0, reads_per_second: float = 10.0) -> ApiLoad:
         for name in ("ha-test-writer", "ha-test-reader"):
             _ensure_user(cluster_settings, name)
         writer = _login(http, nginx_url, "ha-test-writer")
@@ -164,7 +174,8 @@ def api_load(
         assert contact.status_code == 201, contact.text
         bypass = cluster_settings.ratelimit_bypass_token()
         load = ApiLoad(base=nginx_url, cert=str(http.verify), bypass=bypass, writer_token=writer,
-                       reader_token=reader, contact_id=contact.json()["id"], **rates)  # fmt: skip
+                       reader_token=reader, contact_id=contact.json()["id"],
+                       writes_per_second=writes_per_second, reads_per_second=reads_per_second)  # fmt: skip
         load.start()
         started.append(load)
         return load

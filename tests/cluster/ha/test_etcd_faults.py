@@ -8,14 +8,14 @@ import pytest
 
 from deploy.local import cluster
 from deploy.local.cluster import patroni
-from tests.cluster.ha.conftest import full_redundancy, messages_missing
+from tests.cluster.ha.conftest import ApiLoad, full_redundancy, messages_missing
 
 pytestmark = pytest.mark.cluster
 
 DOWN_FOR = 20.0  # longer than Patroni's ttl (10 s): a leader without failsafe would have demoted
 
 
-def _kill_and_restore(cfg, names: list[str], api_load) -> tuple[object, dict[str, str], dict[str, str]]:
+def _kill_and_restore(cfg, names: list[str], api_load) -> tuple[ApiLoad, dict[str, str], dict[str, str]]:
     roles = full_redundancy(cfg)
     load = api_load()
     time.sleep(3.0)

@@ -5,6 +5,7 @@ the old leader back as a streaming replica (through pg_rewind where its WAL dive
 60 s of being started again through the cluster's tooling.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -43,6 +44,8 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     # then writes and reads came back within their bounds
     writes_out = load.unavailable_for("write", killed_at)
     reads_out = load.unavailable_for("read", killed_at)
+    writes_back, reads_back = load.back_after("write", killed_at), load.back_after("read", killed_at)
+    slowest_write, slowest_read = load.slowest("write", killed_at), load.slowest("read", killed_at)
     # and the old leader, started again by the tooling, rejoins as a streaming replica
     restarted_at = time.monotonic()
     cluster.start_service(cluster.services(cfg)[leader], cfg)
@@ -60,11 +63,15 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
         f"\nleader {leader} killed: {replica} promoted after {promoted_after:.1f} s; "
         f"writes failed for {writes_out:.1f} s ({len(failed_writes)} of {len(load.of('write'))}), "
         f"reads for {reads_out:.1f} s ({len(failed_reads)} of {len(load.of('read'))}); "
+        f"the first write sent after the kill succeeded {writes_back:.1f} s after it, the first read "
+        f"{reads_back:.1f} s; slowest write {slowest_write:.1f} s, read {slowest_read:.1f} s; "
         f"{leader} rejoined as {rejoined} {rejoined_after:.1f} s after its restart; "
         f"pg_rewind ran: {'pg_rewind' in rejoin_log}"
     )
     assert writes_out <= WRITES_BACK_WITHIN, [vars(a) for a in failed_writes[-3:]]
     assert reads_out <= READS_BACK_WITHIN, [vars(a) for a in failed_reads[-3:]]
+    assert writes_back <= WRITES_BACK_WITHIN
+    assert reads_back <= READS_BACK_WITHIN
     assert rejoined == patroni.REPLICA
     assert rejoined_after <= REJOIN_WITHIN
     # the old leader's diverged WAL was rewound (or Patroni found there was nothing to rewind)
@@ -73,3 +80,10 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     assert acknowledged, "no write succeeded"
     assert messages_missing(cfg, acknowledged) == []
     assert sorted(full_redundancy(cfg).values()) == [patroni.LEADER, patroni.REPLICA]
+    # and the router's lag measurement (manage.py replicas status) sees the rejoined replica healthy
+    status = subprocess.run(
+        [str(cluster.VENV_BIN / "python"), str(cluster.REPO / "manage.py"), "replicas", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "healthy" in status.stdout
