@@ -38,6 +38,8 @@ import psycopg
 from django.conf import settings
 
 from config import metrics
+from health.exceptions import ServiceUnavailable
+from health.postgres import fetch_one
 from replicas.conf import PRIMARY_DB_ALIAS, replica_settings
 from replicas.lsn import format_lsn, parse_lsn
 
@@ -280,7 +282,7 @@ class ReplicaMonitor:
             self._sample = sample
             self._history.append((sample.taken_at, sample.insert_lsn))
             primary_lsn = sample.insert_lsn
-        except (psycopg.Error, OSError, ValueError) as exc:
+        except (psycopg.Error, OSError, ValueError, ServiceUnavailable) as exc:
             # Compared with the last sample: with the primary down nothing new commits.
             primary_error = _short(exc)
             self._drop_connection(PRIMARY_DB_ALIAS)
@@ -298,24 +300,26 @@ class ReplicaMonitor:
         return snapshot
 
     def _primary_sample(self) -> PrimarySample:
-        row = (
-            self._connection(PRIMARY_DB_ALIAS)
-            .execute(
-                "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,"
-                " extract(epoch FROM clock_timestamp())::float8,"
-                " current_setting('synchronous_commit') <> 'off'"
-            )
-            .fetchone()
+        # Bounded by one refresh interval: while the primary fails over, PgBouncer holds a query
+        # until the new leader serves (ADR 0015), and the replicas would go unmeasured (their
+        # reads sent to the primary) meanwhile. Past the deadline the refresh goes on with the
+        # last sample, as with the primary down.
+        row = fetch_one(
+            self._connection(PRIMARY_DB_ALIAS),
+            "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,"
+            " extract(epoch FROM clock_timestamp())::float8,"
+            " current_setting('synchronous_commit') <> 'off'",
+            deadline=time.monotonic() + replica_settings().refresh_seconds,
         )
-        if row is None:
-            raise ValueError("the primary's WAL position query returned no row")
         insert_text, flush_text, clock, flushed_first = row
+        if insert_text is None or flush_text is None or clock is None:
+            raise ValueError("the primary's WAL position query returned nulls")
         return PrimarySample(
             taken_at=time.monotonic(),
             insert_lsn=parse_lsn(insert_text),
             flush_lsn=parse_lsn(flush_text),
             clock=float(clock),
-            commits_flushed_first=bool(flushed_first),
+            commits_flushed_first=flushed_first == "t",
         )
 
     def _measure(self, alias: str, max_lag_ms: float) -> ReplicaState:

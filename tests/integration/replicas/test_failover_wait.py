@@ -26,23 +26,36 @@ from replicas.backend.base import DatabaseWrapper
 pytestmark = pytest.mark.integration
 
 
+def _bound_below_32768() -> socket.socket:
+    """A socket bound to a free port of the project's range (never the kernel's ephemeral one)."""
+    for _ in range(20):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", free_port()))
+        except OSError:  # taken between the look and the bind
+            listener.close()
+            continue
+        return listener
+    raise RuntimeError("no free port to bind")
+
+
 class Forwarder:
     """A TCP forwarder from a port of its own to ``target``; opened and cut by the test."""
 
     def __init__(self, target: int) -> None:
-        self.port = free_port()
+        # Bound at once, listening only once opened: the port is ours (other test sessions take
+        # free ports too), and until then the kernel refuses connections to it.
+        self._listener: socket.socket | None = _bound_below_32768()
+        self.port = self._listener.getsockname()[1]
         self.target = target
-        self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        assert self._listener is not None
+        self._listener.listen(16)
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
