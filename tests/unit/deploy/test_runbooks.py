@@ -30,6 +30,11 @@ EXPECTED = {
     "force-releasing-a-lock.md",
     "replica-lost-or-lagging.md",
     "pool-saturated.md",
+    # PostgreSQL failover (ADR 0015)
+    "postgres-failover.md",
+    "postgres-switchover.md",
+    "etcd-quorum-lost.md",
+    "move-onto-patroni.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
@@ -46,6 +51,8 @@ DEBIAN_PACKAGES = {
     "systemctl": "systemd",
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
+    "patronictl": "patroni",
+    "etcdctl": "etcd-client",
 }
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
