@@ -216,8 +216,8 @@ def main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    cfg = Settings()
     try:
+        cfg = Settings()  # a malformed port list is one line too
         if command == "up":
             up(cfg, only_infra="--infra" in args)
         elif command == "down":

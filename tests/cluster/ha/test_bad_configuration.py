@@ -27,6 +27,10 @@ def test_an_unreachable_etcd_stops_up_with_one_line_and_nothing_half_started(tmp
         "PGBOUNCER_PORT": str(next(ports)),
         "LOCK_REDIS_PORTS": f"{next(ports)},{next(ports)},{next(ports)}",
         "BROKER_REDIS_PORT": str(next(ports)),
+        "APP_PORTS": f"{next(ports)},{next(ports)}",
+        "LIVE_PORTS": f"{next(ports)},{next(ports)}",
+        "NGINX_HTTP_PORT": str(next(ports)),
+        "NGINX_HTTPS_PORT": str(next(ports)),
     }
     # when the infrastructure is started
     result = subprocess.run(
@@ -36,8 +40,9 @@ def test_an_unreachable_etcd_stops_up_with_one_line_and_nothing_half_started(tmp
     # then it fails with one line naming etcd and the address
     errors = result.stderr.strip().splitlines()
     assert result.returncode == 1, result.stdout + result.stderr
-    assert len(errors) == 1 and f"etcd has no quorum: 127.0.0.1:{nowhere} unreachable" in errors[0], errors
+    assert len(errors) == 1, result.stderr
+    assert f"etcd has no quorum: 127.0.0.1:{nowhere} unreachable" in errors[0]
     # and no process of that cluster runs
-    cfg = cluster.Settings(state_dir=tmp_path / "state")
+    cfg = cluster.Settings(state_dir=tmp_path / "state", etcd_hosts=[env["ETCD_HOSTS"]])
     running = [name for name, service in cluster.services(cfg).items() if cluster.recorded_pid(service, cfg)]
     assert running == []

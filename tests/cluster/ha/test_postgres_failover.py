@@ -12,7 +12,13 @@ import pytest
 
 from deploy.local import cluster
 from deploy.local.cluster import patroni
-from tests.cluster.ha.conftest import full_redundancy, kill_member, log_since, log_size, messages_missing
+from tests.cluster.ha.conftest import (
+    full_redundancy,
+    kill_member,
+    log_since,
+    log_size,
+    messages_missing,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -79,7 +85,8 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     # and no acknowledged write was lost
     assert acknowledged, "no write succeeded"
     assert messages_missing(cfg, acknowledged) == []
-    assert sorted(full_redundancy(cfg).values()) == [patroni.LEADER, patroni.REPLICA]
+    swapped = full_redundancy(cfg)
+    assert swapped == {leader: patroni.REPLICA, replica: patroni.LEADER}
     # and the router's lag measurement (manage.py replicas status) sees the rejoined replica healthy
     status = subprocess.run(
         [str(cluster.VENV_BIN / "python"), str(cluster.REPO / "manage.py"), "replicas", "status"],
@@ -87,3 +94,6 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     )  # fmt: skip
     assert status.returncode == 0, status.stdout + status.stderr
     assert "healthy" in status.stdout
+    # and names the members in their new roles
+    new_leader, new_replica = (f"127.0.0.1:{patroni.member(cfg, name).pg_port}" for name in (replica, leader))
+    assert f"on {new_leader}" in status.stdout and new_replica in status.stdout, status.stdout
