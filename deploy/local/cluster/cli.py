@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 
 from deploy.local.cluster.patroni import (
     check_etcd,
+    legacy_data,
     member_role,
     roles,
+    stop_legacy_postgres,
     stop_orphan_postmaster,
     wait_member_ready,
 )
@@ -94,6 +96,13 @@ def _etcd_quorum(cfg: Settings) -> str:
 
 def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     cfg = cfg or Settings()
+    old_data = legacy_data(cfg)
+    if old_data is not None:
+        raise ClusterError(
+            f"{old_data} holds the database of the local cluster from before Patroni: run `make down`, "
+            f"then move {old_data.parent} aside (a fresh one is made) or adopt its data as in "
+            "docs/runbooks/move-onto-patroni.md"
+        )
     raise_file_limit()
     ensure_dirs(cfg)
     table = services(cfg)
@@ -189,6 +198,8 @@ def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> l
         if stop_orphan_postmaster(cfg, name):  # its Patroni was killed before
             stopped.append(f"{name} (postmaster)")
     stopped += stop([name for name in cfg.etcd_member_names if name in wanted], cfg)
+    if only is None:
+        stopped += stop_legacy_postgres(cfg)
     return stopped
 
 

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.local.cluster.processes import chown_to, run
+from deploy.local.cluster.processes import Service, chown_to, recorded_pid, run, stop_service, wait_stopped
 from deploy.local.cluster.settings import PG_BIN, PG_USER, ClusterError, Settings
 from deploy.patroni.render import (
     EtcdMember,
@@ -258,3 +258,27 @@ def stop_orphan_postmaster(cfg: Settings, name: str, timeout: float = 30.0) -> b
         if postmaster_pid(cfg, name) == pid:
             os.kill(pid, signal.SIGKILL)
     return True
+
+
+# The local cluster before Patroni: a primary and a replica of its own, by these names.
+LEGACY_MEMBERS = {"pg-primary": "primary", "pg-replica": "replica"}
+
+
+def legacy_data(cfg: Settings) -> Path | None:
+    """The data folder of a single-primary cluster from before Patroni, if this state folder has
+    one and no Patroni member yet."""
+    old = cfg.state_dir / "pg" / "primary"
+    has_members = any((data_dir(cfg, name) / "PG_VERSION").exists() for name in cfg.pg_member_names)
+    return old if (old / "PG_VERSION").exists() and not has_members else None
+
+
+def stop_legacy_postgres(cfg: Settings) -> list[str]:
+    """Stop the PostgreSQL servers such a cluster started (by their recorded PIDs)."""
+    stopped = []
+    for name, folder in LEGACY_MEMBERS.items():
+        service = Service(name, [], marker=str(cfg.state_dir / "pg" / folder), stop_signal=signal.SIGINT)
+        pid = recorded_pid(service, cfg)
+        if pid and stop_service(service, cfg):
+            wait_stopped(service, cfg, pid, timeout=60)
+            stopped.append(name)
+    return stopped
