@@ -97,3 +97,30 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     # and names the members in their new roles
     new_leader, new_replica = (f"127.0.0.1:{patroni.member(cfg, name).pg_port}" for name in (replica, leader))
     assert f"on {new_leader}" in status.stdout and new_replica in status.stdout, status.stdout
+
+
+def test_a_planned_switchover_fails_no_request(cluster_settings, api_load, exclusive_database):
+    cfg = cluster_settings
+    # given full redundancy and a steady load
+    roles = full_redundancy(cfg)
+    leader = next(name for name, role in roles.items() if role == patroni.LEADER)
+    replica = next(name for name, role in roles.items() if role == patroni.REPLICA)
+    load = api_load()
+    time.sleep(3.0)
+    # when the leader role is handed over as the runbook does it (docs/runbooks/postgres-switchover.md)
+    started = time.monotonic()
+    patroni.patronictl(
+        cfg, "switchover", patroni.SCOPE, "--leader", leader, "--candidate", replica, "--force"
+    )
+    swapped = full_redundancy(cfg)
+    took = time.monotonic() - started
+    time.sleep(3.0)
+    load.stop()
+    # then the roles swapped, no request failed, and every acknowledged write exists
+    print(
+        f"\nswitchover {leader} -> {replica}: redundant again after {took:.1f} s; slowest write "
+        f"{load.slowest('write', started):.1f} s, read {load.slowest('read', started):.1f} s"
+    )
+    assert swapped == {leader: patroni.REPLICA, replica: patroni.LEADER}
+    assert load.failed("write") == [] and load.failed("read") == []
+    assert messages_missing(cfg, load.acknowledged_writes()) == []
