@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from deploy.local import cluster
 from deploy.local.cluster import patroni
@@ -94,6 +95,9 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     )  # fmt: skip
     assert status.returncode == 0, status.stdout + status.stderr
     assert "healthy" in status.stdout
+    # and a user reads its own writes at once (read-your-writes by WAL position on the new timeline),
+    # while others' reads go to the rejoined replica
+    assert _reads_after_own_writes(cfg) == {"found": 10}
     # and names the members in their new roles
     new_leader, new_replica = (f"127.0.0.1:{patroni.member(cfg, name).pg_port}" for name in (replica, leader))
     assert f"on {new_leader}" in status.stdout and new_replica in status.stdout, status.stdout
@@ -124,3 +128,19 @@ def test_a_planned_switchover_fails_no_request(cluster_settings, api_load, exclu
     assert swapped == {leader: patroni.REPLICA, replica: patroni.LEADER}
     assert load.failed("write") == [] and load.failed("read") == []
     assert messages_missing(cfg, load.acknowledged_writes()) == []
+
+
+def _reads_after_own_writes(cfg, count: int = 10) -> dict[str, int]:
+    """Write a probe row through NGINX and read it back at once, ``count`` times; what came back."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(cfg.state_dir / "nginx" / "tls.crt")
+    base = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    outcomes: dict[str, int] = {}
+    for _ in range(count):
+        written = session.post(f"{base}/replicas/debug/probes", timeout=20)
+        assert written.status_code == 201, written.text
+        read = session.get(f"{base}/replicas/debug/probes/{written.json()['id']}", timeout=20)
+        outcome = "found" if read.status_code == 200 else f"status {read.status_code}"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
