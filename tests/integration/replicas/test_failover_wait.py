@@ -29,10 +29,12 @@ pytestmark = pytest.mark.integration
 def _bound_below_32768() -> socket.socket:
     """A socket bound to a free port of the project's range (never the kernel's ephemeral one)."""
     for _ in range(20):
+        # Without SO_REUSEADDR: no other process can bind the port while it is ours (Linux lets
+        # two sockets share a port only when both ask to). A range the side servers of other
+        # test sessions rarely reach.
         listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            listener.bind(("127.0.0.1", free_port()))
+            listener.bind(("127.0.0.1", free_port(range(31000, 32000))))
         except OSError:  # taken between the look and the bind
             listener.close()
             continue
