@@ -4,11 +4,20 @@ import ipaddress
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from deploy.patroni.render import (
+    EtcdMember,
+    Member,
+    PatroniConfigError,
+    PatroniValues,
+    TlsFiles,
+    haproxy_values,
+)
 from deploy.pgbouncer.render import PgBouncerValues
 from deploy.render import MissingTemplateValue
 
@@ -252,3 +261,91 @@ def ingress_proxy_networks(text: str) -> str:
     if not networks:
         raise UnsafeDeployValue("DEPLOY_INGRESS_PROXIES names no network")
     return ",".join(networks)
+
+
+@dataclass(frozen=True)
+class PatroniRendering:
+    """What ``render_deploy patroni`` writes on one host: its Patroni member and etcd member (if
+    it runs them) and HAProxy (every app server, beside PgBouncer)."""
+
+    patroni: PatroniValues | None
+    etcd_me: EtcdMember | None
+    etcd_members: list[EtcdMember]
+    etcd_token: str
+    haproxy: dict[str, object]
+    tls: TlsFiles
+
+
+def _named_hosts(variable: str, entries: list[str]) -> list[tuple[str, str]]:
+    pairs = [entry.partition("=") for entry in entries]
+    if not pairs or any(not name or not sep or not host for name, sep, host in pairs):
+        raise PatroniConfigError(f"{variable} must list members as name=address, comma-separated")
+    return [(name.strip(), host.strip()) for name, _, host in pairs]
+
+
+def patroni_rendering() -> PatroniRendering:
+    """Production values: TLS everywhere, nothing guessed, no password in any file."""
+    needed = {
+        "PATRONI_MEMBERS": settings.DEPLOY_PATRONI_MEMBERS,
+        "ETCD_MEMBERS": settings.DEPLOY_ETCD_MEMBERS,
+        "PATRONI_TLS_CA_FILE": settings.DEPLOY_PATRONI_TLS_CA_FILE,
+        "PATRONI_TLS_CERT_FILE": settings.DEPLOY_PATRONI_TLS_CERT_FILE,
+        "PATRONI_TLS_KEY_FILE": settings.DEPLOY_PATRONI_TLS_KEY_FILE,
+    }
+    if settings.DEPLOY_PATRONI_NAME:
+        needed["PATRONI_CLIENT_NETWORK"] = settings.DEPLOY_PATRONI_CLIENT_NETWORK
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise MissingDeployVariable(
+            f"set {', '.join(missing)} in the environment: production values are never guessed"
+        )
+    tls = TlsFiles(
+        ca_file=settings.DEPLOY_PATRONI_TLS_CA_FILE,
+        cert_file=settings.DEPLOY_PATRONI_TLS_CERT_FILE,
+        key_file=settings.DEPLOY_PATRONI_TLS_KEY_FILE,
+    )
+    # The packages' standard ports: PostgreSQL 5432, Patroni's REST API 8008, etcd 2379/2380.
+    pg_hosts = _named_hosts("PATRONI_MEMBERS", settings.DEPLOY_PATRONI_MEMBERS)
+    members = [Member(name, host, 5432, 8008) for name, host in pg_hosts]
+    etcd_hosts = _named_hosts("ETCD_MEMBERS", settings.DEPLOY_ETCD_MEMBERS)
+    etcd = [EtcdMember(name, host, 2379, 2380) for name, host in etcd_hosts]
+    if len(etcd) < 3 or len(etcd) % 2 == 0:
+        raise PatroniConfigError(f"ETCD_MEMBERS names {len(etcd)} members: use an odd number, at least 3")
+    patroni = None
+    if settings.DEPLOY_PATRONI_NAME:
+        me = next((m for m in members if m.name == settings.DEPLOY_PATRONI_NAME), None)
+        if me is None:
+            name = settings.DEPLOY_PATRONI_NAME
+            raise PatroniConfigError(f"PATRONI_NAME={name!r} is not in PATRONI_MEMBERS")
+        data_dir = Path(settings.DEPLOY_PATRONI_DATA_DIR)
+        patroni = PatroniValues(
+            scope=settings.DEPLOY_PATRONI_SCOPE,
+            member=me,
+            etcd_hosts=[f"{m.host}:{m.client_port}" for m in etcd],
+            data_dir=data_dir,
+            bin_dir=Path("/usr/lib/postgresql/15/bin"),
+            pgpass=data_dir.parent / "patroni.pgpass",
+            socket_dir=Path("/var/run/postgresql"),
+            client_network=settings.DEPLOY_PATRONI_CLIENT_NETWORK,
+            tls=tls,
+        )
+    etcd_me = None
+    if settings.DEPLOY_ETCD_NAME:
+        etcd_me = next((m for m in etcd if m.name == settings.DEPLOY_ETCD_NAME), None)
+        if etcd_me is None:
+            raise PatroniConfigError(f"ETCD_NAME={settings.DEPLOY_ETCD_NAME!r} is not in ETCD_MEMBERS")
+    haproxy = haproxy_values(
+        members=members,
+        bind_host="127.0.0.1",
+        primary_port=settings.DEPLOY_HAPROXY_PRIMARY_PORT,
+        replica_port=settings.DEPLOY_HAPROXY_REPLICA_PORT,
+        tls=tls,
+    )
+    return PatroniRendering(
+        patroni=patroni,
+        etcd_me=etcd_me,
+        etcd_members=etcd,
+        etcd_token=f"{settings.DEPLOY_PATRONI_SCOPE}-etcd",
+        haproxy=haproxy,
+        tls=tls,
+    )

@@ -14,6 +14,8 @@ import yaml
 from deploy import selectors
 from deploy.nginx.render import TEMPLATES as NGINX_TEMPLATES
 from deploy.nginx.render import render_nginx as render_nginx_files
+from deploy.patroni.render import render_etcd, render_haproxy
+from deploy.patroni.render import render_patroni as render_patroni_file
 from deploy.pgbouncer.render import render_pgbouncer_ini
 from deploy.redis import acl
 from deploy.render import render_file
@@ -27,6 +29,21 @@ ADMIN_PUBLIC_COMPONENT = "admin-public"
 
 def render_pgbouncer(*, out: Path) -> list[Path]:
     return [render_pgbouncer_ini(selectors.pgbouncer_values(), out / "pgbouncer.ini")]
+
+
+def render_patroni(*, out: Path) -> list[Path]:
+    """This host's Patroni and etcd members (when it runs them) and HAProxy (deploy/patroni/README.md)."""
+    values = selectors.patroni_rendering()  # before writing anything: a missing value leaves no half folder
+    written = []
+    if values.patroni is not None:
+        written.append(render_patroni_file(values.patroni, out / "patroni.yml"))
+    if values.etcd_me is not None:
+        etcd_data = Path("/var/lib/etcd") / values.etcd_token
+        etcd = render_etcd(values.etcd_me, values.etcd_members, data_dir=etcd_data, token=values.etcd_token,
+                           tls=values.tls, out=out / "etcd.yml")  # fmt: skip
+        written.append(etcd)
+    written.append(render_haproxy(values.haproxy, out / "haproxy.cfg"))
+    return written
 
 
 def render_nginx(*, out: Path) -> list[Path]:
@@ -147,6 +164,7 @@ RENDERERS: dict[str, Callable[..., list[Path]]] = {
     "k8s": render_k8s,
     "systemd": render_systemd,
     "redis": render_redis,
+    "patroni": render_patroni,
 }
 
 

@@ -1,6 +1,6 @@
 """One function per dependency: return what was observed, or raise a ``HealthProblem``.
 
-Every call here is bounded by a driver-level timeout (see ``health.postgres`` for PostgreSQL;
+Every call here is bounded by a driver-level timeout (see ``config.postgres`` for PostgreSQL;
 Redis clients get ``socket_connect_timeout`` and ``socket_timeout`` and no retries), so a stopped
 dependency and a paused one both end the check within the budget, and the worker is freed.
 Messages are fixed sentences: a driver's exception text can name hosts, users or DSNs.
@@ -28,8 +28,8 @@ from health_check.contrib.psutil import Disk, Memory
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config import postgres
 from config.databases import PRIMARY_DB_ALIAS
-from health import postgres
 from health.exceptions import ServiceUnavailable, ServiceWarning
 from health.report import Observation
 from replicas.selectors import HEALTHY, LAGGING, NOT_A_REPLICA, UNREACHABLE, replica_states
@@ -50,11 +50,14 @@ def _elapsed_ms(started: float) -> float:
 
 @contextmanager
 def _database(alias: str, *, deadline: float) -> Iterator[psycopg.Connection[Any]]:
-    connection = postgres.connect(connections.settings[alias], timeout=_remaining(deadline))
     try:
-        yield connection
-    finally:
-        postgres.close_quietly(connection)
+        connection = postgres.connect(connections.settings[alias], timeout=_remaining(deadline))
+        try:
+            yield connection
+        finally:
+            postgres.close_quietly(connection)
+    except postgres.QueryUnavailable as error:
+        raise ServiceUnavailable(str(error)) from None
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

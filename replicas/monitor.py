@@ -39,6 +39,7 @@ from django.conf import settings
 
 from config import databases, metrics
 from config.databases import PRIMARY_DB_ALIAS
+from config.postgres import QueryUnavailable, fetch_one
 from replicas.conf import replica_settings
 from replicas.lsn import format_lsn, parse_lsn
 
@@ -68,6 +69,8 @@ class ReplicaState:
     measured_at: float = 0.0  # time.monotonic()
     error: str = ""
     replay_paused: bool = False
+    # host:port of the member that answered: with failover the replica is a role, not a host.
+    server: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -82,6 +85,7 @@ class ReplicaState:
             "receive_lsn": None if self.receive_lsn is None else format_lsn(self.receive_lsn),
             "replay_paused": self.replay_paused,
             "error": self.error,
+            "server": self.server,
         }
 
 
@@ -95,6 +99,7 @@ class Snapshot:
     replicas: dict[str, ReplicaState]
     # The healthy aliases in settings order, worked out once here rather than per query.
     healthy: tuple[str, ...] = ()
+    primary_server: str = ""  # host:port of the member that answered as the primary
 
     @classmethod
     def of(
@@ -104,6 +109,7 @@ class Snapshot:
         primary_lsn: int | None,
         primary_error: str,
         replicas: dict[str, ReplicaState],
+        primary_server: str = "",
     ) -> Snapshot:
         healthy = tuple(alias for alias, state in replicas.items() if state.healthy)
         return cls(
@@ -112,8 +118,12 @@ class Snapshot:
             primary_error=primary_error,
             replicas=replicas,
             healthy=healthy,
+            primary_server=primary_server,
         )
 
+
+# host:port of the server that runs the query (behind PgBouncer and HAProxy: the member).
+SERVER_SQL = "coalesce(host(inet_server_addr()) || ':' || inet_server_port(), '')"
 
 # The WAL page size: a record straddling a page boundary is flushed (and streamed) in parts.
 WAL_PAGE_BYTES = 8192
@@ -129,6 +139,7 @@ class PrimarySample:
     clock: float  # the primary's clock_timestamp() as a Unix time, for commit ages
     # synchronous_commit is on: a commit becomes visible only after its WAL is flushed.
     commits_flushed_first: bool = True
+    server: str = ""  # host:port of the member that is the primary now
 
     def clock_at(self, monotonic: float) -> float:
         """The primary's clock at ``monotonic`` (our clock only measures the time in between)."""
@@ -264,6 +275,7 @@ class ReplicaMonitor:
             primary_lsn=snapshot.primary_lsn,
             primary_error=snapshot.primary_error,
             replicas={**snapshot.replicas, state.alias: state},
+            primary_server=snapshot.primary_server,
         )
 
     # --- measuring ------------------------------------------------------------------------
@@ -275,19 +287,23 @@ class ReplicaMonitor:
 
     def _refresh_locked(self) -> Snapshot:
         conf = replica_settings()
-        primary_lsn, primary_error = None, ""
+        primary_lsn, primary_error, primary_server = None, "", ""
         try:
             sample = self._primary_sample()
             self._sample = sample
             self._history.append((sample.taken_at, sample.insert_lsn))
-            primary_lsn = sample.insert_lsn
-        except (psycopg.Error, OSError, ValueError) as exc:
+            primary_lsn, primary_server = sample.insert_lsn, sample.server
+        except (psycopg.Error, OSError, ValueError, QueryUnavailable) as exc:
             # Compared with the last sample: with the primary down nothing new commits.
             primary_error = _short(exc)
             self._drop_connection(PRIMARY_DB_ALIAS)
         states = {alias: self._measure(alias, conf.max_lag_ms) for alias in conf.replicas}
         snapshot = Snapshot.of(
-            taken_at=time.monotonic(), primary_lsn=primary_lsn, primary_error=primary_error, replicas=states
+            taken_at=time.monotonic(),
+            primary_lsn=primary_lsn,
+            primary_error=primary_error,
+            replicas=states,
+            primary_server=primary_server,
         )
         self._snapshot = snapshot
         for state in states.values():
@@ -299,24 +315,27 @@ class ReplicaMonitor:
         return snapshot
 
     def _primary_sample(self) -> PrimarySample:
-        row = (
-            self._connection(PRIMARY_DB_ALIAS)
-            .execute(
-                "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,"
-                " extract(epoch FROM clock_timestamp())::float8,"
-                " current_setting('synchronous_commit') <> 'off'"
-            )
-            .fetchone()
+        # Bounded by one refresh interval: while the primary fails over, PgBouncer holds a query
+        # until the new leader serves (ADR 0017), and the replicas would go unmeasured (their
+        # reads sent to the primary) meanwhile. Past the deadline the refresh goes on with the
+        # last sample, as with the primary down.
+        row = fetch_one(
+            self._connection(PRIMARY_DB_ALIAS),
+            "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text,"
+            " extract(epoch FROM clock_timestamp())::float8,"
+            f" current_setting('synchronous_commit') <> 'off', {SERVER_SQL}",
+            deadline=time.monotonic() + replica_settings().refresh_seconds,
         )
-        if row is None:
-            raise ValueError("the primary's WAL position query returned no row")
-        insert_text, flush_text, clock, flushed_first = row
+        insert_text, flush_text, clock, flushed_first, server = row
+        if insert_text is None or flush_text is None or clock is None:
+            raise ValueError("the primary's WAL position query returned nulls")
         return PrimarySample(
             taken_at=time.monotonic(),
             insert_lsn=parse_lsn(insert_text),
             flush_lsn=parse_lsn(flush_text),
             clock=float(clock),
-            commits_flushed_first=bool(flushed_first),
+            commits_flushed_first=flushed_first == "t",
+            server=server or "",
         )
 
     def _measure(self, alias: str, max_lag_ms: float) -> ReplicaState:
@@ -330,7 +349,8 @@ class ReplicaMonitor:
                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
                     " pg_last_wal_receive_lsn()::text,"
                     " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
-                    " extract(epoch FROM pg_last_xact_replay_timestamp())::float8"
+                    " extract(epoch FROM pg_last_xact_replay_timestamp())::float8,"
+                    f" {SERVER_SQL}"
                 )
                 .fetchone()
             )
@@ -340,7 +360,7 @@ class ReplicaMonitor:
                 alias=alias, status=UNREACHABLE, measured_at=time.monotonic(), error=_short(exc)
             )
         assert row is not None  # a SELECT without FROM returns one row
-        in_recovery, replay_text, receive_text, paused, last_commit = row
+        in_recovery, replay_text, receive_text, paused, last_commit, server = row
         now = time.monotonic()
         replay = parse_lsn(replay_text) if replay_text else None
         receive = parse_lsn(receive_text) if receive_text else None
@@ -364,6 +384,7 @@ class ReplicaMonitor:
             receive_lsn=receive,
             measured_at=now,
             replay_paused=bool(paused),
+            server=str(server or ""),
         )
 
     def _connection(self, alias: str) -> psycopg.Connection[Any]:

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from deploy.local import cluster
 from deploy.local.cluster import REPO
+from deploy.local.cluster.patroni import leader_port
 from deploy.local.cluster.settings import PG_BIN
 from deploy.local.host import free_port, stop_process
 
@@ -163,10 +164,10 @@ def signal_service_group(cfg: cluster.Settings, name: str, sig: signal.Signals) 
 
 def psql(cfg: cluster.Settings, sql: str, *, port: int | None = None, db: str = "postgres") -> str:
     """Run ``sql`` as the ``postgres`` superuser over the unix socket on the server at ``port``
-    (default: the primary); its unaligned output, stripped. Fails on any SQL error."""
+    (default: the member that is the leader now); its unaligned output, stripped. Fails on any SQL error."""
     result = subprocess.run(
         ["runuser", "-u", "postgres", "--", str(PG_BIN / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-         "-h", str(cfg.run_dir), "-p", str(port or cfg.pg_primary_port), "-U", "postgres", "-d", db,
+         "-h", str(cfg.run_dir), "-p", str(port or leader_port(cfg)), "-U", "postgres", "-d", db,
          "-c", sql],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip

@@ -118,6 +118,9 @@ DB_NAME = env("DB_NAME", default="app")
 DB_USER = env("DB_USER", default="app")
 DB_PASSWORD = env("DB_PASSWORD", default="app-local-password")
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+# How long a new connection to the primary keeps trying while the database fails over (about 10 s
+# locally); longer holds more requests in the app servers' threads (replicas/backend/base.py).
+DB_FAILOVER_WAIT_SECONDS = env.float("DB_FAILOVER_WAIT_SECONDS", default=5.0)
 # Set on the app's role by every `migrate` (deploy/database.py): PgBouncer drops connection
 # options, so a role setting is what reaches every server session. A statement running longer
 # is cancelled; one waiting longer for a lock gives up. A migration that needs more runs
@@ -128,8 +131,9 @@ DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5_000)
 
 def _database(*, host: str, port: int, health_checks: bool = True) -> dict[str, object]:
     return {
-        # Django's PostgreSQL backend (psycopg 3) plus query/connection counters (ADR 0009).
-        "ENGINE": "django_prometheus.db.backends.postgresql",
+        # Django's PostgreSQL backend (psycopg 3) plus query/connection counters (ADR 0009) and a
+        # bounded wait for a failing-over primary (ADR 0017).
+        "ENGINE": "replicas.backend",
         "NAME": DB_NAME,
         "USER": DB_USER,
         "PASSWORD": DB_PASSWORD,

@@ -14,6 +14,12 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v redis-server >/dev/null || need+=(redis-server)
+# PostgreSQL's automatic failover: Patroni over a three-member etcd, HAProxy routing to the
+# leader (ADR 0015). Debian's packages start nothing by themselves here: the cluster does.
+command -v patroni >/dev/null || need+=(patroni)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null || need+=(openssl)
 # Load tests (make bench) and the alert-rule tests (promtool, from Debian's prometheus package).

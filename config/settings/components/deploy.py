@@ -39,6 +39,25 @@ DEPLOY_PGBOUNCER_SERVER_TLS_CA_FILE = env(
     "PGBOUNCER_SERVER_TLS_CA_FILE", default="/etc/pgbouncer/tls/postgres-ca.crt"
 )
 
+# --- PostgreSQL failover: Patroni, etcd and HAProxy (deploy/patroni/README.md) ------------
+# This host's Patroni member and etcd member (empty: none on this host), every member as
+# name=address, the network clients and replication come from, and the TLS files every part
+# uses. Passwords are never rendered: Patroni reads PATRONI_SUPERUSER_PASSWORD,
+# PATRONI_REPLICATION_PASSWORD, PATRONI_REWIND_PASSWORD and PATRONI_RESTAPI_PASSWORD itself.
+DEPLOY_PATRONI_SCOPE = env("PATRONI_SCOPE", default="app-db")
+DEPLOY_PATRONI_NAME = env("PATRONI_NAME", default="")
+DEPLOY_PATRONI_MEMBERS = env.list("PATRONI_MEMBERS", default=[])
+DEPLOY_ETCD_NAME = env("ETCD_NAME", default="")
+DEPLOY_ETCD_MEMBERS = env.list("ETCD_MEMBERS", default=[])
+DEPLOY_PATRONI_CLIENT_NETWORK = env("PATRONI_CLIENT_NETWORK", default="")
+DEPLOY_PATRONI_TLS_CA_FILE = env("PATRONI_TLS_CA_FILE", default="")
+DEPLOY_PATRONI_TLS_CERT_FILE = env("PATRONI_TLS_CERT_FILE", default="")
+DEPLOY_PATRONI_TLS_KEY_FILE = env("PATRONI_TLS_KEY_FILE", default="")
+DEPLOY_PATRONI_DATA_DIR = env("PATRONI_DATA_DIR", default="/var/lib/postgresql/15/patroni")
+# HAProxy beside each PgBouncer: PgBouncer's primary is 127.0.0.1:<primary port>.
+DEPLOY_HAPROXY_PRIMARY_PORT = env.int("HAPROXY_PRIMARY_PORT", default=5000)
+DEPLOY_HAPROXY_REPLICA_PORT = env.int("HAPROXY_REPLICA_PORT", default=5001)
+
 # --- systemd (one VM = one app server) --------------------------------------------------
 DEPLOY_APP_DIR = env("DEPLOY_APP_DIR", default="/srv/app")
 DEPLOY_VENV = env("DEPLOY_VENV", default="/srv/app/.venv")

@@ -7,15 +7,17 @@
     python -m deploy.local.cluster stop NAME     # stop one process by its recorded PID
 
 What runs (default ports; each overridable by the variable named in ``status``):
-PostgreSQL primary 25432 and streaming replica 25433, PgBouncer 26432, three lock Redis nodes
-26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each with a
-Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) / 28443
-(HTTPS).
+three etcd members 25379-25381, two PostgreSQL members under Patroni (``pg1``, ``pg2``: REST
+API 25008-25009, PostgreSQL 25434-25435; ``status`` prints each one's ``role=``), HAProxy
+routing 25432 to the leader and 25433 to the replica (ADR 0017), PgBouncer 26432, three lock
+Redis nodes 26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each
+with a Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) /
+28443 (HTTPS).
 
 State, logs and PID files live in ``.cluster/`` (``CLUSTER_STATE_DIR``). Every process is
 started here and stopped here by its recorded PID, after checking that the PID still runs the
-command we started (PIDs get reused). PostgreSQL and PgBouncer refuse to run as root, so they
-run as the ``postgres`` user. Tests import this module to stop, pause and restart single
+command we started (PIDs get reused). Patroni (with its PostgreSQL) and PgBouncer run as the
+``postgres`` user: PostgreSQL refuses root. Tests import this module to stop, pause and restart single
 processes.
 """
 

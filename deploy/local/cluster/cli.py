@@ -7,7 +7,16 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 
-from deploy.local.cluster.postgres import bootstrap_primary, wait_pg_ready
+from deploy.local.cluster.patroni import (
+    check_etcd,
+    legacy_data,
+    member_role,
+    roles,
+    stop_legacy_postgres,
+    stop_orphan_postmaster,
+    wait_member_ready,
+)
+from deploy.local.cluster.postgres import bootstrap_primary
 from deploy.local.cluster.processes import chown_to, recorded_pid, run, start_service
 from deploy.local.cluster.settings import PG_USER, REPO, ClusterError, Settings
 from deploy.local.cluster.table import (
@@ -92,8 +101,20 @@ def _admin_user(cfg: Settings) -> str:
     return password
 
 
+def _etcd_quorum(cfg: Settings) -> str:
+    check_etcd(cfg)
+    return ", ".join(cfg.etcd_endpoints())
+
+
 def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     cfg = cfg or Settings()
+    old_data = legacy_data(cfg)
+    if old_data is not None:
+        raise ClusterError(
+            f"{old_data} holds the database of the local cluster from before Patroni: run `make down`, "
+            f"then move {old_data.parent} aside (a fresh one is made) or adopt its data as in "
+            "docs/runbooks/move-onto-patroni.md"
+        )
     raise_file_limit()
     ensure_dirs(cfg)
     table = services(cfg)
@@ -113,21 +134,27 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     if stale_redis:
         stop([name for name in table if name.startswith(APP_TIER_PREFIXES)] + stale_redis, cfg)
 
+    started: list[str] = []  # by this run: stopped again if a later step fails
+
     def start(name: str) -> Callable[[], object]:
         def run() -> object:
             was_running = recorded_pid(table[name], cfg) is not None
+            if not was_running:
+                started.append(name)
             pid = start_service(table[name], cfg)
-            if name in ("pg-primary", "pg-replica"):
-                port = cfg.pg_primary_port if name == "pg-primary" else cfg.pg_replica_port
-                wait_pg_ready(cfg, port, name)
-            if name == "pg-primary":
-                bootstrap_primary(cfg)
+            if name in cfg.pg_member_names:
+                role = wait_member_ready(cfg, name, alive=lambda: recorded_pid(table[name], cfg) is not None)
+                if name == cfg.pg_member_names[-1]:
+                    bootstrap_primary(cfg)
+                return f"pid {pid} role={role}" + (" (already running)" if was_running else "")
             return f"pid {pid}" + (" (already running)" if was_running else "")
 
         return run
 
     for name in infra:
         port = table[name].port
+        if name == cfg.pg_member_names[0]:
+            steps.append(("etcd quorum", lambda: _etcd_quorum(cfg)))
         steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
     steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
     if not only_infra:
@@ -151,6 +178,8 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
             result = action()
         except ClusterError as error:
             _say(f"{prefix}  FAILED")
+            # Nothing half-started stays behind: what this run started stops again.
+            down(cfg, only=started)
             raise ClusterError(f"step '{label}': {error}") from None
         _say(f"{prefix}  ok {result if isinstance(result, str) else ''}".rstrip())
     if not only_infra:
@@ -164,17 +193,25 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
         )
 
 
-def down(cfg: Settings | None = None) -> list[str]:
+def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> list[str]:
+    """Stop every process (or those in ``only``), the app tier first and etcd last."""
     cfg = cfg or Settings()
     table = services(cfg)
-    app_tier = [name for name in table if name.startswith(APP_TIER_PREFIXES)]
-    infra = [name for name in table if name not in app_tier]
+    wanted = set(table if only is None else only)
+    app_tier = [name for name in table if name.startswith(APP_TIER_PREFIXES) and name in wanted]
     stopped = stop(app_tier, cfg)
-    # The replica before the primary, PgBouncer before both.
-    stopped += stop(["pgbouncer"], cfg)
-    stopped += stop([name for name in infra if name.startswith("redis-")], cfg)
-    stopped += stop(["pg-replica"], cfg)
-    stopped += stop(["pg-primary"], cfg)
+    stopped += stop([name for name in ("pgbouncer", "haproxy") if name in wanted], cfg)
+    stopped += stop([name for name in table if name.startswith("redis-") and name in wanted], cfg)
+    # Replicas before the leader: a leader stopping first hands its role over for nothing.
+    members = [name for name in cfg.pg_member_names if name in wanted]
+    members.sort(key=lambda name: member_role(cfg, name) == "leader")
+    for name in members:
+        stopped += stop([name], cfg)
+        if stop_orphan_postmaster(cfg, name):  # its Patroni was killed before
+            stopped.append(f"{name} (postmaster)")
+    stopped += stop([name for name in cfg.etcd_member_names if name in wanted], cfg)
+    if only is None:
+        stopped += stop_legacy_postgres(cfg)
     return stopped
 
 
@@ -202,17 +239,19 @@ def main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    cfg = Settings()
     try:
+        cfg = Settings()  # a malformed port list is one line too
         if command == "up":
             up(cfg, only_infra="--infra" in args)
         elif command == "down":
             stopped = down(cfg)
             _say(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
         elif command == "status":
+            member_roles = roles(cfg)
             for name, pid, port, var in status(cfg):
                 where = f":{port} ({var})" if port else ""
-                _say(f"{name:16} {'running pid ' + str(pid) if pid else 'stopped':20} {where}")
+                role = f"  role={member_roles[name] or 'none'}" if name in member_roles else ""
+                _say(f"{name:16} {'running pid ' + str(pid) if pid else 'stopped':20} {where}{role}")
         elif command in ("start", "stop", "restart") and len(args) == 1:
             table = services(cfg)
             if args[0] not in table:

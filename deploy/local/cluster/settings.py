@@ -42,6 +42,18 @@ class Settings:
     )
     pg_primary_port: int = field(default_factory=lambda: _ports("PG_PRIMARY_PORT", "25432")[0])
     pg_replica_port: int = field(default_factory=lambda: _ports("PG_REPLICA_PORT", "25433")[0])
+    # The PostgreSQL members (Patroni runs each) and their REST APIs; the two ports above are
+    # HAProxy's, which route to whichever member is the leader / a replica now (ADR 0017).
+    pg_member_ports: list[int] = field(default_factory=lambda: _ports("PG_MEMBER_PORTS", "25434,25435"))
+    patroni_rest_ports: list[int] = field(default_factory=lambda: _ports("PATRONI_REST_PORTS", "25008,25009"))
+    etcd_client_ports: list[int] = field(
+        default_factory=lambda: _ports("ETCD_CLIENT_PORTS", "25379,25380,25381")
+    )
+    etcd_peer_ports: list[int] = field(default_factory=lambda: _ports("ETCD_PEER_PORTS", "25389,25390,25391"))
+    # host:port of an etcd the cluster does not run itself; empty: its own three members.
+    etcd_hosts: list[str] = field(
+        default_factory=lambda: [h.strip() for h in os.environ.get("ETCD_HOSTS", "").split(",") if h.strip()]
+    )
     pgbouncer_port: int = field(default_factory=lambda: _ports("PGBOUNCER_PORT", "26432")[0])
     lock_redis_ports: list[int] = field(
         default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
@@ -60,6 +72,16 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.live_ports:
             object.__setattr__(self, "live_ports", [port + LIVE_PORT_OFFSET for port in self.app_ports])
+        if len(self.patroni_rest_ports) != len(self.pg_member_ports):
+            raise ClusterError(
+                f"PATRONI_REST_PORTS names {len(self.patroni_rest_ports)} ports; "
+                f"PG_MEMBER_PORTS names {len(self.pg_member_ports)}"
+            )
+        if len(self.etcd_peer_ports) != len(self.etcd_client_ports):
+            raise ClusterError(
+                f"ETCD_PEER_PORTS names {len(self.etcd_peer_ports)} ports; "
+                f"ETCD_CLIENT_PORTS names {len(self.etcd_client_ports)}"
+            )
         if len(self.live_ports) != len(self.app_ports):
             raise ClusterError(
                 f"LIVE_PORTS names {len(self.live_ports)} ports; APP_PORTS names {len(self.app_ports)}"
@@ -95,6 +117,22 @@ class Settings:
                 os.link(draft, path)
             draft.unlink()
         return path.read_text().strip()
+
+    @property
+    def pg_member_names(self) -> list[str]:
+        return [f"pg{i}" for i in range(1, len(self.pg_member_ports) + 1)]
+
+    @property
+    def etcd_member_names(self) -> list[str]:
+        return [] if self.etcd_hosts else [f"etcd{i}" for i in range(1, len(self.etcd_client_ports) + 1)]
+
+    def etcd_endpoints(self) -> list[str]:
+        """host:port of every etcd member Patroni talks to."""
+        return self.etcd_hosts or [f"127.0.0.1:{port}" for port in self.etcd_client_ports]
+
+    def pg_secret(self, name: str) -> str:
+        """The PostgreSQL superuser's, the replication user's or Patroni's REST password."""
+        return self._state_secret(f"pg-{name}-password")
 
     @property
     def log_dir(self) -> Path:

@@ -11,8 +11,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deploy.local.cluster.nginx import prepare_nginx
+from deploy.local.cluster.patroni import (
+    etcd_config_file,
+    haproxy_config_file,
+    pg_members,
+    prepare_etcd,
+    prepare_haproxy,
+    prepare_member,
+)
 from deploy.local.cluster.pgbouncer import prepare_pgbouncer
-from deploy.local.cluster.postgres import pg_data, prepare_primary, prepare_replica
 from deploy.local.cluster.processes import (
     Service,
     exclusive,
@@ -21,7 +28,7 @@ from deploy.local.cluster.processes import (
     stop_service,
     wait_stopped,
 )
-from deploy.local.cluster.settings import PG_BIN, PG_USER, REDIS_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.settings import PG_USER, REDIS_USER, REPO, ClusterError, Settings
 from deploy.redis.acl import BENCH_PEER_COMMANDS, BENCH_PEER_KEYS, acl_lines, broker_user, lock_user
 
 # The app's default lock prefix (config/settings/components/locking.py); the cluster runs it.
@@ -124,17 +131,26 @@ def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
 
 def services(cfg: Settings) -> dict[str, Service]:
     """Every process, in start order."""
-    primary, replica = pg_data(cfg, "primary"), pg_data(cfg, "replica")
     pgbouncer_ini = cfg.state_dir / "pgbouncer" / "pgbouncer.ini"
     nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
-    postgres = str(PG_BIN / "postgres")
-    table = [
-        Service("pg-primary", [postgres, "-D", str(primary), "-p", str(cfg.pg_primary_port)],
-                port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", user=PG_USER,
-                stop_signal=signal.SIGINT, prepare=prepare_primary, marker=str(primary)),
-        Service("pg-replica", [postgres, "-D", str(replica), "-p", str(cfg.pg_replica_port)],
-                port=cfg.pg_replica_port, port_var="PG_REPLICA_PORT", user=PG_USER,
-                stop_signal=signal.SIGINT, prepare=prepare_replica, marker=str(replica)),
+    table: list[Service] = []
+    # PostgreSQL under Patroni over etcd, HAProxy routing to the current leader (ADR 0017).
+    for name, client_port in zip(cfg.etcd_member_names, cfg.etcd_client_ports, strict=False):
+        conf = etcd_config_file(cfg, name)
+        table.append(Service(name, ["/usr/bin/etcd", "--config-file", str(conf)], port=client_port,
+                             port_var="ETCD_CLIENT_PORTS", prepare=prepare_etcd(name),
+                             marker=str(conf)))  # fmt: skip
+    for pg in pg_members(cfg):
+        conf = cfg.state_dir / "patroni" / f"{pg.name}.yml"
+        # The service's port is Patroni's REST API; the member's own PostgreSQL port follows it.
+        table.append(Service(pg.name, ["/usr/bin/patroni", str(conf)], port=pg.rest_port,
+                             port_var="PATRONI_REST_PORTS", user=PG_USER, prepare=prepare_member(pg.name),
+                             marker=str(conf), stop_timeout=60.0))  # fmt: skip
+    haproxy_cfg = haproxy_config_file(cfg)
+    table += [
+        Service("haproxy", ["/usr/sbin/haproxy", "-db", "-f", str(haproxy_cfg)],
+                port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", prepare=prepare_haproxy,
+                marker=str(haproxy_cfg)),
         Service("pgbouncer", ["/usr/sbin/pgbouncer", str(pgbouncer_ini)],
                 port=cfg.pgbouncer_port, port_var="PGBOUNCER_PORT", user=PG_USER,
                 stop_signal=signal.SIGINT, prepare=prepare_pgbouncer, marker=str(pgbouncer_ini)),

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deploy.nginx.render import NginxConfigError
+from deploy.patroni.render import PatroniConfigError
 from deploy.pgbouncer.render import PgBouncerConfigError
 from deploy.redis.acl import RedisAclError
 from deploy.render import MissingTemplateValue
@@ -17,7 +18,7 @@ from deploy.services import RENDERERS, deploy_render
 
 
 class Command(BaseCommand):
-    help = "Render the nginx, pgbouncer, k8s, systemd or redis templates with this environment's values."
+    help = "Render the nginx, pgbouncer, patroni, redis, k8s or systemd templates for this environment."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", help=f"one of: {', '.join(RENDERERS)}")
@@ -36,7 +37,13 @@ class Command(BaseCommand):
             written = deploy_render(target=target, out=out)
         except MissingTemplateValue as error:
             raise CommandError(error.args[0]) from None
-        except (NginxConfigError, PgBouncerConfigError, RedisAclError, UnsafeDeployValue) as error:
+        except (
+            NginxConfigError,
+            PgBouncerConfigError,
+            PatroniConfigError,
+            RedisAclError,
+            UnsafeDeployValue,
+        ) as error:
             raise CommandError(str(error)) from None
         for path in written:
             self.stdout.write(str(path))

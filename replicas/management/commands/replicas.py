@@ -25,8 +25,9 @@ class Command(BaseCommand):
         snapshot = replicas_snapshot(fresh=True)
         assert snapshot is not None  # a fresh measurement always returns one
         primary = format_lsn(snapshot.primary_lsn) if snapshot.primary_lsn is not None else "?"
-        self.stdout.write(f"primary WAL position: {primary} {snapshot.primary_error}".rstrip())
-        header = ("replica", "state", "lag ms", "replay lsn", "receive lsn", "error")
+        server = f"on {snapshot.primary_server}" if snapshot.primary_server else ""
+        self.stdout.write(f"primary WAL position: {primary} {server} {snapshot.primary_error}".rstrip())
+        header = ("replica", "state", "lag ms", "replay lsn", "receive lsn", "error", "server")
         rows = [header]
         for state in snapshot.replicas.values():
             shown = state.as_dict()
@@ -38,6 +39,7 @@ class Command(BaseCommand):
                     str(shown["replay_lsn"] or "-"),
                     str(shown["receive_lsn"] or "-"),
                     state.error,
+                    state.server or "-",
                 )
             )
         for line in aligned_rows(rows):

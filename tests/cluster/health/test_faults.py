@@ -1,4 +1,4 @@
-"""Probes under real faults: a stopped or paused primary, paused lock nodes, a stopped replica.
+"""Probes under real faults: a primary out of reach or paused, paused lock nodes, a stopped replica.
 
 Each test restores what it broke in ``finally`` and waits until the cluster is healthy again.
 "Within 3 s" is measured from the moment the fault is in place, and no single probe may take
@@ -11,6 +11,7 @@ import time
 import pytest
 
 from deploy.local import cluster
+from deploy.local.cluster import patroni
 from tests.cluster.health.conftest import check, first_probe_with, probe, wait_until_healthy_again
 from tests.cluster.procs import child_pids
 from tests.support import paused
@@ -22,10 +23,12 @@ def _is(status_code: int):
     return lambda answer: answer.status_code == status_code
 
 
-def test_a_stopped_primary_fails_ready_and_detailed_but_not_live(cluster_settings, app_url):
+def test_a_primary_out_of_reach_fails_ready_and_detailed_but_not_live(cluster_settings, app_url):
+    # Stopping the leader member would have Patroni promote the replica (tests/cluster/ha/): the
+    # primary is put out of reach by stopping HAProxy, which routes every connection to it.
     try:
         # given
-        cluster.stop(["pg-primary"], cluster_settings)
+        cluster.stop(["haproxy"], cluster_settings)
         stopped_at = time.monotonic()
 
         # when
@@ -41,7 +44,7 @@ def test_a_stopped_primary_fails_ready_and_detailed_but_not_live(cluster_setting
         assert check(detailed.body, "database:responseTime", "primary")["status"] == "fail"
         assert (live.status_code, balancer.status_code) == (200, 200)
     finally:
-        cluster.start_service(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
+        cluster.start_service(cluster.services(cluster_settings)["haproxy"], cluster_settings)
         wait_until_healthy_again(app_url)
 
 
@@ -52,7 +55,8 @@ def test_a_paused_primary_behind_pgbouncer_fails_ready_within_3_seconds(cluster_
     # The probes go to a server of this test's own: while the database hangs, ordinary requests
     # from other tests would hang too and could hold every sync worker of a cluster server.
     app_url = side_server().url
-    postmaster = cluster.recorded_pid(cluster.services(cluster_settings)["pg-primary"], cluster_settings)
+    leader = patroni.member_with_role(cluster_settings, patroni.LEADER)
+    postmaster = patroni.postmaster_pid(cluster_settings, leader)
     assert postmaster is not None
     try:
         # given
@@ -119,9 +123,10 @@ def test_one_paused_lock_node_warns_and_two_fail_detailed_but_only_warn_web_read
 
 
 def test_a_stopped_replica_warns_in_detailed_and_leaves_ready_passing(cluster_settings, app_url):
+    replica = patroni.member_with_role(cluster_settings, patroni.REPLICA)
     try:
         # given
-        cluster.stop(["pg-replica"], cluster_settings)
+        cluster.stop([replica], cluster_settings)
 
         # when
         detailed = first_probe_with(
@@ -139,5 +144,6 @@ def test_a_stopped_replica_warns_in_detailed_and_leaves_ready_passing(cluster_se
         assert detailed.body["status"] == "warn"
         assert check(ready.body, "database:responseTime", "primary")["status"] == "pass"
     finally:
-        cluster.start_service(cluster.services(cluster_settings)["pg-replica"], cluster_settings)
+        cluster.start_service(cluster.services(cluster_settings)[replica], cluster_settings)
+        patroni.wait_member_ready(cluster_settings, replica, alive=lambda: True)
         wait_until_healthy_again(app_url)

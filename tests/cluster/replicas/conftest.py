@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from deploy.local import cluster
+from deploy.local.cluster import patroni
 from tests.cluster.db import connect
 from tests.support import psql, stop_process, wait_until
 
@@ -135,5 +136,18 @@ def primary_write_load(cluster_settings: cluster.Settings) -> Iterator[Callable[
 
 
 def psql_on_replica(cluster_settings: cluster.Settings, sql: str) -> str:
-    """Run SQL on the replica as the ``postgres`` superuser over the unix socket."""
-    return psql(cluster_settings, sql, port=cluster_settings.pg_replica_port)
+    """Run SQL on the member that is the replica now, as the ``postgres`` superuser over the unix socket."""
+    replica = patroni.member(cluster_settings, patroni.member_with_role(cluster_settings, patroni.REPLICA))
+    return psql(cluster_settings, sql, port=replica.pg_port)
+
+
+def pause_replay(cluster_settings: cluster.Settings) -> None:
+    """Stop the replica replaying WAL. Patroni resumes a paused replay by itself, so the cluster
+    goes into maintenance mode first (no failover until ``resume_replay``)."""
+    patroni.patronictl(cluster_settings, "pause", "--wait")
+    psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
+
+
+def resume_replay(cluster_settings: cluster.Settings) -> None:
+    psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
+    patroni.patronictl(cluster_settings, "resume", "--wait")

@@ -18,7 +18,8 @@ import requests
 from deploy.local import cluster
 from tests.cluster.db import connect
 from tests.cluster.observability.conftest import sample_value, scrape
-from tests.support import manage, psql, wait_until
+from tests.cluster.replicas.conftest import pause_replay, resume_replay
+from tests.support import manage, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -136,7 +137,7 @@ def test_a_replica_whose_replay_is_paused_is_reported_lagging_within_one_interva
 
     try:
         # when its replay stops
-        psql(cluster_settings, "SELECT pg_wal_replay_pause()", port=cluster_settings.pg_replica_port)
+        pause_replay(cluster_settings)
         paused_at = time.monotonic()
         wait_until(
             lambda: _router_lag(port)["status"] == "lagging",
@@ -154,7 +155,7 @@ def test_a_replica_whose_replay_is_paused_is_reported_lagging_within_one_interva
         reported = time.monotonic() - paused_at
         command = _command()
     finally:
-        psql(cluster_settings, "SELECT pg_wal_replay_resume()", port=cluster_settings.pg_replica_port)
+        resume_replay(cluster_settings)
     # then it was out of reads within one interval (1 s) of its lag passing 100 ms; the probe,
     # the metric and the command said so too
     # (0.1 s to fall behind, one 1 s interval, 0.5 s for a busy 2-core machine's scheduling)

@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from deploy.local import cluster
-from tests.cluster.replicas.conftest import psql_on_replica, wait_until_served_by
+from deploy.local.cluster import patroni
+from tests.cluster.replicas.conftest import pause_replay, resume_replay, wait_until_served_by
 from tests.support import manage
 
 pytestmark = pytest.mark.cluster
@@ -35,16 +36,18 @@ def test_reads_fail_over_to_the_primary_when_the_replica_stops_and_come_back(
             answers.append((sent_at, response.status_code, server))
             time.sleep(0.01)
 
+    replica = patroni.member_with_role(cluster_settings, patroni.REPLICA)
     reader = threading.Thread(target=read_continuously)
     reader.start()
     try:
         time.sleep(0.5)
-        # when the replica stops
-        cluster.stop(["pg-replica"], cluster_settings)
+        # when the replica stops (whichever member is the replica now)
+        cluster.stop([replica], cluster_settings)
         stopped_at = time.monotonic()
         time.sleep(2.0)
     finally:
-        cluster.start_service(cluster.services(cluster_settings)["pg-replica"], cluster_settings)
+        cluster.start_service(cluster.services(cluster_settings)[replica], cluster_settings)
+        patroni.wait_member_ready(cluster_settings, replica, alive=lambda: True)
         restarted_at = time.monotonic()
         stop_reading.set()
         reader.join(timeout=30)
@@ -66,12 +69,12 @@ def test_reads_avoid_a_replica_whose_replay_is_paused_and_return_after_resume(
     primary_write_load(seconds=60, pause=0.01)
     try:
         # when the replica stops replaying
-        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_pause()")
+        pause_replay(cluster_settings)
         # then, once its lag passes 100 ms, reads go to the primary
         moved_after = wait_until_served_by(user, old_probe, "primary", timeout=10)
         status = manage("replicas", "status")
     finally:
-        psql_on_replica(cluster_settings, "SELECT pg_wal_replay_resume()")
+        resume_replay(cluster_settings)
     assert status.returncode == 1, status.stdout + status.stderr
     assert "lagging" in status.stdout
     # and after the resume they come back

@@ -4,9 +4,8 @@ import psycopg
 import pytest
 from django.db import connections
 
+from config import postgres
 from config.databases import PRIMARY_DB_ALIAS, connect
-from health import postgres
-from health.exceptions import ServiceUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -29,5 +28,5 @@ def test_the_entrys_sslmode_reaches_libpq():
     with pytest.raises(psycopg.OperationalError, match="SSL"):
         connect(entry, autocommit=True, connect_timeout=2)
     # and so does a health probe's (it reports the primary unreachable)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(postgres.QueryUnavailable):
         postgres.connect(entry, timeout=1.0)

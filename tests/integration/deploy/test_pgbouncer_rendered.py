@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from deploy.local import cluster
 from deploy.local.cluster import REPO
+from deploy.local.cluster.patroni import leader_port
 from deploy.local.cluster.pgbouncer import prepare_pgbouncer
 from deploy.local.host import free_port
 from tests.integration.deploy.pgbouncer_process import (
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.integration
 
 
 def _superuser_dsn(cfg: cluster.Settings) -> str:
-    # The cluster's superuser logs in by peer authentication over the unix socket only.
-    return f"host={cfg.run_dir} port={cfg.pg_primary_port} user={cluster.PG_USER} dbname=postgres"
+    # The cluster's superuser logs in by peer authentication over the unix socket only, on the
+    # member that leads now (the primary port is HAProxy's, a TCP port).
+    return f"host={cfg.run_dir} port={leader_port(cfg)} user={cluster.PG_USER} dbname=postgres"
 
 
 def _auth_file_command(cfg: cluster.Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -31,6 +31,11 @@ EXPECTED = {
     "replica-lost-or-lagging.md",
     "pool-saturated.md",
     "certificates.md",
+    # PostgreSQL failover (ADR 0017)
+    "postgres-failover.md",
+    "postgres-switchover.md",
+    "etcd-quorum-lost.md",
+    "move-onto-patroni.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
@@ -48,6 +53,8 @@ DEBIAN_PACKAGES = {
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
     "certbot": "certbot",
+    "patronictl": "patroni",
+    "etcdctl": "etcd-client",
 }
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 

@@ -1,4 +1,5 @@
-"""PostgreSQL calls with a hard deadline, for the probes.
+"""PostgreSQL calls with a hard deadline: the probes (``health.checks``) and the replica monitor's
+sample of the primary (``replicas.monitor``).
 
 Django's connection cannot be bounded: ``connect_timeout`` covers connecting only, and
 ``statement_timeout`` is enforced by the server, so a paused server (SIGSTOP: the kernel
@@ -24,13 +25,17 @@ import psycopg
 from psycopg import pq
 
 from config import databases
-from health.exceptions import ServiceUnavailable
 
 Row = tuple[str | None, ...]
 
 
+class QueryUnavailable(Exception):
+    """No answer before the deadline; the message is a short reason (``unreachable``,
+    ``timed out``, ``connection lost``, ``query failed``, ``query returned nothing``)."""
+
+
 def connect(settings_dict: Mapping[str, Any], *, timeout: float) -> psycopg.Connection[Any]:
-    """A fresh connection for one probe, from a Django ``DATABASES`` entry (``config.databases``)."""
+    """A fresh connection for one bounded call, from a Django ``DATABASES`` entry (``config.databases``)."""
     try:
         return databases.connect(
             settings_dict,
@@ -39,7 +44,7 @@ def connect(settings_dict: Mapping[str, Any], *, timeout: float) -> psycopg.Conn
             autocommit=True,
         )
     except psycopg.Error:
-        raise ServiceUnavailable("unreachable") from None
+        raise QueryUnavailable("unreachable") from None
 
 
 def fetch_rows(connection: psycopg.Connection[Any], sql: str, *, deadline: float) -> list[Row]:
@@ -68,16 +73,16 @@ def fetch_rows(connection: psycopg.Connection[Any], sql: str, *, deadline: float
             elif result.status != pq.ExecStatus.COMMAND_OK:
                 failed = True
     except psycopg.Error:
-        raise ServiceUnavailable("connection lost") from None
+        raise QueryUnavailable("connection lost") from None
     if failed:
-        raise ServiceUnavailable("query failed")
+        raise QueryUnavailable("query failed")
     return rows
 
 
 def fetch_one(connection: psycopg.Connection[Any], sql: str, *, deadline: float) -> Row:
     rows = fetch_rows(connection, sql, deadline=deadline)
     if not rows:
-        raise ServiceUnavailable("query returned nothing")
+        raise QueryUnavailable("query returned nothing")
     return rows[0]
 
 
@@ -93,8 +98,8 @@ def _text(value: bytes | None) -> str | None:
 def _wait(fileno: int, deadline: float, *, write: bool) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise ServiceUnavailable("timed out")
+        raise QueryUnavailable("timed out")
     poller = select.poll()  # not select(): no FD_SETSIZE ceiling
     poller.register(fileno, select.POLLOUT if write else select.POLLIN)
     if not poller.poll(remaining * 1000):
-        raise ServiceUnavailable("timed out")
+        raise QueryUnavailable("timed out")

@@ -1,0 +1,27 @@
+"""``python -m deploy.local.cluster status`` shows each PostgreSQL member's current role."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from deploy.local import cluster
+from deploy.local.cluster import patroni
+from tests.cluster.ha.conftest import full_redundancy
+
+pytestmark = pytest.mark.cluster
+
+
+def test_status_shows_one_leader_and_one_replica_as_patroni_sees_them(cluster_settings):
+    # given full redundancy
+    roles = full_redundancy(cluster_settings)
+    # when the status is printed
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.local.cluster", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO, check=True,
+    )  # fmt: skip
+    # then each member's line carries the role its Patroni reports
+    shown = dict(re.findall(r"^(pg\d+)\s.*\brole=(\w+)$", result.stdout, re.MULTILINE))
+    assert shown == roles
+    assert sorted(shown.values()) == [patroni.LEADER, patroni.REPLICA]
