@@ -43,6 +43,10 @@ MAX_TRUSTED_PROXY_ADDRESSES = 4096
 
 # Where the PgBouncer pod mounts the Secret `pgbouncer-tls` (deploy/k8s/base/pgbouncer-deployment.yaml).
 K8S_PGBOUNCER_TLS_DIR = "/etc/pgbouncer-tls"
+# The database's Services on Kubernetes: CloudNativePG names them after the Cluster (`postgres`):
+# `-rw` follows the primary, `-ro` the replicas (deploy/k8s/postgres/cluster.yaml).
+K8S_PRIMARY_SERVICE = "postgres-rw"
+K8S_REPLICA_SERVICE = "postgres-ro"
 
 
 class UnsafeDeployValue(ValueError):
@@ -147,12 +151,13 @@ def systemd_values() -> dict[str, object]:
 
 
 def k8s_pgbouncer_values() -> PgBouncerValues:
-    """PgBouncer in a pod: the database is reached by Service name (the overlay points it anywhere)."""
+    """PgBouncer in a pod: the database is reached by the Services that follow its roles (the
+    CloudNativePG Cluster's, or the managed database's of the same names: deploy/k8s/README.md)."""
     return PgBouncerValues(
         db_name=settings.DB_NAME,
-        primary_host="postgres-primary",
+        primary_host=K8S_PRIMARY_SERVICE,
         primary_port=5432,
-        replica_host="postgres-replica",
+        replica_host=K8S_REPLICA_SERVICE,
         replica_port=5432,
         listen_addr="0.0.0.0",  # noqa: S104 - inside a pod; the NetworkPolicy decides who connects
         listen_port=6432,

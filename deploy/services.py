@@ -116,6 +116,9 @@ def render_k8s(*, out: Path) -> list[Path]:
     shutil.copytree(source / "monitoring", out / "monitoring", dirs_exist_ok=True)
     shutil.copytree(source / "components", out / "components", dirs_exist_ok=True)
     shutil.copytree(source / "certs", out / "certs", dirs_exist_ok=True)
+    # The database: the CloudNativePG Cluster the overlay includes, or a managed one's Services.
+    for folder in ("postgres", "managed-database"):
+        shutil.copytree(source / folder, out / folder, dirs_exist_ok=True)
     (out / "monitoring" / PROMETHEUS_RULE).write_text(prometheus_rule_text())
     overlay = out / "overlays" / K8S_OVERLAY
     shutil.copytree(source / "overlays" / K8S_OVERLAY, overlay, dirs_exist_ok=True)
