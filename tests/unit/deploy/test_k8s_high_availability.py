@@ -160,7 +160,7 @@ def test_the_database_pods_take_only_pgbouncer_the_app_and_each_other(rendered):
         if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
         == "cnpg-system"
     ]
-    assert [entry["port"] for rule in operator_rules for entry in rule["ports"]] == [8000]
+    assert {entry["port"] for rule in operator_rules for entry in rule["ports"]} == {8000, 5432}
     # and nothing else in the namespace does
     assert not _admitted(built, to=instance, source={"app.kubernetes.io/name": "other"}, port=5432)
 
