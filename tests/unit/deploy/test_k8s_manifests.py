@@ -329,10 +329,18 @@ def test_every_monitor_selects_pods_that_expose_its_port(built_overlay):
         ("ServiceMonitor", "live"),
         ("PodMonitor", "jobs"),
         ("PodMonitor", "pgbouncer"),
+        ("PodMonitor", "postgres"),
     }
     scraped = set()
     for (kind, _), monitor in monitors.items():
         spec = monitor["spec"]
+        if "cnpg.io/cluster" in spec["selector"]["matchLabels"]:
+            # the operator makes these pods: the Cluster it names, on the port its instances name
+            labels = spec["selector"]["matchLabels"]
+            assert ("Cluster", labels["cnpg.io/cluster"]) in built_overlay
+            assert labels["cnpg.io/podRole"] == "instance"
+            assert [endpoint["port"] for endpoint in spec["podMetricsEndpoints"]] == ["metrics"]
+            continue
         if kind == "ServiceMonitor":
             services = [
                 resource
