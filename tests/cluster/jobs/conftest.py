@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -69,14 +67,6 @@ def start(cfg: cluster.Settings, name: str, env: dict[str, str] | None = None) -
         for key, value in (env or {}).items():
             environ.setenv(key, value)
         cluster.start_service(cluster.services(cfg)[name], cfg)
-
-
-def signal_group(cfg: cluster.Settings, name: str, sig: signal.Signals) -> int:
-    """Signal a worker and its pool processes (its own session: the group id is its PID)."""
-    pid = cluster.recorded_pid(cluster.services(cfg)[name], cfg)
-    assert pid is not None, f"{name} is not running"
-    os.killpg(pid, sig)
-    return pid
 
 
 def tier_restarted_by_others(cfg: cluster.Settings) -> list[str]:
@@ -200,16 +190,6 @@ def now() -> datetime:
 
 def sleep_until(moment: datetime) -> None:
     time.sleep(max(0.0, (moment - now()).total_seconds()))
-
-
-def wait_for(predicate: Any, timeout: float, step: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(step)
-    return None
 
 
 def ticks(first: datetime, last: datetime, interval: float = INTERVAL) -> list[datetime]:

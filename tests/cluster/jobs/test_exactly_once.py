@@ -27,15 +27,16 @@ from tests.cluster.jobs.conftest import (
     add_recurring,
     next_tick,
     now,
-    signal_group,
     sleep_until,
     start,
     ticks,
     tier_restarted_by_others,
-    wait_for,
 )
+from tests.support import signal_service_group, wait_until
 
-pytestmark = pytest.mark.cluster
+# The module restarts the jobs tier before and after its tests, and the first test follows a
+# two-minute timeline: more than the suite's 300 s per test on a busy machine.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 PERIOD = 120.0
 BURST = 20  # recurring messages due at the same tick: a run long enough to be caught mid-way
@@ -50,6 +51,11 @@ def running_run(db: ClusterDb, tick) -> dict | None:
         if row["outcome"] == "running" and not row["superseded"]
     ]
     return rows[0] if rows else None
+
+
+def _restarted_by_others(cfg: cluster.Settings) -> str:
+    foreign = tier_restarted_by_others(cfg)
+    return f"; another process restarted {foreign} mid-test: rerun" if foreign else ""
 
 
 def writes_after_losing_the_lock(db: ClusterDb, job: str, since) -> list[tuple]:
@@ -89,10 +95,14 @@ def test_every_tick_runs_exactly_once_through_kills_pauses_and_outages(
 
     # when a worker is SIGKILLed in the middle of the first burst's run (then started again)
     sleep_until(kill_tick - timedelta(seconds=0.5))
-    killed = wait_for(lambda: running_run(cluster_db, kill_tick), timeout=8)
+    killed = wait_until(
+        lambda: running_run(cluster_db, kill_tick),
+        timeout=8,
+        interval=0.02,
+        message=lambda: f"the first burst's run was never seen running{_restarted_by_others(cfg)}",
+    )
     assert tier_restarted_by_others(cfg) == [], "another process restarted the tier mid-test: rerun"
-    assert killed, "the first burst's run was never seen running"
-    signal_group(cfg, f"worker-{killed['server']}", signal.SIGKILL)
+    signal_service_group(cfg, f"worker-{killed['server']}", signal.SIGKILL)
     time.sleep(1)
     start(cfg, f"worker-{killed['server']}", TEST_ENV)
 
@@ -106,14 +116,18 @@ def test_every_tick_runs_exactly_once_through_kills_pauses_and_outages(
 
     # and the worker running the second burst is SIGSTOPped past its lock's TTL, then continued
     sleep_until(pause_tick - timedelta(seconds=0.5))
-    paused = wait_for(lambda: running_run(cluster_db, pause_tick), timeout=8)
+    paused = wait_until(
+        lambda: running_run(cluster_db, pause_tick),
+        timeout=8,
+        interval=0.02,
+        message=lambda: f"the second burst's run was never seen running{_restarted_by_others(cfg)}",
+    )
     assert tier_restarted_by_others(cfg) == [], "another process restarted the tier mid-test: rerun"
-    assert paused, "the second burst's run was never seen running"
-    signal_group(cfg, f"worker-{paused['server']}", signal.SIGSTOP)
+    signal_service_group(cfg, f"worker-{paused['server']}", signal.SIGSTOP)
     try:
         time.sleep(LOCK_TTL + 3)
     finally:
-        signal_group(cfg, f"worker-{paused['server']}", signal.SIGCONT)
+        signal_service_group(cfg, f"worker-{paused['server']}", signal.SIGCONT)
 
     # and one server's beat is stopped for 20 s
     sleep_until(p0 + timedelta(seconds=80))

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.cluster.jobs.conftest import SERVERS, ClusterDb, now, wait_for
-from tests.scripts import run_script
+from tests.cluster.jobs.conftest import SERVERS, ClusterDb, now
+from tests.support import manage, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -19,7 +19,7 @@ JOB = "phone-linking-recovery"
 def jobs_command(*args: str):
     # the local settings read the cluster's ports, so this writes the cluster's own database
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
-    return run_script("manage.py", "jobs", *args, env=env)
+    return manage("jobs", *args, env=env)
 
 
 def test_a_paused_job_is_skipped_on_every_server_until_resumed(fast_jobs_tier, cluster_db: ClusterDb):
@@ -36,11 +36,13 @@ def test_a_paused_job_is_skipped_on_every_server_until_resumed(fast_jobs_tier, c
             ]
 
         # when the beats keep delivering its ticks
-        seen = wait_for(
-            lambda: {row["server"] for row in skips()} >= set(SERVERS) and skips(), timeout=30, step=0.5
+        wait_until(
+            lambda: {row["server"] for row in skips()} >= set(SERVERS),
+            timeout=30,
+            interval=0.5,
+            message=lambda: f"servers that recorded skipped-paused: {sorted({r['server'] for r in skips()})}",
         )
         # then every server's worker skipped it and recorded why, and none ran it
-        assert seen, f"servers that recorded skipped-paused: {sorted({r['server'] for r in skips()})}"
         rows = [row for row in cluster_db.runs(JOB, since, now()) if row["started"] >= since]
         assert [row for row in rows if row["outcome"] == "success"] == []
         assert all("paused by cluster-test" in row["error"] for row in skips())
@@ -49,12 +51,13 @@ def test_a_paused_job_is_skipped_on_every_server_until_resumed(fast_jobs_tier, c
         assert resumed.returncode == 0, resumed.stderr
     # and after resuming, the next ticks run again
     again = now()
-    assert wait_for(
+    wait_until(
         lambda: [
             row
             for row in cluster_db.runs(JOB, again, now() + timedelta(seconds=10))
             if row["outcome"] == "success"
         ],
         timeout=30,
-        step=0.5,
+        interval=0.5,
+        message="no server ran the job after its resume",
     )

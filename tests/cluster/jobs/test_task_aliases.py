@@ -3,14 +3,12 @@ names (``jobs.<job>``), and the new workers still run them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 
 import pytest
 
-from deploy.local import cluster
-from tests.cluster.jobs.conftest import TEST_ENV, ClusterDb, now, wait_for
+from tests.cluster.jobs.conftest import TEST_ENV, ClusterDb, now
+from tests.support import cluster_env, manage, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -40,20 +38,19 @@ def test_a_job_sent_by_its_former_task_name_is_run_by_the_new_workers(
 ):
     # given the new workers, and a delivery sent by the job's former task name
     task_id = f"alias-test-{uuid.uuid4()}"
-    sent = subprocess.run(
-        [str(cluster.VENV_BIN / "python"), "manage.py", "shell", "-c", _SEND],
-        cwd=cluster.REPO, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **cluster_settings.app_env(), **TEST_ENV,
-             "DJANGO_SETTINGS_MODULE": "config.settings.local", "ALIAS_TEST_TASK": former_name,
-             "ALIAS_TEST_TICK": now().isoformat(), "ALIAS_TEST_TASK_ID": task_id},
+    env = cluster_env(
+        cluster_settings, **TEST_ENV,
+        ALIAS_TEST_TASK=former_name, ALIAS_TEST_TICK=now().isoformat(), ALIAS_TEST_TASK_ID=task_id,
     )  # fmt: skip
+    sent = manage("shell", "-c", _SEND, env=env, timeout=120)
     assert sent.returncode == 0, sent.stderr[-2000:]
 
     # when a worker takes it: then the job of that name went through the framework with it (a
     # ledger row carries the delivery's task id, whether it ran the tick or found it run already)
-    row = wait_for(
+    row = wait_until(
         lambda: cluster_db.rows("SELECT job, outcome FROM jobs_jobrun WHERE task_id = %s", task_id),
         timeout=30,
+        interval=0.02,
+        message=f"no worker ran the delivery of {former_name}",
     )
-    assert row, f"no worker ran the delivery of {former_name}"
     assert row[0][0] == job

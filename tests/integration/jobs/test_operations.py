@@ -1,22 +1,18 @@
 """``manage.py jobs``: list, history, run (through the lock and the ledger), pause and resume."""
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from config.databases import PRIMARY_DB_ALIAS
-from deploy.local.cluster import REPO
 from jobs.context import Job
 from jobs.models import JobPause, JobRun, Outcome
 from jobs.registry import JOBS
 from jobs.services import job_execute
+from tests.support import manage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,16 +38,6 @@ def job(make_job, job_settings, monkeypatch):
     spec = make_job(body)
     monkeypatch.setitem(JOBS, spec.name, spec)
     return Registered(spec=spec, name=spec.name, runs=runs)
-
-
-@pytest.fixture
-def child_env() -> dict[str, str]:
-    """A child process's environment: this test run's database."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DB_NAME": connection.settings_dict["NAME"],
-    }
 
 
 def jobs(*args: str) -> str:
@@ -161,15 +147,7 @@ def test_the_admin_shows_paused_jobs(job, admin_client):
 
 @pytest.mark.parametrize("action", ["history", "run", "pause", "resume"])
 def test_an_unknown_job_exits_1_with_one_line_naming_the_jobs(action, child_env):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "jobs", action, "no-such-job"],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = manage("jobs", action, "no-such-job", env=child_env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

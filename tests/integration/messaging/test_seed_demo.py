@@ -2,9 +2,6 @@
 
 import io
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate
@@ -13,10 +10,9 @@ from django.db.models import F
 
 from messaging import seeding
 from messaging.models import Church, Contact, Message, PhoneLink, StaffMember
+from tests.support import manage
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_seed_demo_creates_the_totals_asked_for_and_the_demo_user(db, settings):
@@ -54,13 +50,8 @@ def test_if_empty_does_nothing_when_churches_exist(db):
 )
 def test_bad_arguments_exit_non_zero_with_one_line(arguments):
     # when
-    result = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo", *arguments],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+    result = manage(
+        "seed_demo", *arguments, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     )
     # then
     assert result.returncode != 0

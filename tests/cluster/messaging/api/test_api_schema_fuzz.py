@@ -14,8 +14,6 @@ deleted afterwards, so that nothing it scheduled keeps sending.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +26,7 @@ from schemathesis import GenerationMode
 
 from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 from messaging.api import api
-from tests.support import REPO
+from tests.support import cluster_env, manage
 
 pytestmark = pytest.mark.cluster
 
@@ -48,11 +46,8 @@ RecurringMessage.objects.filter(church__name={church!r}).delete()
 
 
 def _manage(cluster_settings: Any, *args: str) -> None:
-    subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", *args],
-        cwd=REPO, check=True, capture_output=True, timeout=60,
-        env={**os.environ, **cluster_settings.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
-    )  # fmt: skip
+    result = manage(*args, env=cluster_env(cluster_settings))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

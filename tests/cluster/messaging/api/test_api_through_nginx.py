@@ -4,15 +4,13 @@ Uses the cluster's real database, so it makes its own church and staff user (ide
 fresh phone numbers and idempotency keys: it can run any number of times.
 """
 
-import os
 import secrets
-import subprocess
 import time
 import uuid
 
 import pytest
 
-from tests.support import REPO
+from tests.support import cluster_env, manage
 
 pytestmark = pytest.mark.cluster
 
@@ -24,12 +22,11 @@ CHURCH = "Cluster test church"
 @pytest.fixture(scope="module")
 def staff_user(cluster_settings):
     """Make sure the staff user exists in the cluster's database."""
-    subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", "ensure_demo_user", "--username", USERNAME,
-         "--password", PASSWORD, "--church", CHURCH],
-        cwd=REPO, check=True, capture_output=True, timeout=60,
-        env={**os.environ, **cluster_settings.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
+    made = manage(
+        "ensure_demo_user", "--username", USERNAME, "--password", PASSWORD, "--church", CHURCH,
+        env=cluster_env(cluster_settings),
     )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
     return USERNAME
 
 

@@ -1,13 +1,10 @@
 """Revocation is immediate on every server: a token logged out on one app server is refused by
 the others (and through NGINX) on the very next request, though all of them had it cached."""
 
-import os
-import subprocess
-
 import pytest
 import requests
 
-from tests.support import REPO
+from tests.support import cluster_env, manage
 
 pytestmark = pytest.mark.cluster
 
@@ -28,11 +25,8 @@ print("\\n".join(api_token_create(user=staff.user) for _ in range({count})))
 def tokens(cluster_settings):
     # Minted in the cluster's database directly: a hundred password logins would take minutes.
     script = MINT.format(username=USERNAME, count=TOKENS)
-    result = subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", "shell", "-c", script],
-        cwd=REPO, check=True, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **cluster_settings.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
-    )  # fmt: skip
+    result = manage("shell", "-c", script, env=cluster_env(cluster_settings), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
     minted = [line for line in result.stdout.split() if len(line) > 30]
     assert len(minted) == TOKENS, result.stderr[-500:]
     return minted

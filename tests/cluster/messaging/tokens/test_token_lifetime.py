@@ -2,14 +2,12 @@
 and after its password is changed (here by ``manage.py``, as an operator would), every token of
 that user is refused by every server and through NGINX, though all of them had it cached."""
 
-import os
-import subprocess
 import uuid
 
 import pytest
 import requests
 
-from tests.support import REPO, cluster_env, manage
+from tests.support import cluster_env, manage
 
 pytestmark = pytest.mark.cluster
 
@@ -36,11 +34,10 @@ get_user_model().objects.filter(username={username!r}).delete()
 @pytest.fixture
 def tokens(cluster_settings):
     username = f"cluster-test-lifetime-{uuid.uuid4().hex[:12]}"
-    result = subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", "shell", "-c", MINT.format(username=username)],
-        cwd=REPO, check=True, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **cluster_settings.app_env(), "DJANGO_SETTINGS_MODULE": "config.settings.local"},
-    )  # fmt: skip
+    result = manage(
+        "shell", "-c", MINT.format(username=username), env=cluster_env(cluster_settings), timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     minted = [line for line in result.stdout.split() if len(line) > 30]
     assert len(minted) == 3, result.stderr[-500:]
     yield username, minted
