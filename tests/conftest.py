@@ -54,7 +54,7 @@ def django_db_setup(
         db_cfg = setup_databases(
             verbosity=request.config.option.verbose,
             interactive=False,
-            aliases=(aliases - replicas) | {"default"},  # type: ignore[arg-type]  # a set works
+            aliases=(aliases - replicas) | {PRIMARY_DB_ALIAS},  # type: ignore[arg-type]  # a set works
             serialized_aliases=serialized_aliases - replicas,
             keepdb=keepdb,
         )

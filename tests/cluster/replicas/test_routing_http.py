@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from config.databases import PRIMARY_DB_ALIAS
 from tests.cluster.replicas.conftest import reads_served_by
 
 pytestmark = pytest.mark.cluster
@@ -17,7 +18,7 @@ def test_a_plain_get_is_served_by_the_replica_and_a_post_by_the_primary(new_user
     written = user.write()
     # then the replica answered every read and the primary took the write
     assert servers == ["replica"] * 20
-    assert (written["alias"], written["server"]) == ("default", "primary")
+    assert (written["alias"], written["server"]) == (PRIMARY_DB_ALIAS, "primary")
 
 
 def test_each_user_reads_its_own_writes_under_load_while_others_read_the_replica(

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from config.databases import PRIMARY_DB_ALIAS
 from deploy.database import role_timeouts_apply
 
 pytestmark = pytest.mark.integration
@@ -40,8 +41,8 @@ def short_timeouts(db, cluster_settings):
             host="127.0.0.1",
             port=cluster_settings.pg_primary_port,
             dbname=name,
-            user=str(settings.DATABASES["default"]["USER"]),
-            password=str(settings.DATABASES["default"]["PASSWORD"]),
+            user=str(settings.DATABASES[PRIMARY_DB_ALIAS]["USER"]),
+            password=str(settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"]),
             autocommit=True,
             connect_timeout=5,
         )

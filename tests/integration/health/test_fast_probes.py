@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
+from config.databases import PRIMARY_DB_ALIAS
 from config.wsgi import application
 from health import drain
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=[PRIMARY_DB_ALIAS, "replica"])]
 
 
 def _call(path: str, method: str = "GET", **extra: str) -> tuple[str, dict[str, str], bytes]:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from config.databases import PRIMARY_DB_ALIAS
 from health import runner
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=[PRIMARY_DB_ALIAS, "replica"])]
 
 TOKEN = "integration-detailed-token-5f2c"
 

@@ -137,7 +137,7 @@ def test_history_shows_runs_and_skips_newest_first(job):
     assert [line.split()[2] for line in lines[1:]] == ["skipped-duplicate", "success"]
 
 
-@pytest.mark.django_db(transaction=True, databases=["default", "replica"])  # the admin's login reads
+@pytest.mark.django_db(transaction=True, databases=[PRIMARY_DB_ALIAS, "replica"])  # the admin's login reads
 def test_the_admin_shows_paused_jobs(job, admin_client):
     jobs("pause", job.name, "--by", "carol", "--reason", "investigating")
     page = admin_client.get("/admin/jobs/jobpause/")

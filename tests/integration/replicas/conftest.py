@@ -12,7 +12,7 @@ from replicas.monitor import Snapshot, monitor
 from tests.support import wait_until
 
 # Lets a test read through the router from the real replica (see tests/conftest.py).
-REPLICA_DB = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+REPLICA_DB = pytest.mark.django_db(transaction=True, databases=[PRIMARY_DB_ALIAS, "replica"])
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from django.db import router
 from django.test import Client, RequestFactory
 
 from config.celery import app as celery_app
+from config.databases import PRIMARY_DB_ALIAS
 from replicas.context import unit_of_work
 from replicas.lsn import parse_lsn
 from replicas.middleware import position_from_cookie
@@ -29,7 +30,7 @@ def test_a_write_sets_the_position_cookie_and_the_next_read_sees_the_write(measu
     read = client.get(f"/replicas/debug/probes/{created.json()['id']}")
     # then the write went to the primary, the cookie holds a position it covers, the read found it
     assert created.status_code == 201
-    assert created.json()["alias"] == "default"
+    assert created.json()["alias"] == PRIMARY_DB_ALIAS
     cookie = created.cookies["replica_lsn"]
     lsn = position_from_cookie(RequestFactory(headers={"cookie": f"replica_lsn={cookie.value}"}).get("/"))
     assert lsn is not None
@@ -89,7 +90,7 @@ def test_a_task_enqueued_after_a_write_carries_the_position_and_reads_the_write(
     assert outcome["header"] is not None
     assert parse_lsn(outcome["header"]) <= position_after_write
     assert outcome["found"] is True
-    assert outcome["after_write"] == "default"
+    assert outcome["after_write"] == PRIMARY_DB_ALIAS
 
 
 def test_a_task_enqueued_without_a_write_carries_no_position(measured, worker):
@@ -130,4 +131,4 @@ def test_a_get_whose_replica_read_fails_is_answered_from_the_primary(measured, r
     # then the request succeeded on the primary and the replica is skipped from now on
     assert response.status_code == 200
     assert response.json()["server"] == "primary"
-    assert routed_next == "default"
+    assert routed_next == PRIMARY_DB_ALIAS

@@ -38,9 +38,9 @@ def test_a_write_goes_to_the_primary_and_later_reads_in_that_unit_too(measured):
         probe = routing_probe_create(note="w")
         read = routing_probe_read(probe_id=probe.pk)
     # then
-    assert probe._state.db == "default"
+    assert probe._state.db == PRIMARY_DB_ALIAS
     assert read is not None
-    assert (read.alias, read.server) == ("default", "primary")
+    assert (read.alias, read.server) == (PRIMARY_DB_ALIAS, "primary")
 
 
 def test_reads_inside_a_transaction_on_the_primary_stay_on_the_primary(measured, replayed_probe):
@@ -89,7 +89,7 @@ def test_a_user_whose_write_the_replica_lacks_reads_from_the_primary_asking_the_
         asked_after_first = len(on_replica)
         second = router.db_for_read(RoutingProbe)
     # then both go to the primary, and the replica was asked for its position once
-    assert (first, second) == ("default", "default")
+    assert (first, second) == (PRIMARY_DB_ALIAS, PRIMARY_DB_ALIAS)
     assert asked_after_first == 1
     assert len(on_replica) == 1
     assert "pg_last_wal_replay_lsn" in on_replica[0]["sql"]
@@ -144,7 +144,7 @@ def test_with_no_healthy_replica_reads_go_to_the_primary_logged_once_and_counted
         back = router.db_for_read(RoutingProbe)
     after = routing_counts()
     # then
-    assert aliases == ["default"] * 5
+    assert aliases == [PRIMARY_DB_ALIAS] * 5
     assert back == "replica"
     reason = routing.NO_HEALTHY_REPLICA
     fallbacks = after["by_reason"].get(reason, 0) - before["by_reason"].get(reason, 0)
@@ -173,16 +173,20 @@ def test_an_unreachable_replica_is_measured_as_such_within_one_refresh(measured)
         monitor.refresh()
     # then
     assert snapshot.replicas["replica"].status == "unreachable"
-    assert routed == "default"
+    assert routed == PRIMARY_DB_ALIAS
     assert took < 1.0
 
 
 def test_migrations_only_on_the_primary_and_relations_across_aliases_allowed():
     # given
     replica_row, primary_row, other_row = RoutingProbe(), RoutingProbe(), RoutingProbe()
-    replica_row._state.db, primary_row._state.db, other_row._state.db = "replica", "default", "elsewhere"
+    replica_row._state.db, primary_row._state.db, other_row._state.db = (
+        "replica",
+        PRIMARY_DB_ALIAS,
+        "elsewhere",
+    )
     # then
-    assert router.allow_migrate("default", "replicas") is True
+    assert router.allow_migrate(PRIMARY_DB_ALIAS, "replicas") is True
     assert router.allow_migrate("replica", "replicas") is False
     assert router.allow_relation(replica_row, primary_row) is True
     assert router.allow_relation(replica_row, other_row) is False  # Django's default for unknown aliases
@@ -200,4 +204,4 @@ def test_reads_go_to_the_primary_while_the_measurement_is_too_old_to_trust(measu
     monitor.refresh()
     with unit_of_work():
         recovered = router.db_for_read(RoutingProbe)
-    assert (while_stuck, recovered) == ("default", "replica")
+    assert (while_stuck, recovered) == (PRIMARY_DB_ALIAS, "replica")

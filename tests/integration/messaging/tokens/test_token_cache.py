@@ -13,12 +13,13 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.databases import PRIMARY_DB_ALIAS
 from messaging.models import ApiToken
 from messaging.tokens import services
 from messaging.tokens.cache import RevocationNotPublished, TokenCache, token_hash
 from tests.integration.messaging.factories import StaffMemberFactory
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "replica"])]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=[PRIMARY_DB_ALIAS, "replica"])]
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_a_cached_token_costs_no_query(staff, token):
     assert cache.staff_member(raw_token=token) == staff
     # when: it checks it again
     with (
-        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(connections[PRIMARY_DB_ALIAS]) as primary,
         CaptureQueriesContext(connections["replica"]) as replica,
     ):
         again = cache.staff_member(raw_token=token)
@@ -56,7 +57,7 @@ def test_a_cached_token_costs_no_query(staff, token):
 def test_a_miss_asks_the_primary_once_and_never_the_replica(staff, token):
     cache = TokenCache()
     with (
-        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(connections[PRIMARY_DB_ALIAS]) as primary,
         CaptureQueriesContext(connections["replica"]) as replica,
     ):
         assert cache.staff_member(raw_token=token) == staff
@@ -127,7 +128,7 @@ def test_without_redis_every_check_asks_the_primary(staff, token, monkeypatch):
     cache = TokenCache()
     monkeypatch.setattr(cache, "_redis", _closed_port_client)
     assert cache.staff_member(raw_token=token) == staff
-    with CaptureQueriesContext(connections["default"]) as primary:
+    with CaptureQueriesContext(connections[PRIMARY_DB_ALIAS]) as primary:
         assert cache.staff_member(raw_token=token) == staff
     assert len(primary.captured_queries) == 1
     assert cache.hits == 0
