@@ -2,7 +2,8 @@
 
 import pytest
 
-from locking.quorum import LockQuorum, NodeReply, NodeTimedOut
+from locking.nodes import NodeReply, NodeTimedOut
+from locking.quorum import LockQuorum
 
 pytestmark = pytest.mark.unit
 
