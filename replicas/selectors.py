@@ -10,17 +10,9 @@ from django.db.models.expressions import RawSQL
 
 from config.databases import PRIMARY_DB_ALIAS
 from replicas.conf import replica_settings
+from replicas.lag import HEALTHY, LAGGING, NOT_A_REPLICA, UNKNOWN, UNREACHABLE
 from replicas.models import RoutingProbe
-from replicas.monitor import (
-    HEALTHY,
-    LAGGING,
-    NOT_A_REPLICA,
-    UNKNOWN,
-    UNREACHABLE,
-    ReplicaState,
-    Snapshot,
-    monitor,
-)
+from replicas.monitor import ReplicaState, Snapshot, monitor
 from replicas.routing import routing_counts
 
 __all__ = [

@@ -1,7 +1,6 @@
 import pytest
 
-from replicas.lsn import format_lsn, parse_lsn
-from replicas.monitor import (
+from replicas.lag import (
     HEALTHY,
     LAGGING,
     NOT_A_REPLICA,
@@ -11,6 +10,7 @@ from replicas.monitor import (
     estimate_lag_ms,
     replayable_position,
 )
+from replicas.lsn import format_lsn, parse_lsn
 
 pytestmark = pytest.mark.unit
 
