@@ -129,7 +129,16 @@ DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
 DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5_000)
 
 
-def _database(*, host: str, port: int, health_checks: bool = True) -> dict[str, object]:
+def _database(
+    *, host: str, port: int | str, health_checks: bool = True, load_balance_hosts: str | None = None
+) -> dict[str, object]:
+    options: dict[str, object] = {
+        "prepare_threshold": None,
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "application_name": f"app:{APP_SERVER_NAME}",
+    }
+    if load_balance_hosts:
+        options["load_balance_hosts"] = load_balance_hosts
     return {
         # Django's PostgreSQL backend (psycopg 3) plus query/connection counters (ADR 0009) and a
         # bounded wait for a failing-over primary (ADR 0017).
@@ -142,17 +151,20 @@ def _database(*, host: str, port: int, health_checks: bool = True) -> dict[str, 
         "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": health_checks,
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        "OPTIONS": {
-            "prepare_threshold": None,
-            "connect_timeout": DB_CONNECT_TIMEOUT,
-            "application_name": f"app:{APP_SERVER_NAME}",
-        },
+        "OPTIONS": options,
     }
 
 
+# The primary through PgBouncer. DB_HOST and DB_PORT may each list several PgBouncers,
+# comma-separated, for a libpq multi-host string (ADR 0018): a connection tries them in order (or
+# shuffled, DB_LOAD_BALANCE_HOSTS=random) and skips one that refuses, so losing one PgBouncer
+# fails only the requests in flight on it. A connection kept between requests that died with its
+# PgBouncer fails Django's health check at the next request and is replaced there.
 DATABASES = {
     "default": _database(
-        host=env("DB_HOST", default="127.0.0.1"), port=env.int("PGBOUNCER_PORT", default=26432)
+        host=env("DB_HOST", default="127.0.0.1"),
+        port=env("DB_PORT", default=env("PGBOUNCER_PORT", default="26432")),
+        load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),  # libpq 16+ only
     ),
     # The replica keeps Django's health check (a SELECT 1 before a request's first query):
     # replicas.middleware reruns only safe methods on the primary, so without it a connection

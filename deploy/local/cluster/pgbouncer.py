@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.local.cluster.postgres import psql
@@ -29,7 +30,7 @@ def write_pgbouncer_auth_file(cfg: Settings, out: Path) -> Path:
     return out
 
 
-def pgbouncer_values(cfg: Settings, *, auth_file: Path) -> PgBouncerValues:
+def pgbouncer_values(cfg: Settings, *, auth_file: Path, listen_port: int | None = None) -> PgBouncerValues:
     """The deployment template's values for this cluster: loopback hosts, the cluster's ports."""
     return PgBouncerValues(
         db_name=cfg.db_name,
@@ -38,14 +39,24 @@ def pgbouncer_values(cfg: Settings, *, auth_file: Path) -> PgBouncerValues:
         replica_host="127.0.0.1",
         replica_port=cfg.pg_replica_port,
         listen_addr="127.0.0.1",
-        listen_port=cfg.pgbouncer_port,
+        listen_port=listen_port or cfg.pgbouncer_port,
         auth_file=auth_file,
         catch_all=True,  # the test suites' databases (test_<name>) go through it too
     )
 
 
-def prepare_pgbouncer(cfg: Settings) -> None:
-    folder = cfg.state_dir / "pgbouncer"
-    folder.mkdir(parents=True, exist_ok=True)
-    auth_file = write_pgbouncer_auth_file(cfg, folder / "userlist.txt")
-    render_pgbouncer_ini(pgbouncer_values(cfg, auth_file=auth_file), folder / "pgbouncer.ini")
+def pgbouncer_ini_file(cfg: Settings, name: str) -> Path:
+    return cfg.state_dir / name / "pgbouncer.ini"
+
+
+def prepare_pgbouncer(name: str, port: int) -> Callable[[Settings], None]:
+    """Each PgBouncer (``pgbouncer``, ``pgbouncer2``) has its own folder, ini and auth file: the
+    same pools towards HAProxy's primary port, on its own listening port."""
+
+    def make(cfg: Settings) -> None:
+        ini = pgbouncer_ini_file(cfg, name)
+        ini.parent.mkdir(parents=True, exist_ok=True)
+        auth_file = write_pgbouncer_auth_file(cfg, ini.parent / "userlist.txt")
+        render_pgbouncer_ini(pgbouncer_values(cfg, auth_file=auth_file, listen_port=port), ini)
+
+    return make

@@ -55,6 +55,8 @@ class Settings:
         default_factory=lambda: [h.strip() for h in os.environ.get("ETCD_HOSTS", "").split(",") if h.strip()]
     )
     pgbouncer_port: int = field(default_factory=lambda: _ports("PGBOUNCER_PORT", "26432")[0])
+    # The second PgBouncer: the app lists both and reaches the other when one dies (ADR 0018).
+    pgbouncer2_port: int = field(default_factory=lambda: _ports("PGBOUNCER2_PORT", "26433")[0])
     lock_redis_ports: list[int] = field(
         default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
     )
@@ -135,6 +137,10 @@ class Settings:
         return self._state_secret(f"pg-{name}-password")
 
     @property
+    def pgbouncer_ports(self) -> list[int]:
+        return [self.pgbouncer_port, self.pgbouncer2_port]
+
+    @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
@@ -158,6 +164,12 @@ class Settings:
             "DB_USER": self.db_user,
             "DB_PASSWORD": self.db_password,
             "PGBOUNCER_PORT": str(self.pgbouncer_port),
+            "PGBOUNCER2_PORT": str(self.pgbouncer2_port),
+            # Both PgBouncers, in a random order per connection: each carries about half of the
+            # connections, and one that is gone is skipped at connect time (ADR 0018).
+            "DB_HOST": ",".join("127.0.0.1" for _ in self.pgbouncer_ports),
+            "DB_PORT": ",".join(str(port) for port in self.pgbouncer_ports),
+            "DB_LOAD_BALANCE_HOSTS": "random",
             "PG_PRIMARY_PORT": str(self.pg_primary_port),
             "PG_REPLICA_PORT": str(self.pg_replica_port),
             "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",

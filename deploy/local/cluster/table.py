@@ -19,7 +19,7 @@ from deploy.local.cluster.patroni import (
     prepare_haproxy,
     prepare_member,
 )
-from deploy.local.cluster.pgbouncer import prepare_pgbouncer
+from deploy.local.cluster.pgbouncer import pgbouncer_ini_file, prepare_pgbouncer
 from deploy.local.cluster.processes import (
     Service,
     exclusive,
@@ -131,7 +131,6 @@ def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
 
 def services(cfg: Settings) -> dict[str, Service]:
     """Every process, in start order."""
-    pgbouncer_ini = cfg.state_dir / "pgbouncer" / "pgbouncer.ini"
     nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
     table: list[Service] = []
     # PostgreSQL under Patroni over etcd, HAProxy routing to the current leader (ADR 0017).
@@ -151,10 +150,17 @@ def services(cfg: Settings) -> dict[str, Service]:
         Service("haproxy", ["/usr/sbin/haproxy", "-db", "-f", str(haproxy_cfg)],
                 port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", prepare=prepare_haproxy,
                 marker=str(haproxy_cfg)),
-        Service("pgbouncer", ["/usr/sbin/pgbouncer", str(pgbouncer_ini)],
-                port=cfg.pgbouncer_port, port_var="PGBOUNCER_PORT", user=PG_USER,
-                stop_signal=signal.SIGINT, prepare=prepare_pgbouncer, marker=str(pgbouncer_ini)),
     ]  # fmt: skip
+    # Two PgBouncers; the app servers list both (libpq multi-host), so losing one costs only the
+    # requests in flight on it (ADR 0018).
+    for name, port, var in (
+        ("pgbouncer", cfg.pgbouncer_port, "PGBOUNCER_PORT"),
+        ("pgbouncer2", cfg.pgbouncer2_port, "PGBOUNCER2_PORT"),
+    ):
+        ini = pgbouncer_ini_file(cfg, name)
+        table.append(Service(name, ["/usr/sbin/pgbouncer", str(ini)], port=port, port_var=var,
+                             user=PG_USER, stop_signal=signal.SIGINT, prepare=prepare_pgbouncer(name, port),
+                             marker=str(ini)))  # fmt: skip
     redis_nodes = [
         (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS", "lock")
         for i, port in enumerate(cfg.lock_redis_ports, 1)
