@@ -169,10 +169,12 @@ DATABASES = {
     # The replica keeps Django's health check (a SELECT 1 before a request's first query):
     # replicas.middleware reruns only safe methods on the primary, so without it a connection
     # that died with a restarted replica fails the next POST that reads (a login) with a 500.
+    # DB_REPLICA_HOST / DB_REPLICA_PORT may list several routers too (each HAProxy's replica port).
     "replica": _database(
         host=env("DB_REPLICA_HOST", default="127.0.0.1"),
-        port=env.int("PG_REPLICA_PORT", default=25433),
+        port=env("DB_REPLICA_PORT", default=env("PG_REPLICA_PORT", default="25433")),
         health_checks=env.bool("DB_REPLICA_CONN_HEALTH_CHECKS", default=True),
+        load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),
     ),
 }
 

@@ -53,12 +53,16 @@ def _start_with_the_tooling(name: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("killed", ["pgbouncer2", "pgbouncer"])
+@pytest.mark.parametrize(
+    "killed",
+    [["pgbouncer2"], ["pgbouncer"], ["pgbouncer2", "haproxy2"]],
+    ids=["second", "first", "second-with-its-haproxy"],
+)
 def test_one_pgbouncer_killed_fails_only_the_requests_in_flight_on_it(
     killed, cluster_settings, api_load, exclusive_database
 ):
     cfg = cluster_settings
-    port = cluster.services(cfg)[killed].port
+    port = cluster.services(cfg)[killed[0]].port
     assert port is not None
     survivor = next(other for other in cfg.pgbouncer_ports if other != port)
     full_redundancy(cfg)
@@ -66,14 +70,17 @@ def test_one_pgbouncer_killed_fails_only_the_requests_in_flight_on_it(
     load = api_load()
     time.sleep(5.0)
     before = {port: _wait_for_app_clients(cfg, port) for port in cfg.pgbouncer_ports}
-    # when one is SIGKILLed and left down
-    cluster.signal_service(killed, signal.SIGKILL, cfg)
+    # when one is SIGKILLed (alone, or with the HAProxy beside it) and left down
+    for name in killed:
+        cluster.signal_service(name, signal.SIGKILL, cfg)
     killed_at = time.monotonic()
     time.sleep(DOWN_FOR)
     survivor_clients = _app_clients(cfg, survivor)
     # and then started again by the cluster tooling
-    started = _start_with_the_tooling(killed)
-    assert cluster.port_open(port), started
+    table = cluster.services(cfg)
+    for name in reversed(killed):  # HAProxy first: PgBouncer's pool reaches the server through it
+        _start_with_the_tooling(name)
+    assert all(cluster.port_open(table[name].port or 0) for name in killed)
     time.sleep(3.0)
     load.stop()
 
@@ -81,7 +88,7 @@ def test_one_pgbouncer_killed_fails_only_the_requests_in_flight_on_it(
     in_flight = [a for a in answers if a.sent < killed_at <= a.done]
     failed = load.failed("write") + load.failed("read")
     print(
-        f"\n{killed} down {DOWN_FOR:.0f} s: app clients before {before}, on the other during "
+        f"\n{'+'.join(killed)} down {DOWN_FOR:.0f} s: app clients before {before}, on the other during "
         f"{survivor_clients}; {len(load.of('write'))} writes, {len(load.of('read'))} reads, "
         f"{len(in_flight)} in flight at the kill, {len(failed)} failed: "
         + ", ".join(f"{a.kind} {a.status} sent {a.sent - killed_at:+.2f} s" for a in failed)
