@@ -155,15 +155,24 @@ def _database(
     }
 
 
+def _one_host_per_port(host: str, port: str) -> str:
+    """libpq takes one port for every host, or one per host: a single host with several ports
+    (the local cluster's PgBouncers, all on loopback) is that host once per port."""
+    ports = port.split(",")
+    return ",".join([host] * len(ports)) if "," not in host and len(ports) > 1 else host
+
+
 # The primary through PgBouncer. DB_HOST and DB_PORT may each list several PgBouncers,
 # comma-separated, for a libpq multi-host string (ADR 0018): a connection tries them in order (or
 # shuffled, DB_LOAD_BALANCE_HOSTS=random) and skips one that refuses, so losing one PgBouncer
 # fails only the requests in flight on it. A connection kept between requests that died with its
 # PgBouncer fails Django's health check at the next request and is replaced there.
+DB_PORT = env("DB_PORT", default=env("PGBOUNCER_PORT", default="26432"))
+DB_REPLICA_PORT = env("DB_REPLICA_PORT", default=env("PG_REPLICA_PORT", default="25433"))
 DATABASES = {
     "default": _database(
-        host=env("DB_HOST", default="127.0.0.1"),
-        port=env("DB_PORT", default=env("PGBOUNCER_PORT", default="26432")),
+        host=_one_host_per_port(env("DB_HOST", default="127.0.0.1"), DB_PORT),
+        port=DB_PORT,
         load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),  # libpq 16+ only
     ),
     # The replica keeps Django's health check (a SELECT 1 before a request's first query):
@@ -171,8 +180,8 @@ DATABASES = {
     # that died with a restarted replica fails the next POST that reads (a login) with a 500.
     # DB_REPLICA_HOST / DB_REPLICA_PORT may list several routers too (each HAProxy's replica port).
     "replica": _database(
-        host=env("DB_REPLICA_HOST", default="127.0.0.1"),
-        port=env("DB_REPLICA_PORT", default=env("PG_REPLICA_PORT", default="25433")),
+        host=_one_host_per_port(env("DB_REPLICA_HOST", default="127.0.0.1"), DB_REPLICA_PORT),
+        port=DB_REPLICA_PORT,
         health_checks=env.bool("DB_REPLICA_CONN_HEALTH_CHECKS", default=True),
         load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),
     ),

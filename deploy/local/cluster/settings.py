@@ -169,14 +169,14 @@ class Settings:
             "DB_PASSWORD": self.db_password,
             "PGBOUNCER_PORT": str(self.pgbouncer_port),
             "PGBOUNCER2_PORT": str(self.pgbouncer2_port),
-            # Both PgBouncers, in a random order per connection: each carries about half of the
-            # connections, and one that is gone is skipped at connect time (ADR 0018).
-            "DB_HOST": ",".join("127.0.0.1" for _ in self.pgbouncer_ports),
+            # Both PgBouncers (on loopback, the default host), in a random order per connection:
+            # each carries about half of the connections, and one that is gone is skipped at
+            # connect time (ADR 0018). Reads go through either HAProxy's replica port the same
+            # way. No DB_HOST / DB_REPLICA_HOST here: a production rendering made on this machine
+            # must never take a host from the local cluster.
             "DB_PORT": ",".join(str(port) for port in self.pgbouncer_ports),
-            "DB_LOAD_BALANCE_HOSTS": "random",
-            # Reads through either HAProxy's replica port, the same way.
-            "DB_REPLICA_HOST": "127.0.0.1,127.0.0.1",
             "DB_REPLICA_PORT": f"{self.pg_replica_port},{self.haproxy2_ports[1]}",
+            "DB_LOAD_BALANCE_HOSTS": "random",
             "PG_PRIMARY_PORT": str(self.pg_primary_port),
             "PG_REPLICA_PORT": str(self.pg_replica_port),
             "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",

@@ -65,6 +65,11 @@ def test_random_order_is_passed_on_and_shuffles_the_attempts():
     assert (default["orders"], replica["orders"]) == (2, 2)
 
 
+def test_one_host_with_two_ports_is_that_host_on_each_port():
+    found = _attempts(DB_HOST="127.0.0.1", DB_PORT="26432,26433", DB_LOAD_BALANCE_HOSTS="")
+    assert found["default"]["attempts"] == [["127.0.0.1", "26432"], ["127.0.0.1", "26433"]]
+
+
 def test_one_pgbouncer_alone_is_one_attempt():
     found = _attempts(DB_HOST="127.0.0.1", DB_PORT="6432", DB_LOAD_BALANCE_HOSTS="")
     assert found["default"]["attempts"] == [["127.0.0.1", "6432"]]
