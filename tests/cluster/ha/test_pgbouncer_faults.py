@@ -90,7 +90,9 @@ def test_one_pgbouncer_killed_fails_only_the_requests_in_flight_on_it(
     print(
         f"\n{'+'.join(killed)} down {DOWN_FOR:.0f} s: app clients before {before}, on the other during "
         f"{survivor_clients}; {len(load.of('write'))} writes, {len(load.of('read'))} reads, "
-        f"{len(in_flight)} in flight at the kill, {len(failed)} failed: "
+        f"{len(in_flight)} in flight at the kill, slowest after it: write "
+        f"{load.slowest('write', killed_at):.2f} s, read {load.slowest('read', killed_at):.2f} s; "
+        f"{len(failed)} failed: "
         + ", ".join(f"{a.kind} {a.status} sent {a.sent - killed_at:+.2f} s" for a in failed)
     )
     # then only requests already in flight at the kill failed, each within the bound
