@@ -129,7 +129,16 @@ DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
 DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5_000)
 
 
-def _database(*, host: str, port: int, health_checks: bool = True) -> dict[str, object]:
+def _database(
+    *, host: str, port: int | str, health_checks: bool = True, load_balance_hosts: str | None = None
+) -> dict[str, object]:
+    options: dict[str, object] = {
+        "prepare_threshold": None,
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "application_name": f"app:{APP_SERVER_NAME}",
+    }
+    if load_balance_hosts:
+        options["load_balance_hosts"] = load_balance_hosts
     return {
         # Django's PostgreSQL backend (psycopg 3) plus query/connection counters (ADR 0009) and a
         # bounded wait for a failing-over primary (ADR 0017).
@@ -142,25 +151,39 @@ def _database(*, host: str, port: int, health_checks: bool = True) -> dict[str, 
         "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": health_checks,
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        "OPTIONS": {
-            "prepare_threshold": None,
-            "connect_timeout": DB_CONNECT_TIMEOUT,
-            "application_name": f"app:{APP_SERVER_NAME}",
-        },
+        "OPTIONS": options,
     }
 
 
+def _one_host_per_port(host: str, port: str) -> str:
+    """libpq takes one port for every host, or one per host: a single host with several ports
+    (the local cluster's PgBouncers, all on loopback) is that host once per port."""
+    ports = port.split(",")
+    return ",".join([host] * len(ports)) if "," not in host and len(ports) > 1 else host
+
+
+# The primary through PgBouncer. DB_HOST and DB_PORT may each list several PgBouncers,
+# comma-separated, for a libpq multi-host string (ADR 0018): a connection tries them in order (or
+# shuffled, DB_LOAD_BALANCE_HOSTS=random) and skips one that refuses, so losing one PgBouncer
+# fails only the requests in flight on it. A connection kept between requests that died with its
+# PgBouncer fails Django's health check at the next request and is replaced there.
+DB_PORT = env("DB_PORT", default=env("PGBOUNCER_PORT", default="26432"))
+DB_REPLICA_PORT = env("DB_REPLICA_PORT", default=env("PG_REPLICA_PORT", default="25433"))
 DATABASES = {
     "default": _database(
-        host=env("DB_HOST", default="127.0.0.1"), port=env.int("PGBOUNCER_PORT", default=26432)
+        host=_one_host_per_port(env("DB_HOST", default="127.0.0.1"), DB_PORT),
+        port=DB_PORT,
+        load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),  # libpq 16+ only
     ),
     # The replica keeps Django's health check (a SELECT 1 before a request's first query):
     # replicas.middleware reruns only safe methods on the primary, so without it a connection
     # that died with a restarted replica fails the next POST that reads (a login) with a 500.
+    # DB_REPLICA_HOST / DB_REPLICA_PORT may list several routers too (each HAProxy's replica port).
     "replica": _database(
-        host=env("DB_REPLICA_HOST", default="127.0.0.1"),
-        port=env.int("PG_REPLICA_PORT", default=25433),
+        host=_one_host_per_port(env("DB_REPLICA_HOST", default="127.0.0.1"), DB_REPLICA_PORT),
+        port=DB_REPLICA_PORT,
         health_checks=env.bool("DB_REPLICA_CONN_HEALTH_CHECKS", default=True),
+        load_balance_hosts=env("DB_LOAD_BALANCE_HOSTS", default=""),
     ),
 }
 

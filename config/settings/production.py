@@ -42,7 +42,9 @@ for _alias in DATABASES:  # noqa: F405
     DATABASES[_alias]["PASSWORD"] = DB_PASSWORD  # noqa: F405
     # A connection that leaves the host (the replica, or PgBouncer across a pod network) is
     # encrypted and the server's name checked against DB_SSLROOTCERT; loopback needs neither.
-    if DATABASES[_alias]["HOST"] not in ("127.0.0.1", "::1", "localhost"):  # noqa: F405
+    # HOST may list several PgBouncers (ADR 0018): one that is not on loopback asks for TLS on all.
+    _hosts = str(DATABASES[_alias]["HOST"]).split(",")  # noqa: F405
+    if any(host.strip() not in ("127.0.0.1", "::1", "localhost") for host in _hosts):
         _options: dict[str, object] = DATABASES[_alias]["OPTIONS"]  # type: ignore[assignment]  # noqa: F405
         _options["sslmode"] = env.str("DB_SSLMODE", default="verify-full")
         _options["sslrootcert"] = env.str("DB_SSLROOTCERT", default="/etc/app/tls/db-ca.crt")

@@ -8,8 +8,10 @@
 
 What runs (default ports; each overridable by the variable named in ``status``):
 three etcd members 25379-25381, two PostgreSQL members under Patroni (``pg1``, ``pg2``: REST
-API 25008-25009, PostgreSQL 25434-25435; ``status`` prints each one's ``role=``), HAProxy
-routing 25432 to the leader and 25433 to the replica (ADR 0017), PgBouncer 26432, three lock
+API 25008-25009, PostgreSQL 25434-25435; ``status`` prints each one's ``role=``), two
+PgBouncers 26432 and 26433 (``pgbouncer``, ``pgbouncer2``, both listed by the app, ADR 0018),
+each with an HAProxy beside it routing to the leader and the replica (``haproxy`` 25432/25433,
+``haproxy2`` 25436/25437; ADR 0017), three lock
 Redis nodes 26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each
 with a Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) /
 28443 (HTTPS).

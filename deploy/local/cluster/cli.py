@@ -200,7 +200,8 @@ def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> l
     wanted = set(table if only is None else only)
     app_tier = [name for name in table if name.startswith(APP_TIER_PREFIXES) and name in wanted]
     stopped = stop(app_tier, cfg)
-    stopped += stop([name for name in ("pgbouncer", "haproxy") if name in wanted], cfg)
+    stopped += stop([name for name in ("pgbouncer", "pgbouncer2") if name in wanted], cfg)
+    stopped += stop([name for name in ("haproxy", "haproxy2") if name in wanted], cfg)
     stopped += stop([name for name in table if name.startswith("redis-") and name in wanted], cfg)
     # Replicas before the leader: a leader stopping first hands its role over for nothing.
     members = [name for name in cfg.pg_member_names if name in wanted]

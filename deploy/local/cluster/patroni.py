@@ -67,8 +67,8 @@ def patroni_config_file(cfg: Settings, name: str) -> Path:
     return cfg.state_dir / "patroni" / f"{name}.yml"
 
 
-def haproxy_config_file(cfg: Settings) -> Path:
-    return cfg.state_dir / "haproxy" / "haproxy.cfg"
+def haproxy_config_file(cfg: Settings, name: str = "haproxy") -> Path:
+    return cfg.state_dir / name / "haproxy.cfg"
 
 
 def prepare_etcd(name: str):  # type: ignore[no-untyped-def]
@@ -115,10 +115,15 @@ def prepare_member(name: str):  # type: ignore[no-untyped-def]
     return prepare
 
 
-def prepare_haproxy(cfg: Settings) -> None:
-    values = haproxy_values(members=pg_members(cfg), bind_host="127.0.0.1", primary_port=cfg.pg_primary_port,
-                            replica_port=cfg.pg_replica_port, tls=None)  # fmt: skip
-    render_haproxy(values, haproxy_config_file(cfg))
+def prepare_haproxy(name: str, primary_port: int, replica_port: int):  # type: ignore[no-untyped-def]
+    """One HAProxy beside each PgBouncer (``haproxy``, ``haproxy2``), each with its own two ports."""
+
+    def prepare(cfg: Settings) -> None:
+        values = haproxy_values(members=pg_members(cfg), bind_host="127.0.0.1", primary_port=primary_port,
+                                replica_port=replica_port, tls=None)  # fmt: skip
+        render_haproxy(values, haproxy_config_file(cfg, name))
+
+    return prepare
 
 
 def _get_json(url: str, timeout: float = 1.0) -> dict[str, object] | None:

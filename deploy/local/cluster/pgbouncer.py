@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.local.cluster.postgres import psql
@@ -29,23 +30,38 @@ def write_pgbouncer_auth_file(cfg: Settings, out: Path) -> Path:
     return out
 
 
-def pgbouncer_values(cfg: Settings, *, auth_file: Path) -> PgBouncerValues:
-    """The deployment template's values for this cluster: loopback hosts, the cluster's ports."""
+def pgbouncer_values(
+    cfg: Settings, *, auth_file: Path, listen_port: int | None = None, haproxy_ports: list[int] | None = None
+) -> PgBouncerValues:
+    """The deployment template's values for this cluster: loopback hosts, the cluster's ports
+    (by default the first PgBouncer's: its own port, the first HAProxy's)."""
+    primary_port, replica_port = haproxy_ports or (cfg.pg_primary_port, cfg.pg_replica_port)
     return PgBouncerValues(
         db_name=cfg.db_name,
         primary_host="127.0.0.1",
-        primary_port=cfg.pg_primary_port,
+        primary_port=primary_port,
         replica_host="127.0.0.1",
-        replica_port=cfg.pg_replica_port,
+        replica_port=replica_port,
         listen_addr="127.0.0.1",
-        listen_port=cfg.pgbouncer_port,
+        listen_port=listen_port or cfg.pgbouncer_port,
         auth_file=auth_file,
         catch_all=True,  # the test suites' databases (test_<name>) go through it too
     )
 
 
-def prepare_pgbouncer(cfg: Settings) -> None:
-    folder = cfg.state_dir / "pgbouncer"
-    folder.mkdir(parents=True, exist_ok=True)
-    auth_file = write_pgbouncer_auth_file(cfg, folder / "userlist.txt")
-    render_pgbouncer_ini(pgbouncer_values(cfg, auth_file=auth_file), folder / "pgbouncer.ini")
+def pgbouncer_ini_file(cfg: Settings, name: str) -> Path:
+    return cfg.state_dir / name / "pgbouncer.ini"
+
+
+def prepare_pgbouncer(name: str, port: int, haproxy_ports: list[int]) -> Callable[[Settings], None]:
+    """Each PgBouncer (``pgbouncer``, ``pgbouncer2``) has its own folder, ini and auth file: the
+    same pools, on its own listening port, towards the HAProxy beside it."""
+
+    def make(cfg: Settings) -> None:
+        ini = pgbouncer_ini_file(cfg, name)
+        ini.parent.mkdir(parents=True, exist_ok=True)
+        auth_file = write_pgbouncer_auth_file(cfg, ini.parent / "userlist.txt")
+        values = pgbouncer_values(cfg, auth_file=auth_file, listen_port=port, haproxy_ports=haproxy_ports)
+        render_pgbouncer_ini(values, ini)
+
+    return make

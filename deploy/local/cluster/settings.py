@@ -55,6 +55,10 @@ class Settings:
         default_factory=lambda: [h.strip() for h in os.environ.get("ETCD_HOSTS", "").split(",") if h.strip()]
     )
     pgbouncer_port: int = field(default_factory=lambda: _ports("PGBOUNCER_PORT", "26432")[0])
+    # The second PgBouncer, and the HAProxy beside it (its primary and replica ports): the app
+    # lists both pairs and reaches the other when one dies (ADR 0018).
+    pgbouncer2_port: int = field(default_factory=lambda: _ports("PGBOUNCER2_PORT", "26433")[0])
+    haproxy2_ports: list[int] = field(default_factory=lambda: _ports("HAPROXY2_PORTS", "25436,25437"))
     lock_redis_ports: list[int] = field(
         default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
     )
@@ -82,6 +86,8 @@ class Settings:
                 f"ETCD_PEER_PORTS names {len(self.etcd_peer_ports)} ports; "
                 f"ETCD_CLIENT_PORTS names {len(self.etcd_client_ports)}"
             )
+        if len(self.haproxy2_ports) != 2:
+            raise ClusterError(f"HAPROXY2_PORTS names {len(self.haproxy2_ports)} ports; it takes two")
         if len(self.live_ports) != len(self.app_ports):
             raise ClusterError(
                 f"LIVE_PORTS names {len(self.live_ports)} ports; APP_PORTS names {len(self.app_ports)}"
@@ -135,6 +141,10 @@ class Settings:
         return self._state_secret(f"pg-{name}-password")
 
     @property
+    def pgbouncer_ports(self) -> list[int]:
+        return [self.pgbouncer_port, self.pgbouncer2_port]
+
+    @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
@@ -158,6 +168,15 @@ class Settings:
             "DB_USER": self.db_user,
             "DB_PASSWORD": self.db_password,
             "PGBOUNCER_PORT": str(self.pgbouncer_port),
+            "PGBOUNCER2_PORT": str(self.pgbouncer2_port),
+            # Both PgBouncers (on loopback, the default host), in a random order per connection:
+            # each carries about half of the connections, and one that is gone is skipped at
+            # connect time (ADR 0018). Reads go through either HAProxy's replica port the same
+            # way. No DB_HOST / DB_REPLICA_HOST here: a production rendering made on this machine
+            # must never take a host from the local cluster.
+            "DB_PORT": ",".join(str(port) for port in self.pgbouncer_ports),
+            "DB_REPLICA_PORT": f"{self.pg_replica_port},{self.haproxy2_ports[1]}",
+            "DB_LOAD_BALANCE_HOSTS": "random",
             "PG_PRIMARY_PORT": str(self.pg_primary_port),
             "PG_REPLICA_PORT": str(self.pg_replica_port),
             "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",

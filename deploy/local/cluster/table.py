@@ -19,7 +19,7 @@ from deploy.local.cluster.patroni import (
     prepare_haproxy,
     prepare_member,
 )
-from deploy.local.cluster.pgbouncer import prepare_pgbouncer
+from deploy.local.cluster.pgbouncer import pgbouncer_ini_file, prepare_pgbouncer
 from deploy.local.cluster.processes import (
     Service,
     exclusive,
@@ -131,7 +131,6 @@ def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
 
 def services(cfg: Settings) -> dict[str, Service]:
     """Every process, in start order."""
-    pgbouncer_ini = cfg.state_dir / "pgbouncer" / "pgbouncer.ini"
     nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
     table: list[Service] = []
     # PostgreSQL under Patroni over etcd, HAProxy routing to the current leader (ADR 0017).
@@ -146,15 +145,26 @@ def services(cfg: Settings) -> dict[str, Service]:
         table.append(Service(pg.name, ["/usr/bin/patroni", str(conf)], port=pg.rest_port,
                              port_var="PATRONI_REST_PORTS", user=PG_USER, prepare=prepare_member(pg.name),
                              marker=str(conf), stop_timeout=60.0))  # fmt: skip
-    haproxy_cfg = haproxy_config_file(cfg)
-    table += [
-        Service("haproxy", ["/usr/sbin/haproxy", "-db", "-f", str(haproxy_cfg)],
-                port=cfg.pg_primary_port, port_var="PG_PRIMARY_PORT", prepare=prepare_haproxy,
-                marker=str(haproxy_cfg)),
-        Service("pgbouncer", ["/usr/sbin/pgbouncer", str(pgbouncer_ini)],
-                port=cfg.pgbouncer_port, port_var="PGBOUNCER_PORT", user=PG_USER,
-                stop_signal=signal.SIGINT, prepare=prepare_pgbouncer, marker=str(pgbouncer_ini)),
+    # Two PgBouncers, each with an HAProxy beside it routing to the current leader / replica; the
+    # app servers list both pairs (libpq multi-host), so losing one costs only the requests in
+    # flight on it (ADR 0018).
+    pairs = [
+        ("haproxy", [cfg.pg_primary_port, cfg.pg_replica_port], "PG_PRIMARY_PORT",
+         "pgbouncer", cfg.pgbouncer_port, "PGBOUNCER_PORT"),
+        ("haproxy2", cfg.haproxy2_ports, "HAPROXY2_PORTS",
+         "pgbouncer2", cfg.pgbouncer2_port, "PGBOUNCER2_PORT"),
     ]  # fmt: skip
+    for haproxy, haproxy_ports, haproxy_var, pgbouncer, port, var in pairs:
+        haproxy_cfg = haproxy_config_file(cfg, haproxy)
+        ini = pgbouncer_ini_file(cfg, pgbouncer)
+        table += [
+            Service(haproxy, ["/usr/sbin/haproxy", "-db", "-f", str(haproxy_cfg)],
+                    port=haproxy_ports[0], port_var=haproxy_var, marker=str(haproxy_cfg),
+                    prepare=prepare_haproxy(haproxy, *haproxy_ports)),
+            Service(pgbouncer, ["/usr/sbin/pgbouncer", str(ini)], port=port, port_var=var, user=PG_USER,
+                    stop_signal=signal.SIGINT, prepare=prepare_pgbouncer(pgbouncer, port, haproxy_ports),
+                    marker=str(ini)),
+        ]  # fmt: skip
     redis_nodes = [
         (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS", "lock")
         for i, port in enumerate(cfg.lock_redis_ports, 1)

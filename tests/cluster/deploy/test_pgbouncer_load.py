@@ -138,9 +138,12 @@ async def _wait_for_free_slots(cfg: cluster.Settings, timeout: float = 10.0) -> 
         return
 
 
-def test_the_cluster_pgbouncer_runs_the_pool_sizes_under_test(cluster_settings):
+@pytest.mark.parametrize("which", [0, 1], ids=["pgbouncer", "pgbouncer2"])
+def test_the_cluster_pgbouncer_runs_the_pool_sizes_under_test(cluster_settings, which):
+    # each of the two PgBouncers the app lists (ADR 0018)
     cfg = cluster_settings
-    console = {**_connect_kwargs(cfg, cfg.pgbouncer_port, dbname="pgbouncer"), "user": "pgbouncer_admin"}
+    port = cfg.pgbouncer_ports[which]
+    console = {**_connect_kwargs(cfg, port, dbname="pgbouncer"), "user": "pgbouncer_admin"}
     with psycopg.connect(**console) as admin:
         config = {row[0]: row[1] for row in admin.execute("SHOW CONFIG").fetchall()}
     assert config["pool_mode"] == "transaction"

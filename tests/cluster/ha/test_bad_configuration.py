@@ -26,6 +26,8 @@ def _own_cluster(state: Path, etcd: str) -> dict[str, str]:
         "PG_MEMBER_PORTS": f"{next(ports)},{next(ports)}",
         "PATRONI_REST_PORTS": f"{next(ports)},{next(ports)}",
         "PGBOUNCER_PORT": str(next(ports)),
+        "PGBOUNCER2_PORT": str(next(ports)),
+        "HAPROXY2_PORTS": f"{next(ports)},{next(ports)}",
         "LOCK_REDIS_PORTS": f"{next(ports)},{next(ports)},{next(ports)}",
         "BROKER_REDIS_PORT": str(next(ports)),
         "APP_PORTS": f"{next(ports)},{next(ports)}",

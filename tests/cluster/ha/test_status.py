@@ -25,3 +25,20 @@ def test_status_shows_one_leader_and_one_replica_as_patroni_sees_them(cluster_se
     shown = dict(re.findall(r"^(pg\d+)\s.*\brole=(\w+)$", result.stdout, re.MULTILINE))
     assert shown == roles
     assert sorted(shown.values()) == [patroni.LEADER, patroni.REPLICA]
+
+
+def test_status_lists_both_pgbouncers_and_both_haproxys_running(cluster_settings):
+    # when the status is printed
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.local.cluster", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO, check=True,
+    )  # fmt: skip
+    # then each PgBouncer and the HAProxy beside it has a running line with its port (ADR 0018)
+    running = dict(re.findall(r"^(\S+)\s+running pid \d+\s+:(\d+)", result.stdout, re.MULTILINE))
+    cfg = cluster_settings
+    assert {name: running.get(name) for name in ("haproxy", "pgbouncer", "haproxy2", "pgbouncer2")} == {
+        "haproxy": str(cfg.pg_primary_port),
+        "pgbouncer": str(cfg.pgbouncer_port),
+        "haproxy2": str(cfg.haproxy2_ports[0]),
+        "pgbouncer2": str(cfg.pgbouncer2_port),
+    }

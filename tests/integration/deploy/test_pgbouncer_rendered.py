@@ -118,7 +118,7 @@ def test_the_local_clusters_pgbouncer_preparation_renders_a_pgbouncer_that_serve
         (folder / "run").symlink_to(cluster_settings.run_dir)
         cfg = dataclasses.replace(cluster_settings, state_dir=folder, pgbouncer_port=port)
         # when: the step `make up` runs before it starts PgBouncer
-        prepare_pgbouncer(cfg)
+        prepare_pgbouncer("pgbouncer", port, [cfg.pg_primary_port, cfg.pg_replica_port])(cfg)
         # then
         ini = folder / "pgbouncer" / "pgbouncer.ini"
         with running_pgbouncer(ini, port=port, folder=folder):

@@ -388,3 +388,16 @@ def test_the_prometheus_rule_is_alerts_yml_and_passes_promtool(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pgbouncer_is_never_alone(built_overlay):
+    # ADR 0018: two replicas, at most one out in a disruption, preferably on different nodes
+    deployment = built_overlay[("Deployment", "pgbouncer")]
+    assert deployment["spec"]["replicas"] >= 2
+    budget = built_overlay[("PodDisruptionBudget", "pgbouncer")]["spec"]
+    assert _selects(budget["selector"], _labels(built_overlay, "Deployment", "pgbouncer"))
+    assert budget.get("maxUnavailable") == 1 or budget.get("minAvailable", 0) >= 1
+    spread = _pod(built_overlay, "Deployment", "pgbouncer")["affinity"]["podAntiAffinity"]
+    term = spread["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert _selects(term["labelSelector"], _labels(built_overlay, "Deployment", "pgbouncer"))

@@ -36,6 +36,8 @@ EXPECTED = {
     "postgres-switchover.md",
     "etcd-quorum-lost.md",
     "move-onto-patroni.md",
+    # the PgBouncer pair (ADR 0018)
+    "pgbouncer-lost.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
