@@ -87,15 +87,19 @@ def test_a_plain_http_request_to_socketio_gets_no_polling_session(cluster_settin
 def test_a_connect_whose_token_cannot_be_checked_is_refused_with_a_reason(
     churches, login, live_client, cluster_settings
 ):
-    # given: a fresh token (in no server's token cache) and the primary out of reach
+    # given: a fresh token (in no server's token cache) and the primary out of reach: both
+    # PgBouncers stopped (with one, the app reaches the primary through the other)
     token = login(churches["a"])
-    cluster.stop(["pgbouncer"], cluster_settings)
+    poolers = ["pgbouncer", "pgbouncer2"]
+    cluster.stop(poolers, cluster_settings)
     try:
         # when: a client connects with it
         with pytest.raises(LiveConnectRefused) as refusal:
             live_client(token, reconnection=False)
     finally:
-        cluster.start_service(cluster.services(cluster_settings)["pgbouncer"], cluster_settings)
+        services = cluster.services(cluster_settings)
+        for name in poolers:
+            cluster.start_service(services[name], cluster_settings)
     # then: the server refused it, saying why, rather than leaving the connect unanswered
     messages = [str(r.get("message")) for r in refusal.value.reasons if isinstance(r, dict)]
     assert messages == ["the token could not be checked: reconnect"], refusal.value
