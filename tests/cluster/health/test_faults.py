@@ -25,10 +25,12 @@ def _is(status_code: int):
 
 def test_a_primary_out_of_reach_fails_ready_and_detailed_but_not_live(cluster_settings, app_url):
     # Stopping the leader member would have Patroni promote the replica (tests/cluster/ha/): the
-    # primary is put out of reach by stopping HAProxy, which routes every connection to it.
+    # primary is put out of reach by stopping both HAProxys, which route every connection to it
+    # (with one left, the app reaches the primary through the other PgBouncer and its HAProxy).
+    routers = ["haproxy", "haproxy2"]
     try:
         # given
-        cluster.stop(["haproxy"], cluster_settings)
+        cluster.stop(routers, cluster_settings)
         stopped_at = time.monotonic()
 
         # when
@@ -44,7 +46,9 @@ def test_a_primary_out_of_reach_fails_ready_and_detailed_but_not_live(cluster_se
         assert check(detailed.body, "database:responseTime", "primary")["status"] == "fail"
         assert (live.status_code, balancer.status_code) == (200, 200)
     finally:
-        cluster.start_service(cluster.services(cluster_settings)["haproxy"], cluster_settings)
+        services = cluster.services(cluster_settings)
+        for name in routers:
+            cluster.start_service(services[name], cluster_settings)
         wait_until_healthy_again(app_url)
 
 
