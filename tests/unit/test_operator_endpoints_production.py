@@ -2,25 +2,16 @@
 the configured proxies and open to loopback or the token: a forged header gets a 404."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import REPO
-from tests.unit.production_env import REQUIRED
+from tests.unit.production_env import run_under_production
 
 pytestmark = pytest.mark.unit
 
 TOKEN = "monitoring-token-for-the-production-settings-test"
 INGRESS = "10.2.0.7"  # the ingress controller's pod: the one trusted proxy
-PRODUCTION = {
-    "DJANGO_SETTINGS_MODULE": "config.settings.production",
-    **REQUIRED,
-    "HEALTH_DETAILED_TOKEN": TOKEN,
-    "HEALTH_TRUSTED_PROXIES": f"{INGRESS}/32",
-}
+PRODUCTION = {"HEALTH_DETAILED_TOKEN": TOKEN, "HEALTH_TRUSTED_PROXIES": f"{INGRESS}/32"}
 # Each case: (path, REMOTE_ADDR, X-Forwarded-For, Authorization) -> the status in production.
 # Only the refusals are asked of /health/detailed: an allowed request would run its checks.
 SCRIPT = """
@@ -41,22 +32,8 @@ print(json.dumps(out))
 
 
 def _statuses(cases: list[tuple[str, str, str, str]]) -> list[int]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "MESSAGING_", "HEALTH_", "METRICS_"))
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(cases)],
-        env={**clean, **PRODUCTION},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    drop = ("DJANGO_", "MESSAGING_", "HEALTH_", "METRICS_")
+    return json.loads(run_under_production(SCRIPT, json.dumps(cases), drop=drop, **PRODUCTION))
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/health/detailed"])

@@ -2,14 +2,10 @@
 against a CA; one over loopback (a VM's own PgBouncer) is left alone (issue 22, item 8)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import REPO
-from tests.unit.production_env import REQUIRED
+from tests.unit.production_env import run_under_production
 
 pytestmark = pytest.mark.unit
 
@@ -23,19 +19,7 @@ print(json.dumps({alias: {key: db["OPTIONS"].get(key) for key in ("sslmode", "ss
 
 
 def _tls_options(**environ: str) -> dict[str, dict[str, str | None]]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_", "PGBOUNCER_"))}
-    env = {**clean, **REQUIRED, "DJANGO_SETTINGS_MODULE": "config.settings.production", **environ}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(run_under_production(SCRIPT, drop=("DJANGO_", "DB_", "PGBOUNCER_"), **environ))
 
 
 def test_a_vms_direct_replica_connection_is_verified_and_its_local_pgbouncer_is_not():

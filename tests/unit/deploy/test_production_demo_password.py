@@ -1,14 +1,9 @@
 """Under the production settings the demo user's password has no default (issue 22, item 10):
 the development one is printed in the README."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.support import REPO
-from tests.unit.production_env import REQUIRED
+from tests.unit.production_env import run_under_production
 
 pytestmark = pytest.mark.unit
 
@@ -19,19 +14,7 @@ SCRIPT = (
 
 
 def _demo_password(**environ: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MESSAGING_"))}
-    env = {**clean, **REQUIRED, "DJANGO_SETTINGS_MODULE": "config.settings.production", **environ}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    return run_under_production(SCRIPT, drop=("DJANGO_", "MESSAGING_"), **environ)
 
 
 def test_production_has_no_demo_password_unless_given():
