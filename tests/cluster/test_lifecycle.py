@@ -16,15 +16,21 @@ from tests.cluster.procs import child_pids
 pytestmark = pytest.mark.cluster
 
 
+# The side cluster's ports: the main cluster's + 100, so that two clusters on other ports (each
+# with its own side cluster) never meet.
+SIDE_OFFSET = 100
+
+
 @pytest.fixture
 def side_cluster(tmp_path):
+    main = cluster.Settings()
     return cluster.Settings(
         state_dir=tmp_path / "side",
-        lock_redis_ports=[26479, 26480, 26481],
-        broker_redis_port=26490,
-        app_ports=[28101],
-        nginx_http_port=28180,
-        nginx_https_port=28543,
+        lock_redis_ports=[port + SIDE_OFFSET for port in main.lock_redis_ports],
+        broker_redis_port=main.broker_redis_port + SIDE_OFFSET,
+        app_ports=[main.app_ports[0] + SIDE_OFFSET],
+        nginx_http_port=main.nginx_http_port + SIDE_OFFSET,
+        nginx_https_port=main.nginx_https_port + SIDE_OFFSET,
     )
 
 
@@ -45,7 +51,8 @@ def test_a_busy_port_stops_start_up_with_its_variable_named(side_cluster):
         squatter.bind(("127.0.0.1", side_cluster.broker_redis_port))
         squatter.listen()
         # when / then
-        with pytest.raises(cluster.ClusterError, match=r"port 26490 .* set BROKER_REDIS_PORT"):
+        busy = rf"port {side_cluster.broker_redis_port} .* set BROKER_REDIS_PORT"
+        with pytest.raises(cluster.ClusterError, match=busy):
             cluster.start_service(table["redis-broker"], side_cluster)
 
 
