@@ -47,6 +47,7 @@ MONTH_SECONDS = 30 * 86_400
 FAILURES_PER_MONTH = 30 / 7  # each component once a week
 WRITE_SHARE = 1 / 3
 QUICK_FAULTS = ("etcd-member", "app-server")
+CAPACITY_THREADS = 8  # per kind
 
 
 def say(message: str) -> None:
@@ -116,7 +117,7 @@ def threads_for(rate: float) -> int:
 def measure_capacity(cfg: cluster.Settings, seconds: float) -> float:
     """Requests served per second by the same mix with nothing between requests."""
     load = _load(cfg, 10_000.0)  # a schedule no thread keeps: each sends as soon as its answer came
-    load.start(threads_per_kind=8)
+    load.start(threads_per_kind=CAPACITY_THREADS)
     started = time.monotonic()
     time.sleep(seconds)
     load.stop()
@@ -256,10 +257,10 @@ def section(result: Result, delivery: Delivery, *, quick: bool) -> str:
         "",
         f"Measured {when} by `python -m bench.availability` (part of `make bench`; load average {load} at "
         f"the end). {result.seconds:.0f} s of steady traffic through the edge ({result.edge}) at "
-        f"{result.rate:.0f} requests/s, one "
-        f"third `POST /api/messages`, the rest `GET /api/messages`: about half of the "
-        f"{result.capacity:.0f}/s the same mix was served at with nothing between requests, measured just "
-        f"before. Each component below was SIGKILLed whole, left down {result.down_for:g} s, restored by "
+        f"{result.rate:.0f} requests/s, one third `POST /api/messages`, the rest `GET /api/messages`: "
+        f"about half of the {result.capacity:.0f}/s the same mix was served at by {2 * CAPACITY_THREADS} "
+        "threads with nothing between requests, measured just before. Each component below was "
+        f"SIGKILLed whole, left down {result.down_for:g} s, restored by "
         f"`python -m deploy.local.cluster up`, and full redundancy was waited for before the next. "
         "Unavailable: seconds from the kill to the answer of the last failed request of that kind "
         "(0: none failed).",
