@@ -1,5 +1,5 @@
-"""PostgreSQL and etcd fault tests: verified redundancy, a steady API load through NGINX, and
-what failed while a component was down (ADR 0017)."""
+"""Fault tests of issue 20 (ADR 0017): verified redundancy, a steady API load through the edge,
+and what failed while a component was down. The proof every fault makes is in proof.py."""
 
 from __future__ import annotations
 
