@@ -72,6 +72,10 @@ class FaultResult:
     failed_writes: int = 0
     reads_out: float = 0.0  # seconds
     writes_out: float = 0.0
+    # The longest a request of the fault's window took: a stall that did not fail (writes waiting
+    # for a new leader) shows here, not in the seconds unavailable.
+    slowest_read: float = 0.0
+    slowest_write: float = 0.0
     bound: str = ""
     error: str = ""  # the restore failed: what it said
 
@@ -171,6 +175,8 @@ def run(
         entry.failed_writes = sum(1 for a in window if a.kind == WRITE and not a.ok)
         entry.reads_out = load.unavailable_for(READ, killed_at, until)
         entry.writes_out = load.unavailable_for(WRITE, killed_at, until)
+        entry.slowest_read = max((a.done - a.sent for a in window if a.kind == READ), default=0.0)
+        entry.slowest_write = max((a.done - a.sent for a in window if a.kind == WRITE), default=0.0)
     result.reads, result.writes = len(load.of(READ)), len(load.of(WRITE))
     result.failed_reads, result.failed_writes = len(load.failed(READ)), len(load.failed(WRITE))
     return result, load, t0
@@ -266,15 +272,16 @@ def section(result: Result, delivery: Delivery, *, quick: bool) -> str:
         "(0: none failed).",
         "",
         "| killed | processes | at (s) | failed reads | failed writes | reads unavailable (s) "
-        "| writes unavailable (s) | bound (issue 20) | redundant again after `up` (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+        "| writes unavailable (s) | slowest read / write (s) | bound (issue 20) "
+        "| redundant again after `up` (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for fault in result.faults:
         rejoin = f"FAILED: {fault.error}" if fault.error else f"{fault.rejoin_seconds:.1f}"
         lines.append(
             f"| {fault.what} | {', '.join(fault.killed)} | {fault.at:.0f} | {fault.failed_reads} | "
-            f"{fault.failed_writes} | {fault.reads_out:.1f} | {fault.writes_out:.1f} | {fault.bound} "
-            f"| {rejoin} |"
+            f"{fault.failed_writes} | {fault.reads_out:.1f} | {fault.writes_out:.1f} | "
+            f"{fault.slowest_read:.1f} / {fault.slowest_write:.1f} | {fault.bound} | {rejoin} |"
         )
     lines += [
         "",

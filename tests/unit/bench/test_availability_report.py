@@ -44,7 +44,7 @@ def test_the_section_names_every_fault_and_says_whether_the_goal_was_met():
     result = Result(minutes=10, capacity=100, rate=50, down_for=20, edge="https://edge")
     result.faults = [_fault("postgres-leader", 3.0, 9.0)]
     text = section(result, Delivery(acknowledged=5, missing=[], unsent=[], duplicated=[]), quick=False)
-    assert "| postgres-leader | postgres-leader | 10 | 0 | 0 | 3.0 | 9.0 |" in text
+    assert "| postgres-leader | postgres-leader | 10 | 0 | 0 | 3.0 | 9.0 | 0.0 / 0.0 |" in text
     assert f"**{result.availability:.5f} %** available (goal >= 99.99 %: met)" in text
     result.faults = [_fault("postgres-leader", 3.0, 90.0)]
     assert "NOT met" in section(result, Delivery(5, [], [], []), quick=False)
