@@ -29,6 +29,8 @@ def test_quick_availability_run_kills_two_components_and_reports_the_month(tmp_p
     # and the month's availability is the one the measured outages give
     downtimes = [max(fault["reads_out"], fault["writes_out"]) for fault in figures["faults"]]
     assert figures["availability_percent"] == pytest.approx(monthly_availability(downtimes))
+    strict = [max(down, fault["stalled"]) for down, fault in zip(downtimes, figures["faults"], strict=True)]
+    assert figures["availability_without_stalls_percent"] == pytest.approx(monthly_availability(strict))
     # and no acknowledged write was lost or sent twice
     delivery = figures["delivery"]
     assert delivery["acknowledged"] > 0

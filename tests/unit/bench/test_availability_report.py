@@ -7,6 +7,7 @@ from bench.availability import (
     MONTH_SECONDS,
     FaultResult,
     Result,
+    covered_seconds,
     monthly_availability,
     section,
 )
@@ -48,3 +49,16 @@ def test_the_section_names_every_fault_and_says_whether_the_goal_was_met():
     assert f"**{result.availability:.5f} %** available (goal >= 99.99 %: met)" in text
     result.faults = [_fault("postgres-leader", 3.0, 90.0)]
     assert "NOT met" in section(result, Delivery(5, [], [], []), quick=False)
+
+
+def test_overlapping_stalls_count_once():
+    assert covered_seconds([(0.0, 3.0), (1.0, 4.0), (10.0, 11.5), (10.5, 11.0)]) == pytest.approx(5.5)
+    assert covered_seconds([]) == 0.0
+
+
+def test_the_stricter_month_counts_each_fault_s_stall_where_it_is_longer():
+    result = Result(minutes=10, capacity=100, rate=50, down_for=20, edge="https://edge")
+    result.faults = [_fault("postgres-leader", 0.0, 0.0), _fault("app-server", 0.0, 0.5)]
+    result.faults[0].stalled = 11.0
+    assert result.availability == monthly_availability([0.0, 0.5])
+    assert result.availability_without_stalls == monthly_availability([11.0, 0.5])
