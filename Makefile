@@ -60,6 +60,7 @@ image: install ## build the container image (Dockerfile) with buildah, no daemon
 logs: ## follow every cluster log (ID=<request id>: that request's lines in NGINX's and the app's logs)
 	@if [ -n "$(ID)" ]; then grep -H -- "$(ID)" .cluster/logs/*.log; else tail -n 20 -F .cluster/logs/*.log; fi
 
-bench: install ## load test: baselines, /health, the API, 64 and 5,000 connections; writes bench/report.md (QUICK=1: seconds; SCALE=phase2: 5,000,000 messages and the Sunday burst)
+bench: install ## load test: baselines, /health, the API, 64 and 5,000 connections, then 10 minutes with each component killed once; writes bench/report.md (QUICK=1: seconds; SCALE=phase2: 5,000,000 messages and the Sunday burst)
 	@$(SUDO) $(PY) -m deploy.local.cluster up
 	@$(SUDO) $(PY) -m $(if $(filter phase2,$(SCALE)),bench.phase2,bench.run $(if $(QUICK),--quick))
+	@$(if $(filter phase2,$(SCALE)),,$(SUDO) $(PY) -m bench.availability $(if $(QUICK),--quick))

@@ -104,23 +104,27 @@ def _replica_caught_up(timeout: float = 600) -> float:
     raise RuntimeError(f"the replica did not replay up to {target} within {timeout:.0f} s")
 
 
-def _replace_section(path: Path, section: str) -> None:
+def replace_section(path: Path, section: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
+    """Put ``section`` between its markers in ``path`` (replacing what was there, or at the end)."""
+    begin, end = markers
     text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    block = f"{begin}\n{section.rstrip()}\n{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1].lstrip("\n")
     else:
         text = text.rstrip() + "\n\n" + block
     path.write_text(text)
 
 
-def section_carry_over(old_text: str, new_text: str) -> str:
-    """``bench.report`` rewrites its files whole: keep the last Phase 2 section at their end."""
-    if BEGIN not in old_text or END not in old_text or BEGIN in new_text:
+def section_carry_over(old_text: str, new_text: str, markers: tuple[str, str] = (BEGIN, END)) -> str:
+    """``bench.report`` rewrites its files whole: keep the last section between ``markers`` (the
+    Phase 2 one unless told) at their end."""
+    begin, end = markers
+    if begin not in old_text or end not in old_text or begin in new_text:
         return new_text
-    block = old_text.split(BEGIN, 1)[1].split(END, 1)[0]
-    return new_text.rstrip() + "\n\n" + BEGIN + block + END + "\n"
+    block = old_text.split(begin, 1)[1].split(end, 1)[0]
+    return new_text.rstrip() + "\n\n" + begin + block + end + "\n"
 
 
 def _section(
@@ -271,7 +275,7 @@ def main(argv: list[str]) -> int:
         out.mkdir(exist_ok=True)
         (out / "phase2.md").write_text(section)
         for path in (REPO / "bench" / "report.md", REPO / "docs" / "phase2-verification.md"):
-            _replace_section(path, section)
+            replace_section(path, section)
     return 0
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.availability import MARKERS as AVAILABILITY_MARKERS
 from bench.goals import goal_lines, number
 from bench.phase2 import section_carry_over
 from bench.plan import Row, Run
@@ -145,8 +146,11 @@ def write(run: Run, *, out: Path, verification: Path) -> list[Path]:
     for name, text in run.micro.items():
         lines += [f"### {name}", "", text, ""]
     report = out / "report.md"
-    # The Phase 2 section comes from its own, longer run (``bench.phase2``): keep it.
-    report.write_text(section_carry_over(_text(report), "\n".join(lines).rstrip() + "\n"))
+    # The Phase 2 and availability sections come from their own, longer runs (``bench.phase2``,
+    # ``bench.availability``): keep them.
+    old = _text(report)
+    text = section_carry_over(old, "\n".join(lines).rstrip() + "\n", AVAILABILITY_MARKERS)
+    report.write_text(section_carry_over(old, text))
     verification.parent.mkdir(parents=True, exist_ok=True)
     verification.write_text(section_carry_over(_text(verification), verification_text(run, report)))
     return [report, *plots, verification]

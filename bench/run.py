@@ -15,7 +15,9 @@ Against the running local cluster (``make up``), as root like the cluster itself
 4. each at 64 and at 5,000 concurrent connections (and two levels between, for the plots);
 5. availability: the message list while an app server restarts, and PgBouncer with 300
    concurrent clients; then the micro-benchmarks other parts left in ``bench/`` (locks, router,
-   gunicorn, PgBouncer), whose own reports are copied into this one.
+   gunicorn, PgBouncer), whose own reports are copied into this one;
+6. the availability run follows as a step of ``make bench`` of its own (``bench.availability``:
+   10 minutes, each component killed once), whose section of ``report.md`` this run keeps.
 
 While it runs, the number of server connections on the PostgreSQL primary is sampled every
 quarter second. It writes ``report.md``, two PNG plots and ``phase2-verification.md``

@@ -1,6 +1,6 @@
 """One of the two PgBouncers SIGKILLed under a steady API load through NGINX: the app servers
 list both (libpq multi-host, ADR 0018), so only the requests in flight on the killed one fail,
-and the cluster tooling brings it back."""
+every acknowledged message is sent once, and the cluster tooling brings it back."""
 
 import os
 import signal
@@ -12,8 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.exactly_once import key_prefix
+from bench.faults import FAULTS, wait_delivered
 from deploy.local import cluster
 from tests.cluster.ha.conftest import full_redundancy, messages_missing
+from tests.cluster.ha.proof import sends_deadline
 
 pytestmark = pytest.mark.cluster
 
@@ -103,8 +106,13 @@ def test_one_pgbouncer_killed_fails_only_the_requests_in_flight_on_it(
     after_kill = [a for a in answers if a.sent >= killed_at]
     assert after_kill and all(200 <= a.status < 300 for a in after_kill)
     assert survivor_clients > 0
-    # nothing acknowledged was lost
+    # nothing acknowledged was lost, and each reached the provider once, within the bound and two sweeps
     assert messages_missing(cfg, load.acknowledged_writes()) == []
+    sent, _ = wait_delivered(
+        cfg, load.acknowledged_writes(), key_prefix=key_prefix(),
+        deadline=killed_at + sends_deadline(FAULTS["pgbouncer"]),
+    )  # fmt: skip
+    assert sent.problems == []
     # and the restored PgBouncer serves again
     direct: dict[str, Any] = {
         "host": "127.0.0.1", "port": port, "dbname": cfg.db_name, "user": cfg.db_user,

@@ -1,8 +1,9 @@
 """The PostgreSQL leader killed whole (Patroni and its postmaster) under a steady API load.
 
-Bounds (issue 20): writes back within 15 s, reads within 5 s, no acknowledged write lost, and
-the old leader back as a streaming replica (through pg_rewind where its WAL diverged) within
-60 s of being started again through the cluster's tooling.
+Bounds (issue 20): writes back within 15 s, reads within 5 s, no acknowledged write lost, each
+sent once (within the bound and two sweep intervals), and the old leader back as a streaming
+replica (through pg_rewind where its WAL diverged) within 60 s of being started again through
+the cluster's tooling.
 """
 
 import subprocess
@@ -11,6 +12,8 @@ import time
 import pytest
 import requests
 
+from bench.exactly_once import key_prefix
+from bench.faults import FAULTS, wait_delivered
 from deploy.local import cluster
 from deploy.local.cluster import patroni
 from tests.cluster.ha.conftest import (
@@ -20,6 +23,7 @@ from tests.cluster.ha.conftest import (
     log_size,
     messages_missing,
 )
+from tests.cluster.ha.proof import sends_deadline
 
 pytestmark = pytest.mark.cluster
 
@@ -86,6 +90,14 @@ def test_killing_the_leader_promotes_the_replica_and_the_old_leader_rejoins(
     # and no acknowledged write was lost
     assert acknowledged, "no write succeeded"
     assert messages_missing(cfg, acknowledged) == []
+    # and every acknowledged message reached the provider once, within the bound and two sweeps
+    sent, _ = wait_delivered(
+        cfg,
+        acknowledged,
+        key_prefix=key_prefix(),
+        deadline=killed_at + sends_deadline(FAULTS["postgres-leader"]),
+    )
+    assert sent.problems == []
     swapped = full_redundancy(cfg)
     assert swapped == {leader: patroni.REPLICA, replica: patroni.LEADER}
     # and the router's lag measurement (manage.py replicas status) sees the rejoined replica healthy

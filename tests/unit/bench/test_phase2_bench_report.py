@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.phase2 import BEGIN, END, _replace_section, section_carry_over
+from bench.phase2 import BEGIN, END, replace_section, section_carry_over
 
 pytestmark = pytest.mark.unit
 
@@ -14,8 +14,8 @@ def test_the_section_is_appended_once_then_replaced_in_place(tmp_path: Path) -> 
     report = tmp_path / "report.md"
     report.write_text("# Report\n\nrows\n")
     # when
-    _replace_section(report, "## Phase 2\n\nfirst\n")
-    _replace_section(report, "## Phase 2\n\nsecond\n")
+    replace_section(report, "## Phase 2\n\nfirst\n")
+    replace_section(report, "## Phase 2\n\nsecond\n")
     # then
     text = report.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1
