@@ -30,10 +30,15 @@ class BrokerState:
     sentinels: int  # Sentinels that answered
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _fields(reply: Any) -> dict[str, str]:
+    """redis-py answers a dict (RESP2 parsing of SENTINEL MASTER) or a flat list of names and values."""
     if isinstance(reply, dict):
-        return {str(key): str(value) for key, value in reply.items()}
-    items = [str(item) for item in reply]
+        return {_text(key): _text(value) for key, value in reply.items()}
+    items = [_text(item) for item in reply]
     return dict(zip(items[::2], items[1::2], strict=True))
 
 
