@@ -65,7 +65,7 @@ def _sends(cfg: cluster.Settings, ids: list[int]) -> dict[str, int]:
                 "SELECT status, count(*) FROM messaging_message WHERE id = ANY(%s) GROUP BY status", [ids]
             ).fetchall()
         )
-        calls = conn.execute(
+        calls: tuple[int, int] = conn.execute(  # type: ignore[assignment]
             "SELECT count(*), count(DISTINCT idempotency_key) FROM messaging_developmentsms"
             " WHERE idempotency_key = ANY(%s)",
             [[f"message-{message_id}" for message_id in ids]],
