@@ -15,6 +15,8 @@ from typing import Any
 import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config import redis_urls
 
@@ -46,7 +48,10 @@ def broker_state(url: str, *, timeout: float) -> BrokerState | None:
     """The broker's state as the Sentinels of ``url`` (``redis+sentinel://``) report it, or None
     when none answers or none knows the master's name."""
     name = redis_urls.sentinel_master_name(url)
-    manager = redis_urls.sentinel(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    # No retries: a Sentinel that does not answer at once is skipped (redis-py retries with backoff).
+    manager = redis_urls.sentinel(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
     masters: list[dict[str, str]] = []
     replicas = 0
     try:

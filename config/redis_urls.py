@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import environ
 import redis
+from django.core.exceptions import ImproperlyConfigured
 from redis.sentinel import Sentinel
 
 SENTINEL_SCHEME = "redis+sentinel"
@@ -48,7 +49,11 @@ def is_sentinel(url: str) -> bool:
 def sentinel_url(hosts: list[str], master: str, db: int = 0) -> str:
     """``redis+sentinel://host1:port1,.../db/master`` (credentials are added by ``with_credentials``)."""
     if not master or "/" in master:
-        raise ValueError(f"BROKER_SENTINEL_MASTER={master!r} is not a master name")
+        raise ImproperlyConfigured(f"BROKER_SENTINEL_MASTER={master!r} is not a master name")
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit():
+            raise ImproperlyConfigured(f"BROKER_SENTINELS: {host!r} is not host:port")
     return f"{SENTINEL_SCHEME}://{','.join(hosts)}/{db}/{master}"
 
 

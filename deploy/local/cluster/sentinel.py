@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from deploy.local.cluster.processes import Service
 from deploy.local.cluster.settings import REDIS_USER, ClusterError, Settings
@@ -54,6 +56,7 @@ def _command(port: int, user: str, password: str, *args: str) -> object:
     client = redis.Redis(
         host="127.0.0.1", port=port, username=user, password=password,
         socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT, decode_responses=True,
+        retry=Retry(NoBackoff(), 0),  # one answer or none: redis-py retries with backoff by default
     )  # fmt: skip
     try:
         return client.execute_command(*args)

@@ -1,6 +1,7 @@
 """Redis URLs get their role's credentials; rediss:// and query options survive."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from redis.sentinel import SentinelConnectionPool
 
 from config.redis_urls import (
@@ -50,8 +51,14 @@ def test_the_sentinels_and_master_name_make_one_url_that_takes_credentials_and_a
 
 @pytest.mark.parametrize("name", ["", "a/b"])
 def test_a_master_name_that_cannot_be_one_is_refused(name):
-    with pytest.raises(ValueError, match="BROKER_SENTINEL_MASTER"):
+    with pytest.raises(ImproperlyConfigured, match="BROKER_SENTINEL_MASTER"):
         sentinel_url(["s1:26379"], name)
+
+
+@pytest.mark.parametrize("host", ["s1", "s1:port", ":26379"])
+def test_a_sentinel_address_without_host_and_port_is_refused(host):
+    with pytest.raises(ImproperlyConfigured, match=f"BROKER_SENTINELS: '{host}' is not host:port"):
+        sentinel_url(["s2:26379", host], "broker")
 
 
 def test_celery_gets_kombus_sentinel_list_and_the_master_name_with_the_sentinels_login():
