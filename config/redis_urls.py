@@ -180,3 +180,17 @@ def lock_redis_urls(env: environ.Env) -> list[str]:
         with_credentials(url, username, password)
         for url in env.list("LOCK_REDIS_URLS", default=LOCK_DEFAULTS)
     ]
+
+
+def node_urls(url: str, **options: Any) -> list[str]:
+    """Every node ``url`` reaches, each as its own ``redis://`` URL with the same credentials:
+    ``url`` itself, or (Sentinel) the master and the replicas the Sentinels name now. For tools
+    and tests that check each node; the app talks to the master only."""
+    if not is_sentinel(url):
+        return [url]
+    manager = sentinel(url, **options)
+    name = sentinel_master_name(url)
+    nodes = [manager.discover_master(name), *manager.discover_slaves(name)]
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return [f"redis://{userinfo}{host}:{port}/{_db(url)}" for host, port in nodes]
