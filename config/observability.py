@@ -25,7 +25,8 @@ from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from config import metrics
+from config import metrics, redis_urls
+from config.broker_sentinel import BrokerCollector
 from config.clients import Caller, may_read_operator_path
 from config.logging import request_id_var
 from config.request_ids import request_id_for
@@ -138,6 +139,9 @@ def metrics_registry() -> CollectorRegistry:
         return PROCESS_REGISTRY
     registry = CollectorRegistry()
     ServerCollector(registry, folders)
+    if redis_urls.is_sentinel(settings.BROKER_REDIS_URL):
+        # The broker's master, failovers and replicas, as its Sentinels say at this scrape.
+        registry.register(BrokerCollector(settings.BROKER_REDIS_URL))
     return registry
 
 

@@ -27,8 +27,9 @@ from health_check.base import HealthCheck
 from health_check.contrib.psutil import Disk, Memory
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
 
-from config import postgres
+from config import broker_sentinel, postgres, redis_urls
 from config.databases import PRIMARY_DB_ALIAS
 from health.exceptions import ServiceUnavailable, ServiceWarning
 from health.report import Observation
@@ -124,11 +125,12 @@ _clients_lock = threading.Lock()
 
 
 def _redis_client(url: str, *, timeout: float) -> redis.Redis:
+    """A client of the node, or (``redis+sentinel://``) of the master Sentinel names now."""
     key = (os.getpid(), url, timeout)  # never reuse a pool across a fork
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = redis.Redis.from_url(
+            client = redis_urls.redis_client(
                 url,
                 socket_connect_timeout=timeout,
                 socket_timeout=timeout,
@@ -144,6 +146,8 @@ def redis_response_time(*, url: str, timeout: float, deadline: float) -> Observa
     started = time.monotonic()
     try:
         _redis_client(url, timeout=timeout).ping()
+    except MasterNotFoundError:
+        raise ServiceUnavailable("no master of that name (Sentinel)") from None
     except redis.TimeoutError:
         raise ServiceUnavailable("timed out") from None
     except redis.ConnectionError:
@@ -151,6 +155,18 @@ def redis_response_time(*, url: str, timeout: float, deadline: float) -> Observa
     except redis.RedisError:
         raise ServiceUnavailable("error") from None
     return Observation(_elapsed_ms(started), "ms")
+
+
+def broker_master(*, url: str, timeout: float, deadline: float) -> Observation:
+    """Where the broker's master is, as its Sentinels name it now (ADR 0019); a warning when it
+    has no replica in sync (one more loss is an outage)."""
+    state = broker_sentinel.broker_state(url, timeout=min(timeout, _remaining(deadline)))
+    if state is None:
+        raise ServiceUnavailable("no Sentinel names the master")
+    observed = Observation(state.master, "address")
+    if state.replicas < 1:
+        raise ServiceWarning("no replica in sync", observed=observed)
+    return observed
 
 
 # --- Celery -----------------------------------------------------------------------------------

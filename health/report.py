@@ -20,7 +20,7 @@ CONTENT_TYPE = "application/health+json"
 
 @dataclass(frozen=True)
 class Observation:
-    value: float | int | bool | None
+    value: float | int | bool | str | None
     unit: str = ""
 
 

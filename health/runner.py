@@ -32,7 +32,7 @@ from functools import partial
 
 from django.conf import settings
 
-from config import metrics
+from config import metrics, redis_urls
 from health import checks, drain
 from health.exceptions import HealthProblem, Status
 from health.report import CheckResult, Observation, Report
@@ -152,9 +152,22 @@ def _detailed_only_checks() -> list[Check]:
         )
         for alias in replica_aliases()
     ]
+    # Where the broker's master is now, when Sentinel names it (ADR 0019).
+    master = (
+        [
+            Check(
+                "broker-redis:master",
+                partial(checks.broker_master, url=settings.BROKER_REDIS_URL, timeout=timeout),
+                critical=False,
+            )
+        ]
+        if redis_urls.is_sentinel(settings.BROKER_REDIS_URL)
+        else []
+    )
     return [
         *replicas,
         _broker_check(),
+        *master,
         Check(
             "celery:workers",
             partial(checks.celery_workers, timeout=min(timeout, settings.HEALTH_CELERY_PING_TIMEOUT)),

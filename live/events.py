@@ -18,6 +18,7 @@ from typing import Any
 import socketio
 from django.conf import settings
 
+from config.redis_urls import pubsub_options
 from live import metrics
 from messaging.models import Message
 from messaging.serializers import message_json
@@ -68,7 +69,9 @@ def publisher() -> Publisher:
                 url=settings.LIVE_REDIS_URL,
                 channel=settings.LIVE_CHANNEL,
                 write_only=True,
-                redis_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+                redis_options=pubsub_options(
+                    settings.LIVE_REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+                ),
             )
             _publishers[pid] = existing
         return existing

@@ -46,6 +46,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from config.clients import Caller, client_address
 from config.logging import request_id_var
 from config.observability import may_read_metrics, metrics_registry
+from config.redis_urls import pubsub_options
 from config.request_ids import request_id_for
 from health import runner
 from health.report import Report, encode
@@ -112,7 +113,9 @@ class LiveServer:
             client_manager=CountingRedisManager(
                 settings.LIVE_REDIS_URL,
                 channel=settings.LIVE_CHANNEL,
-                redis_options={"socket_connect_timeout": settings.LIVE_REDIS_TIMEOUT_SECONDS},
+                redis_options=pubsub_options(
+                    settings.LIVE_REDIS_URL, socket_connect_timeout=settings.LIVE_REDIS_TIMEOUT_SECONDS
+                ),
             ),
             transports=["websocket"],
             cors_allowed_origins=(origins if origins != ["*"] else "*") or None,

@@ -223,6 +223,21 @@ class IdempotentRequest(models.Model):
         return self.key
 
 
+class WebhookDelivery(models.Model):
+    """A provider callback's signature, accepted once: a second delivery of it is a replay.
+
+    In PostgreSQL, not the broker's Redis: Redis replication is asynchronous, and a failover that
+    lost the mark would let the replay through (ADR 0019). Kept until ``expires_at`` (twice the
+    allowed clock skew), after which the signature no longer verifies anyway.
+    """
+
+    signature = models.CharField(max_length=128, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.signature
+
+
 class PhoneLink(models.Model):
     """A sending number being linked to a church at the provider."""
 

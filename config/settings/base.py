@@ -6,7 +6,14 @@ from pathlib import Path
 import environ
 
 from config.logging import logging_config
-from config.redis_urls import broker_redis_url, lock_redis_urls, redis_db_url
+from config.redis_urls import (
+    broker_redis_url,
+    cache_location,
+    celery_transport_options,
+    celery_url,
+    lock_redis_urls,
+    redis_db_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -190,24 +197,32 @@ DATABASES = {
 # --- Redis: the broker/cache node and the lock nodes -----------------------------------
 # Node addresses from BROKER_REDIS_URL / LOCK_REDIS_URLS (redis:// or rediss://), each role's ACL
 # user and password from BROKER_REDIS_USERNAME/_PASSWORD and LOCK_REDIS_USERNAME/_PASSWORD
-# (config/redis_urls.py).
+# (config/redis_urls.py). With BROKER_SENTINELS (host:port, comma-separated) the broker is the
+# master Sentinel names BROKER_SENTINEL_MASTER, and BROKER_REDIS_URL is a redis+sentinel:// URL
+# (ADR 0019).
 BROKER_REDIS_URL = broker_redis_url(env)
 LOCK_REDIS_URLS = lock_redis_urls(env)
+# Replicas that must confirm (WAIT) a write whose loss in a failover would be unsafe (the token
+# revocation generation, ADR 0019): 1 under Sentinel, 0 for a single node (nothing to wait for).
+BROKER_REPLICAS_TO_CONFIRM = env.int(
+    "BROKER_REPLICAS_TO_CONFIRM", default=1 if BROKER_REDIS_URL.startswith("redis+sentinel") else 0
+)
 
 # Cache and probe results only (DESIGN decision 7): never IGNORE_EXCEPTIONS here.
 CACHES = {
     "default": {
         # django-redis plus get/hit/miss counters (ADR 0009).
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-        "LOCATION": redis_db_url(BROKER_REDIS_URL, 1),
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        **cache_location(BROKER_REDIS_URL, 1, {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}),
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="app"),
     }
 }
 
 # --- Celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_db_url(BROKER_REDIS_URL, 0))
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=redis_db_url(BROKER_REDIS_URL, 0))
+# Broker and results on database 0 of the broker; through Sentinel, kombu's sentinel:// list and
+# the master's name in the transport options (config/redis_urls.py).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=celery_url(redis_db_url(BROKER_REDIS_URL, 0)))
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=celery_url(redis_db_url(BROKER_REDIS_URL, 0)))
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -216,7 +231,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = celery_transport_options(
+    BROKER_REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+)
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = celery_transport_options(BROKER_REDIS_URL)
 # The schedule itself lives in components/jobs.py.
 
 # --- Logging ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import secrets
 
+from config.redis_urls import celery_url, redis_db_url
 from config.settings.local import *  # noqa: F403
 
 DEBUG = False
@@ -27,7 +28,7 @@ REPLICAS_DEBUG_ENDPOINTS = True
 # run (same usernames, same bodies) must not lock out or refuse anything in this one.
 CACHES["default"]["KEY_PREFIX"] = f"test-{secrets.token_hex(4)}"  # noqa: F405
 # Tasks sent by tests go to their own broker database, never to the cluster's workers.
-CELERY_BROKER_URL = redis_db_url(BROKER_REDIS_URL, 2)  # noqa: F405
-CELERY_RESULT_BACKEND = redis_db_url(BROKER_REDIS_URL, 2)  # noqa: F405
+CELERY_BROKER_URL = celery_url(redis_db_url(BROKER_REDIS_URL, 2))  # noqa: F405
+CELERY_RESULT_BACKEND = celery_url(redis_db_url(BROKER_REDIS_URL, 2))  # noqa: F405
 # Events published by tests go to their own channel, never to the cluster's Socket.IO servers.
 LIVE_CHANNEL = env("LIVE_CHANNEL", default="live-test")  # noqa: F405

@@ -47,6 +47,13 @@ SENTINEL_COMMANDS = (
     "+multi", "+slaveof", "+ping", "+exec", "+subscribe", "+config|rewrite", "+role", "+publish",
     "+info", "+client|setname", "+client|kill", "+script|kill",
 )  # fmt: skip
+# On the Sentinels themselves: what a client needs to find the master (redis-py's Sentinel asks
+# SENTINEL MASTERS and REPLICAS; kombu, django-redis and python-socketio go through it), and the
+# status and health probes' reads. Never SENTINEL SET, REMOVE, MONITOR, RESET or FAILOVER.
+SENTINEL_CLIENT_COMMANDS = (
+    "+sentinel|get-master-addr-by-name", "+sentinel|masters", "+sentinel|master",
+    "+sentinel|replicas", "+sentinel|slaves", "+sentinel|sentinels", "+sentinel|ckquorum",
+)  # fmt: skip
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PATTERN = re.compile(r"[A-Za-z0-9_.:*-]{1,128}")
@@ -98,6 +105,26 @@ def replication_user(name: str, password: str, *, hashed: bool = False) -> str:
 
 def sentinel_user(name: str, password: str, *, hashed: bool = False) -> str:
     return _user(name, password, ["&*", "-@all", *SENTINEL_COMMANDS], hashed=hashed)
+
+
+def sentinel_client_user(name: str, password: str, *, hashed: bool = False) -> str:
+    """The app's user on a Sentinel: find the master, nothing that changes what Sentinel does."""
+    rules = [
+        "resetchannels",
+        "-@all",
+        "+auth",
+        "+hello",
+        "+ping",
+        "+client|setname",
+        *SENTINEL_CLIENT_COMMANDS,
+    ]
+    return _user(name, password, rules, hashed=hashed)
+
+
+def sentinel_peer_user(name: str, password: str, *, hashed: bool = False) -> str:
+    """The user Sentinels log in to each other with (``sentinel sentinel-user``): the Redis
+    manual gives it every command and channel."""
+    return _user(name, password, ["allchannels", "+@all"], hashed=hashed)
 
 
 def acl_lines(users: Iterable[str]) -> str:

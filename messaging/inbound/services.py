@@ -5,8 +5,9 @@ own numbers linked at the provider (phone links).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,11 +16,10 @@ from messaging.contacts.services import phone_normalize
 from messaging.errors import Conflict, InvalidInput, NotFound
 from messaging.events import MESSAGE_INBOUND, MESSAGE_STATUS, message_changed_on_commit
 from messaging.gateway import GatewayError, OutboundSms, SmsGateway
-from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, PhoneLink
+from messaging.models import BODY_MAX_LENGTH, Church, Contact, Message, PhoneLink, WebhookDelivery
 
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
-WEBHOOK_SEEN_PREFIX = "webhook-seen:"
 STATUS_RANK = {
     Message.Status.QUEUED: 0,
     Message.Status.SENDING: 0,
@@ -98,17 +98,24 @@ def message_status_update(*, provider_message_id: str, status: str, error: str =
 def webhook_delivery_claim(*, signature: str) -> bool:
     """Remember an accepted callback signature; False if it was already accepted (a replay).
 
-    Kept in the cache (Redis) for twice the allowed clock skew: a signature stops verifying
-    once its timestamp is more than the skew away, so nothing older needs remembering. An
-    unreachable cache raises, and the provider retries later: a replay is never let through.
+    A row on the primary (synchronously replicated), kept for twice the allowed clock skew: a
+    signature stops verifying once its timestamp is more than the skew away, so nothing older
+    needs remembering; expired rows go as new ones come. An unreachable database raises, and
+    the provider retries later: a replay is never let through (ADR 0019).
     """
-    ttl = int(2 * settings.MESSAGING_WEBHOOK_MAX_SKEW_SECONDS) + 1
-    return bool(cache.add(f"{WEBHOOK_SEEN_PREFIX}{signature}", 1, timeout=ttl))
+    now = timezone.now()
+    ttl = timedelta(seconds=2 * settings.MESSAGING_WEBHOOK_MAX_SKEW_SECONDS + 1)
+    with transaction.atomic(using=PRIMARY_DB_ALIAS):
+        WebhookDelivery.objects.using(PRIMARY_DB_ALIAS).filter(expires_at__lt=now).delete()
+        _, created = WebhookDelivery.objects.using(PRIMARY_DB_ALIAS).get_or_create(
+            signature=signature, defaults={"expires_at": now + ttl}
+        )
+    return created
 
 
 def webhook_delivery_release(*, signature: str) -> None:
     """Forget a claimed signature whose handling failed, so the provider's retry of it is served."""
-    cache.delete(f"{WEBHOOK_SEEN_PREFIX}{signature}")
+    WebhookDelivery.objects.using(PRIMARY_DB_ALIAS).filter(signature=signature).delete()
 
 
 # --- phone links ----------------------------------------------------------------------------

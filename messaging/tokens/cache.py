@@ -17,12 +17,17 @@ refused by the very next request on every server (docs/adr/0010-token-lookup.md)
 - When Redis does not answer, nothing is served from the cache: the lookup goes to the primary
   (for a second, so a dead Redis costs no timeout per request), and a change that cannot bump
   the generation raises :class:`RevocationNotPublished` after its commit (logout answers 503).
+- The broker's Redis fails over under Sentinel with asynchronous replication (ADR 0019): a bump
+  is a new random value, never a counter (a lost bump must not be issued again to a later
+  revocation, which the entries stamped with it would survive), and counts as published only
+  once the replica has it too (``WAIT``); otherwise it raises like an unreachable Redis.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +44,9 @@ logger = logging.getLogger(__name__)
 GENERATION_KEY = "messaging:token-generation"
 # After Redis failed to answer, skip it (straight to the primary) for this long.
 REDIS_RETRY_SECONDS = 1.0
+# How long a bump waits for the broker's replica to confirm it (``WAIT 1``): on loopback or a
+# LAN it takes well under a millisecond; a replica this far behind could be promoted without it.
+REPLICA_CONFIRM_MS = 250
 MAX_ENTRIES = 10_000
 
 
@@ -91,9 +99,18 @@ class TokenCache:
         """Tell every server that tokens may have ended; raises RevocationNotPublished."""
         self._entries.clear()
         try:
-            self._redis().incr(self._key())
+            # One pipeline, one connection: WAIT counts the replicas that have this connection's
+            # writes, so it must follow the SET on the same connection.
+            pipeline = self._redis().pipeline(transaction=False)
+            pipeline.set(self._key(), secrets.token_hex(8))
+            wanted = settings.BROKER_REPLICAS_TO_CONFIRM
+            if wanted:
+                pipeline.execute_command("WAIT", wanted, REPLICA_CONFIRM_MS)
+            confirmed = pipeline.execute()[-1] if wanted else 0
         except Exception as error:
             raise RevocationNotPublished(f"the token revocation could not be published: {error}") from error
+        if confirmed < wanted:
+            raise RevocationNotPublished("the token revocation reached no replica of the broker")
 
     def bump_on_commit(self, *, using: str = PRIMARY_DB_ALIAS) -> None:
         """Bump when the current transaction commits (at once outside one); once per transaction."""

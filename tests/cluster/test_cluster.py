@@ -7,6 +7,7 @@ import pytest
 import redis
 from celery import Celery
 
+from deploy.local.cluster import sentinel
 from deploy.local.cluster.postgres import bootstrap_primary, psql
 from tests.cluster.db import connect
 from tests.support import wait_until
@@ -56,7 +57,8 @@ def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_setti
 
 
 def test_every_redis_node_answers_the_app_user_and_refuses_anyone_without_a_password(cluster_settings):
-    ports = [*cluster_settings.lock_redis_ports, cluster_settings.broker_redis_port]
+    cfg = cluster_settings
+    ports = [*cfg.lock_redis_ports, cfg.broker_redis_port, cfg.broker_replica_port, *cfg.sentinel_ports]
     for port in ports:
         assert redis.Redis.from_url(cluster_settings.redis_url(port), socket_timeout=2).ping() is True
         with pytest.raises(redis.AuthenticationError):
@@ -69,7 +71,7 @@ def test_every_redis_node_answers_the_app_user_and_refuses_anyone_without_a_pass
 
 def test_a_celery_worker_runs_a_task(cluster_settings):
     # given: a client configured exactly like an app server of the cluster
-    broker = cluster_settings.redis_url(cluster_settings.broker_redis_port, 0)
+    broker = sentinel.master_url(cluster_settings, 0)
     client = Celery(broker=broker, backend=broker)
     # when
     result = client.send_task("config.ping").get(timeout=30)

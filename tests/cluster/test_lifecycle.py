@@ -28,6 +28,8 @@ def side_cluster(tmp_path):
         state_dir=tmp_path / "side",
         lock_redis_ports=[port + SIDE_OFFSET for port in main.lock_redis_ports],
         broker_redis_port=main.broker_redis_port + SIDE_OFFSET,
+        broker_replica_port=main.broker_replica_port + SIDE_OFFSET,
+        sentinel_ports=[port + SIDE_OFFSET for port in main.sentinel_ports],
         app_ports=[main.app_ports[0] + SIDE_OFFSET],
         nginx_http_port=main.nginx_http_port + SIDE_OFFSET,
         nginx_https_port=main.nginx_https_port + SIDE_OFFSET,

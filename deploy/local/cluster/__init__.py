@@ -12,7 +12,9 @@ API 25008-25009, PostgreSQL 25434-25435; ``status`` prints each one's ``role=``)
 PgBouncers 26432 and 26433 (``pgbouncer``, ``pgbouncer2``, both listed by the app, ADR 0018),
 each with an HAProxy beside it routing to the leader and the replica (``haproxy`` 25432/25433,
 ``haproxy2`` 25436/25437; ADR 0017), three lock
-Redis nodes 26379-26381, the broker Redis 26390, three app servers (gunicorn) 28001-28003 each
+Redis nodes 26379-26381, the broker Redis as a master and a replica 26390-26391 (``redis-broker``,
+``redis-broker2``; ``status`` prints each one's ``role=``) watched by three Sentinels 26392-26394
+(``redis-sentinel-1..3``, ADR 0019), three app servers (gunicorn) 28001-28003 each
 with a Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) /
 28443 (HTTPS).
 

@@ -18,6 +18,14 @@ from deploy.local.cluster.patroni import (
 )
 from deploy.local.cluster.postgres import bootstrap_primary
 from deploy.local.cluster.processes import chown_to, recorded_pid, run, start_service
+from deploy.local.cluster.sentinel import (
+    BROKER_NODES,
+    SENTINEL_PREFIX,
+    broker_roles,
+    check_sentinels,
+    node_role,
+    sentinel_names,
+)
 from deploy.local.cluster.settings import PG_USER, REPO, ClusterError, Settings
 from deploy.local.cluster.table import (
     APP_TIER_PREFIXES,
@@ -127,9 +135,14 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
         name
         for name, service in table.items()
         if name.startswith("redis-")
+        and not name.startswith(SENTINEL_PREFIX)
         and recorded_pid(service, cfg) is not None
         and service.port is not None
-        and not redis_accepts_credentials(cfg, service.port)
+        and not (
+            redis_accepts_credentials(cfg, service.port)
+            # a broker node from before Sentinel has no user for it (ADR 0019)
+            and (name not in BROKER_NODES or node_role(cfg, service.port) is not None)
+        )
     ]
     if stale_redis:
         stop([name for name in table if name.startswith(APP_TIER_PREFIXES)] + stale_redis, cfg)
@@ -156,6 +169,8 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
         if name == cfg.pg_member_names[0]:
             steps.append(("etcd quorum", lambda: _etcd_quorum(cfg)))
         steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+        if name == sentinel_names(cfg)[-1]:
+            steps.append(("broker sentinels", lambda: check_sentinels(cfg)))
     steps.append(("migrate", lambda: _manage(cfg, "migrate", "--noinput", step="migrate") and "done"))
     if not only_infra:
         steps.append(("static files", lambda: _collect_static(cfg)))
@@ -202,6 +217,8 @@ def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> l
     stopped = stop(app_tier, cfg)
     stopped += stop([name for name in ("pgbouncer", "pgbouncer2") if name in wanted], cfg)
     stopped += stop([name for name in ("haproxy", "haproxy2") if name in wanted], cfg)
+    # The Sentinels before the broker's nodes: a master stopping first would be failed over.
+    stopped += stop([name for name in sentinel_names(cfg) if name in wanted], cfg)
     stopped += stop([name for name in table if name.startswith("redis-") and name in wanted], cfg)
     # Replicas before the leader: a leader stopping first hands its role over for nothing.
     members = [name for name in cfg.pg_member_names if name in wanted]
@@ -248,7 +265,7 @@ def main(argv: Sequence[str]) -> int:
             stopped = down(cfg)
             _say(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
         elif command == "status":
-            member_roles = roles(cfg)
+            member_roles = {**roles(cfg), **broker_roles(cfg)}
             for name, pid, port, var in status(cfg):
                 where = f":{port} ({var})" if port else ""
                 role = f"  role={member_roles[name] or 'none'}" if name in member_roles else ""

@@ -63,6 +63,16 @@ class Settings:
         default_factory=lambda: _ports("LOCK_REDIS_PORTS", "26379,26380,26381")
     )
     broker_redis_port: int = field(default_factory=lambda: _ports("BROKER_REDIS_PORT", "26390")[0])
+    # The broker's replica and its three Sentinels (ADR 0019); by default the broker's port + 1
+    # and + 2..4, so clusters whose broker ports differ never share them (see __post_init__).
+    broker_replica_port: int = field(
+        default_factory=lambda: (_ports("BROKER_REDIS_REPLICA_PORT", "") or [0])[0]
+    )
+    sentinel_ports: list[int] = field(default_factory=lambda: _ports("SENTINEL_PORTS", ""))
+    # The name the Sentinels give the broker's master; the app asks them for its address.
+    broker_sentinel_master: str = field(
+        default_factory=lambda: os.environ.get("BROKER_SENTINEL_MASTER", "broker")
+    )
     app_ports: list[int] = field(default_factory=lambda: _ports("APP_PORTS", "28001,28002,28003"))
     nginx_http_port: int = field(default_factory=lambda: _ports("NGINX_HTTP_PORT", "28080")[0])
     nginx_https_port: int = field(default_factory=lambda: _ports("NGINX_HTTPS_PORT", "28443")[0])
@@ -76,6 +86,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.live_ports:
             object.__setattr__(self, "live_ports", [port + LIVE_PORT_OFFSET for port in self.app_ports])
+        if not self.broker_replica_port:
+            object.__setattr__(self, "broker_replica_port", self.broker_redis_port + 1)
+        if not self.sentinel_ports:
+            object.__setattr__(self, "sentinel_ports", [self.broker_redis_port + i for i in (2, 3, 4)])
         if len(self.patroni_rest_ports) != len(self.pg_member_ports):
             raise ClusterError(
                 f"PATRONI_REST_PORTS names {len(self.patroni_rest_ports)} ports; "
@@ -107,6 +121,10 @@ class Settings:
     def redis_password(self) -> str:
         """The password of the ``app`` ACL user on every Redis node (random per cluster)."""
         return self._state_secret("redis-password")
+
+    def redis_secret(self, user: str) -> str:
+        """The password of the broker's replication or Sentinel user, or of the Sentinels' peers."""
+        return self._state_secret(f"redis-{user}-password")
 
     def redis_url(self, port: int, db: int = 0) -> str:
         """A URL with the cluster's Redis credentials, for tests and tools that pick a node by port."""
@@ -179,7 +197,9 @@ class Settings:
             "DB_LOAD_BALANCE_HOSTS": "random",
             "PG_PRIMARY_PORT": str(self.pg_primary_port),
             "PG_REPLICA_PORT": str(self.pg_replica_port),
-            "BROKER_REDIS_URL": f"redis://127.0.0.1:{self.broker_redis_port}",
+            # The broker through its Sentinels: the app asks them for the master (ADR 0019).
+            "BROKER_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports),
+            "BROKER_SENTINEL_MASTER": self.broker_sentinel_master,
             "LOCK_REDIS_URLS": lock_urls,
             # Every Redis node runs with ACLs (no default user): settings put these in the URLs.
             "LOCK_REDIS_USERNAME": REDIS_USER,

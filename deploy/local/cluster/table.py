@@ -28,6 +28,7 @@ from deploy.local.cluster.processes import (
     stop_service,
     wait_stopped,
 )
+from deploy.local.cluster.sentinel import broker_services
 from deploy.local.cluster.settings import PG_USER, REDIS_USER, REPO, ClusterError, Settings
 from deploy.redis.acl import BENCH_PEER_COMMANDS, BENCH_PEER_KEYS, acl_lines, broker_user, lock_user
 
@@ -169,7 +170,6 @@ def services(cfg: Settings) -> dict[str, Service]:
         (f"redis-lock-{i}", port, "LOCK_REDIS_PORTS", "lock")
         for i, port in enumerate(cfg.lock_redis_ports, 1)
     ]
-    redis_nodes.append(("redis-broker", cfg.broker_redis_port, "BROKER_REDIS_PORT", "broker"))
     for name, port, var, role in redis_nodes:
         folder = cfg.state_dir / name
         argv = ["/usr/bin/redis-server", str(folder / "redis.conf"), "--bind", "127.0.0.1",
@@ -177,6 +177,7 @@ def services(cfg: Settings) -> dict[str, Service]:
                 "--daemonize", "no"]  # fmt: skip
         table.append(Service(name, argv, port=port, port_var=var, marker=f":{port}",
                              prepare=_prepare_redis(folder, role)))  # fmt: skip
+    table += broker_services(cfg)  # the broker's master and replica under Sentinel (ADR 0019)
     gunicorn_conf = str(REPO / "deploy" / "gunicorn" / "gunicorn.conf.py")
     celery = str(VENV_BIN / "celery")
     for server, port in zip(cfg.server_names, cfg.app_ports, strict=True):

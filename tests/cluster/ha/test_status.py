@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from deploy.local import cluster
-from deploy.local.cluster import patroni
+from deploy.local.cluster import patroni, sentinel
 from tests.cluster.ha.conftest import full_redundancy
 
 pytestmark = pytest.mark.cluster
@@ -42,3 +42,18 @@ def test_status_lists_both_pgbouncers_and_both_haproxys_running(cluster_settings
         "haproxy2": str(cfg.haproxy2_ports[0]),
         "pgbouncer2": str(cfg.pgbouncer2_port),
     }
+
+
+def test_status_shows_the_broker_master_and_replica_as_the_nodes_report_them(cluster_settings):
+    # when the status is printed
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.local.cluster", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO, check=True,
+    )  # fmt: skip
+    # then each broker node's line carries the role it reports (ROLE), one master and one replica
+    shown = dict(re.findall(r"^(redis-broker\d*)\s.*\brole=(\w+)$", result.stdout, re.MULTILINE))
+    assert shown == sentinel.broker_roles(cluster_settings)
+    assert sorted(shown.values()) == [sentinel.MASTER, sentinel.REPLICA]
+    # and every Sentinel runs
+    running = re.findall(r"^(redis-sentinel-\d+)\s+running pid", result.stdout, re.MULTILINE)
+    assert running == sentinel.sentinel_names(cluster_settings)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from deploy.local import cluster
+from deploy.local.cluster import sentinel
 from tests.cluster.jobs.conftest import INTERVAL, ClusterDb, add_contacts
 from tests.support import cluster_env, manage, wait_until
 
@@ -47,7 +48,7 @@ def test_messages_created_while_the_broker_is_down_are_all_sent_once_it_is_back(
     ]
     # given the broker stopped while the messages are created (the API's service, in a process
     # with the cluster's settings: the publish after each commit fails)
-    cluster.stop(["redis-broker"], cfg)
+    cluster.stop(list(sentinel.BROKER_NODES), cfg)  # master and replica: no broker at all
     try:
         env = cluster_env(
             cfg, SWEEP_TEST_CHURCH=str(church), SWEEP_TEST_CONTACTS=",".join(map(str, contact_ids))
@@ -57,7 +58,8 @@ def test_messages_created_while_the_broker_is_down_are_all_sent_once_it_is_back(
         assert _statuses(cluster_db, church) == {"queued": MESSAGES}
         time.sleep(INTERVAL)  # older than the threshold before the broker is back
     finally:
-        cluster.start_service(cluster.services(cfg)["redis-broker"], cfg)
+        for name in sentinel.BROKER_NODES:
+            cluster.start_service(cluster.services(cfg)[name], cfg)
     back_at = time.monotonic()
     back_wall = cluster_db.value("SELECT now()")
     # when the broker is back: then every message is sent, exactly once

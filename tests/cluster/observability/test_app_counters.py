@@ -4,6 +4,7 @@ import pytest
 from celery import Celery
 
 from deploy.local import cluster
+from deploy.local.cluster import sentinel
 from tests.cluster.observability.conftest import scrape
 from tests.support import wait_until
 
@@ -30,7 +31,7 @@ def _job_deliveries(cfg: cluster.Settings) -> float:
 def test_a_job_delivery_moves_the_job_counter_on_the_server_that_ran_it(cluster_settings):
     # given the cluster's count of deliveries of the job
     before = _job_deliveries(cluster_settings)
-    broker = Celery(broker=cluster_settings.redis_url(cluster_settings.broker_redis_port, 0))
+    broker = Celery(broker=sentinel.master_url(cluster_settings, 0))
     # when the job is delivered once more, like beat does (its current tick: run, or skipped
     # as a duplicate when beat's delivery already ran it)
     broker.send_task("messaging.recurring_messages")

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django_redis.cache import RedisCache
 from kombu import Connection
 
+from config.redis_urls import node_urls
 from locking.quorum import LockQuorum, Outcome
 from tests.integration.deploy.redis_nodes import acl_file_node, redis_node
 
@@ -112,7 +113,7 @@ def test_the_broker_user_carries_queues_results_cache_and_pubsub(broker_url):
 def test_the_running_clusters_app_users_are_refused_config():
     # the nodes `make up` started; a node started before the role users needs a restart (`make up`
     # restarts any node whose app user may still run CONFIG)
-    for url in [*settings.LOCK_REDIS_URLS, settings.BROKER_REDIS_URL]:
+    for url in [*settings.LOCK_REDIS_URLS, *node_urls(settings.BROKER_REDIS_URL, socket_timeout=2)]:
         with pytest.raises(redis.exceptions.NoPermissionError):
             _client(url).config_get("maxmemory")
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
+from config.redis_urls import redis_client
 from live import events, metrics
 from messaging.api.schemas import MessageOut
 from messaging.inbound import services
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def channel():
     """A subscription to the test run's live channel (config/settings/test.py keeps it apart)."""
-    client = redis.Redis.from_url(settings.LIVE_REDIS_URL, socket_timeout=5)
+    client = redis_client(settings.LIVE_REDIS_URL, socket_timeout=5)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(settings.LIVE_CHANNEL)
     pubsub.get_message(timeout=1)  # the subscribe confirmation

@@ -256,8 +256,8 @@ def test_the_broker_is_one_failover_endpoint_and_the_locks_three_independent_nod
     # given
     _, built = rendered
     config = built[("ConfigMap", "app-config")]["data"]
-    # then: the broker is a URL the app's clients (health's redis-py among them) can open; a
-    # Sentinel URL would not be (deploy/k8s/README.md says what the settings still lack)
+    # then: the broker is a URL the app's clients (health's redis-py among them) can open: the
+    # example's managed endpoint, not Sentinel (deploy/k8s/README.md says which keys take that)
     broker = redis.Redis.from_url(config["BROKER_REDIS_URL"])
     assert broker.connection_pool.connection_kwargs["host"]
     assert "sentinel" not in config["BROKER_REDIS_URL"]

@@ -38,6 +38,8 @@ EXPECTED = {
     "move-onto-patroni.md",
     # the PgBouncer pair (ADR 0018)
     "pgbouncer-lost.md",
+    # the broker Redis under Sentinel (ADR 0019)
+    "broker-failover.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
