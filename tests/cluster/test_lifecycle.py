@@ -7,6 +7,7 @@ cluster keeps serving the other tests.
 
 import ipaddress
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,10 @@ def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
     # then
     assert [pid for pid in pids if _alive(pid)] == []
     assert list(side_cluster.pid_dir.glob("*.pid")) == []
+    # and its edge network (namespaces, links, bridge) is gone too
+    net = cluster.EdgeNetwork.of(side_cluster)
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert net.namespace("a") not in namespaces and net.namespace("b") not in namespaces
+    assert (
+        subprocess.run(["ip", "link", "show", net.bridge], capture_output=True, check=False).returncode != 0
+    )

@@ -42,3 +42,17 @@ def test_status_lists_both_pgbouncers_and_both_haproxys_running(cluster_settings
         "haproxy2": str(cfg.haproxy2_ports[0]),
         "pgbouncer2": str(cfg.pgbouncer2_port),
     }
+
+
+def test_status_shows_one_master_and_one_backup_edge_as_keepalived_reports_them(cluster_settings):
+    # given both edges up (keepalived's notify script writes each one's VRRP state)
+    roles = cluster.edge_roles(cluster_settings, cluster.services(cluster_settings))
+    # when the status is printed
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.local.cluster", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO, check=True,
+    )  # fmt: skip
+    # then each keepalived's line carries its state: one MASTER, one BACKUP
+    shown = dict(re.findall(r"^(keepalived-[ab])\s.*\brole=(\w+)$", result.stdout, re.MULTILINE))
+    assert shown == roles
+    assert sorted(shown.values()) == ["BACKUP", "MASTER"]
