@@ -1,6 +1,6 @@
 """Render keepalived for one edge of the NGINX pair: its config, check script and notify script.
 
-``render_deploy keepalived --out DIR`` and the local cluster both call :func:`render_keepalived`,
+``render_deploy keepalived --out DIR`` and the local cluster both call :func:`render_keepalived_files`,
 so both run the same templates (ADR 0020). Production values come from the environment:
 
 ==========================  ==============================  ====================================
@@ -15,6 +15,9 @@ priority                    KEEPALIVED_PRIORITY             100 (150 on the pref
 virtual_router_id           KEEPALIVED_VIRTUAL_ROUTER_ID    51 (unique per network segment)
 check_port                  NGINX_HTTPS_PORT                443
 state_file                  KEEPALIVED_STATE_FILE           ``/run/keepalived/edge.state``
+metrics_file                KEEPALIVED_METRICS_FILE         node_exporter's textfile folder:
+                                                            ``/var/lib/prometheus/node-exporter/
+                                                            edge_vrrp.prom``
 ==========================  ==============================  ====================================
 """
 
@@ -50,6 +53,7 @@ class KeepalivedValues:
     virtual_router_id: int = 51
     check_port: int = 443
     state_file: Path = Path("/run/keepalived/edge.state")
+    metrics_file: Path = Path("/var/lib/prometheus/node-exporter/edge_vrrp.prom")
 
 
 def _address(variable: str, value: str) -> str:
@@ -79,7 +83,12 @@ def keepalived_values(values: KeepalivedValues, folder: Path) -> dict[str, str]:
         raise KeepalivedConfigError(f"KEEPALIVED_VIRTUAL_ROUTER_ID={values.virtual_router_id} is not 1-255")
     if not 0 < values.check_port < 65536:
         raise KeepalivedConfigError(f"NGINX_HTTPS_PORT={values.check_port} is not a port number")
-    for variable, path in (("KEEPALIVED_STATE_FILE", values.state_file), ("the output folder", folder)):
+    paths = (
+        ("KEEPALIVED_STATE_FILE", values.state_file),
+        ("KEEPALIVED_METRICS_FILE", values.metrics_file),
+        ("the output folder", folder),
+    )
+    for variable, path in paths:
         if not _PATH.fullmatch(str(path)):
             raise KeepalivedConfigError(f"{variable} {str(path)!r} is not an absolute path without spaces")
     return {
@@ -93,6 +102,7 @@ def keepalived_values(values: KeepalivedValues, folder: Path) -> dict[str, str]:
         "advert_int": ADVERT_INTERVAL,
         "check_port": str(values.check_port),
         "state_file": str(values.state_file),
+        "metrics_file": str(values.metrics_file),
         "check_script": str(folder / "check_nginx.sh"),
         "notify_script": str(folder / "notify.sh"),
     }
@@ -123,11 +133,14 @@ def keepalived_settings(environ: Mapping[str, str] | None = None) -> KeepalivedV
         peer_address=env["KEEPALIVED_PEER_ADDRESS"],
         virtual_ip=env["KEEPALIVED_VIRTUAL_IP"],
         state_file=Path(env.get("KEEPALIVED_STATE_FILE", "/run/keepalived/edge.state")),
+        metrics_file=Path(
+            env.get("KEEPALIVED_METRICS_FILE", "/var/lib/prometheus/node-exporter/edge_vrrp.prom")
+        ),
         **numbers,
     )
 
 
-def render_keepalived(
+def render_keepalived_files(
     out_dir: Path, values: KeepalivedValues, *, scripts_dir: Path | None = None
 ) -> list[Path]:
     """Write ``keepalived.conf``, ``check_nginx.sh`` and ``notify.sh`` into ``out_dir``.

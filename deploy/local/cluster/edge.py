@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from deploy.keepalived.render import KeepalivedValues, render_keepalived
+from deploy.keepalived.render import KeepalivedValues, render_keepalived_files
 from deploy.local.cluster.processes import Service, port_open, recorded_pid
 from deploy.local.cluster.settings import EDGES, ClusterError, EdgeNetwork, Settings
 
@@ -173,7 +173,7 @@ def prepare_keepalived(edge: str) -> Callable[[Settings], None]:
         _ip("-n", net.namespace(edge), "addr", "del", f"{net.vip}/{net.subnet.prefixlen}", "dev", INSIDE_LINK,
             check=False)  # fmt: skip
         peer = next(other for other in EDGES if other != edge)
-        render_keepalived(
+        render_keepalived_files(
             folder,
             KeepalivedValues(
                 router_id=f"{net.prefix}-{edge}",
@@ -184,6 +184,7 @@ def prepare_keepalived(edge: str) -> Callable[[Settings], None]:
                 priority=PRIORITIES[edge],
                 check_port=cfg.nginx_https_port,
                 state_file=state_file(cfg, edge),
+                metrics_file=state_file(cfg, edge).with_name("edge_vrrp.prom"),
             ),
         )
 

@@ -38,6 +38,8 @@ EXPECTED = {
     "move-onto-patroni.md",
     # the PgBouncer pair (ADR 0018)
     "pgbouncer-lost.md",
+    # the edge pair (ADR 0020)
+    "edge-pair.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}
