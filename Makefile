@@ -26,7 +26,7 @@ up: install ## start the local cluster (safe to run twice) and print its URLs
 down: ## stop every process the cluster started
 	@if [ -x $(PY) ]; then $(SUDO) $(PY) -m deploy.local.cluster down; fi
 
-status: ## one line per cluster process: pid, port, and each PostgreSQL member's and broker Redis node's role
+status: ## one line per cluster process: pid, port, and each PostgreSQL member's, broker Redis node's and edge's role
 	@$(SUDO) $(PY) -m deploy.local.cluster status
 
 test: install ## ruff, mypy, lint-imports and the whole pytest suite, on the running (or started) cluster

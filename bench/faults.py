@@ -33,7 +33,7 @@ import requests
 
 from bench.apiload import READ, WRITE
 from deploy.local import cluster
-from deploy.local.cluster import patroni
+from deploy.local.cluster import patroni, sentinel
 
 REJOIN_WITHIN = 60.0  # issue 20: redundancy back within 60 s of the restore
 
@@ -95,6 +95,30 @@ def _kill_app_server(cfg: cluster.Settings) -> list[str]:
     return [name]
 
 
+def _kill_broker_master(cfg: cluster.Settings) -> list[str]:
+    """The broker Redis node that is master now (Sentinel promotes the replica)."""
+    masters = [name for name, role in sentinel.broker_roles(cfg).items() if role == sentinel.MASTER]
+    if len(masters) != 1:
+        raise cluster.ClusterError(f"no single broker master: {sentinel.broker_roles(cfg)}")
+    cluster.signal_service(masters[0], signal.SIGKILL, cfg)
+    return masters
+
+
+def _kill_active_nginx(cfg: cluster.Settings) -> list[str]:
+    """The NGINX (master and workers: one process group) of the edge holding the virtual address;
+    its keepalived's check fails and the BACKUP takes the address."""
+    table = cluster.services(cfg)
+    active = [name for name, role in cluster.edge_roles(cfg, table).items() if role == "MASTER"]
+    if len(active) != 1:
+        raise cluster.ClusterError(f"no single MASTER edge: {cluster.edge_roles(cfg, table)}")
+    name = active[0].replace("keepalived-", "nginx-")
+    pid = cluster.recorded_pid(table[name], cfg)
+    if pid is None:
+        raise cluster.ClusterError(f"{name} is not running")
+    os.killpg(pid, signal.SIGKILL)
+    return [name]
+
+
 # --- restored? -----------------------------------------------------------------------------------
 
 
@@ -149,6 +173,23 @@ def lock_nodes_redundant(cfg: cluster.Settings) -> bool:
     return all(answers(port) for port in cfg.lock_redis_ports)
 
 
+def broker_redundant(cfg: cluster.Settings) -> bool:
+    """One broker node is master, the other its replica, and every Sentinel names that master."""
+    if sorted(map(str, sentinel.broker_roles(cfg).values())) != [sentinel.MASTER, sentinel.REPLICA]:
+        return False
+    try:
+        sentinel.check_sentinels(cfg)
+    except cluster.ClusterError:
+        return False
+    return True
+
+
+def edge_pair_redundant(cfg: cluster.Settings) -> bool:
+    """One edge is MASTER and the other BACKUP (each keepalived tracks its own NGINX)."""
+    roles = cluster.edge_roles(cfg, cluster.services(cfg))
+    return sorted(map(str, roles.values())) == ["BACKUP", "MASTER"]
+
+
 # --- the registry ----------------------------------------------------------------------------------
 
 FAULTS: dict[str, Fault] = {
@@ -165,9 +206,11 @@ FAULTS: dict[str, Fault] = {
               in_flight_may_fail=(WRITE,)),
         Fault("lock-redis", "one lock Redis node", _kill_service("redis-lock-2"), lock_nodes_redundant,
               writes_within=0.0, reads_within=0.0, sends_within=0.0),
-        # Where the replicated broker and the edge pair join (issue 20, parts 2 and 4):
-        #   Fault("broker-master", ..., sends_within=15.0)
-        #   Fault("active-nginx", ..., writes_within=2.0, reads_within=2.0)
+        Fault("broker-master", "the broker Redis master (Sentinel promotes the replica)", _kill_broker_master,
+              broker_redundant, writes_within=0.0, reads_within=0.0, sends_within=15.0),
+        Fault("active-nginx", "the active NGINX with its workers (keepalived moves the address)",
+              _kill_active_nginx, edge_pair_redundant, writes_within=2.0, reads_within=2.0, sends_within=0.0,
+              in_flight_may_fail=(READ, WRITE)),
     )
 }  # fmt: skip
 

@@ -331,7 +331,7 @@ def measure(*, seconds: float, connections: int = 64) -> list[dict[str, Any]]:
 
     cfg = cluster.Settings()
     bypass = {"X-RateLimit-Bypass": cfg.ratelimit_bypass_token()}
-    nginx = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    nginx = cfg.edge_url()
     run = Run(Plan.fast())
     sampler = PrimaryConnections(cfg)
     sampler.start()

@@ -144,7 +144,7 @@ def execute(plan: Plan, out: Path) -> Run:
     run = Run(plan)
     out.mkdir(parents=True, exist_ok=True)
     bypass = {"X-RateLimit-Bypass": cfg.ratelimit_bypass_token()}
-    nginx = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    nginx = cfg.edge_url()
     verify = str(cfg.state_dir / "nginx" / "tls.crt")
     fixture = out / "fixture.json"
     data = prepare_data(plan, fixture)
@@ -234,7 +234,7 @@ def open_loop_only(plan: Plan, capacity: float) -> int:
     raise_file_limit()
     cfg = cluster.Settings()
     bypass = {"X-RateLimit-Bypass": cfg.ratelimit_bypass_token()}
-    nginx = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    nginx = cfg.edge_url()
     fixture = Path(tempfile.mkdtemp(prefix="bench-raw-")) / "fixture.json"
     data = prepare_data(plan, fixture)
     fixture.unlink(missing_ok=True)

@@ -267,7 +267,7 @@ def measure_locust(
         result = locust(
             users=users,
             seconds=run.plan.locust_seconds,
-            host=f"https://127.0.0.1:{cfg.nginx_https_port}",
+            host=cfg.edge_url(),
             prefix=prefix,
             env=env,
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from deploy import selectors
+from deploy.keepalived.render import keepalived_settings, render_keepalived_files
 from deploy.nginx.render import TEMPLATES as NGINX_TEMPLATES
 from deploy.nginx.render import render_nginx as render_nginx_files
 from deploy.patroni.render import render_etcd, render_haproxy
@@ -51,6 +52,12 @@ def render_nginx(*, out: Path) -> list[Path]:
     selectors.nginx_app_servers_given()
     render_nginx_files(out)
     return [out / name for name in NGINX_TEMPLATES]
+
+
+def render_keepalived(*, out: Path) -> list[Path]:
+    """One edge's keepalived (``KEEPALIVED_*`` variables, deploy/keepalived/render.py): the
+    config for /etc/keepalived/ and the check and notify scripts it runs from there (ADR 0020)."""
+    return render_keepalived_files(out, keepalived_settings(), scripts_dir=Path("/etc/keepalived"))
 
 
 def render_redis(*, out: Path) -> list[Path]:
@@ -163,6 +170,7 @@ def _render_redis_policy(folder: Path, *, redis_namespace: str, app_namespace: s
 
 RENDERERS: dict[str, Callable[..., list[Path]]] = {
     "nginx": render_nginx,
+    "keepalived": render_keepalived,
     "pgbouncer": render_pgbouncer,
     "k8s": render_k8s,
     "systemd": render_systemd,

@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -354,9 +355,21 @@ class DrainingServer(uvicorn.Server):
             self.draining_task = asyncio.ensure_future(self.live.drain(self, self.drain_seconds))
 
 
-def run(*, host: str, port: int, drain_seconds: float | None = None) -> None:
-    """Serve until SIGTERM (drain, then stop) or SIGINT (stop now)."""
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def run(*, binds: list[tuple[str, int]], drain_seconds: float | None = None) -> None:
+    """Serve on every ``(host, port)`` in ``binds`` until SIGTERM (drain, then stop) or SIGINT.
+
+    More than one address: a server reached both on loopback and on the address an edge in
+    another network namespace connects to (the local cluster's edge pair, ADR 0020)."""
     live = LiveServer()
+    host, port = binds[0]
     config = uvicorn.Config(
         live.app,
         host=host,
@@ -381,5 +394,6 @@ def run(*, host: str, port: int, drain_seconds: float | None = None) -> None:
     server = DrainingServer(
         config, live, settings.LIVE_DRAIN_SECONDS if drain_seconds is None else drain_seconds
     )
-    logger.info("live server starting", extra={"bind": f"{host}:{port}", "channel": settings.LIVE_CHANNEL})
-    server.run()
+    where = ",".join(f"{host}:{port}" for host, port in binds)
+    logger.info("live server starting", extra={"bind": where, "channel": settings.LIVE_CHANNEL})
+    server.run(sockets=[_listen(host, port) for host, port in binds] if len(binds) > 1 else None)

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import socketio
@@ -95,8 +96,8 @@ class Result:
 class IdleClient:
     """One Socket.IO connection over TLS + WebSocket that answers pings and nothing else."""
 
-    def __init__(self, *, port: int, token: str, bypass: str, context: ssl.SSLContext) -> None:
-        self.port, self.token, self.bypass, self.context = port, token, bypass, context
+    def __init__(self, *, host: str, port: int, token: str, bypass: str, context: ssl.SSLContext) -> None:
+        self.host, self.port, self.token, self.bypass, self.context = host, port, token, bypass, context
         self.connected = asyncio.Event()
         self.failed: str | None = None
         self.closed = False
@@ -104,7 +105,7 @@ class IdleClient:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", self.port, ssl=self.context, server_hostname="127.0.0.1"
+                self.host, self.port, ssl=self.context, server_hostname=self.host
             )
         except OSError as error:
             self.failed = f"connect: {error}"
@@ -113,7 +114,7 @@ class IdleClient:
         ws = WSConnection(ConnectionType.CLIENT)
         target = "/socket.io/?EIO=4&transport=websocket"
         headers = [(b"x-ratelimit-bypass", self.bypass.encode())]
-        writer.write(ws.send(_request(f"127.0.0.1:{self.port}", target, headers)))
+        writer.write(ws.send(_request(f"{self.host}:{self.port}", target, headers)))
         pending = ""
         reading = asyncio.ensure_future(reader.read(65536))
         stopping = asyncio.ensure_future(stop.wait())
@@ -175,11 +176,13 @@ def _request(host: str, target: str, headers: list[tuple[bytes, bytes]]) -> Requ
 
 
 async def hold_idle(
-    count: int, *, port: int, token: str, bypass: str, context: ssl.SSLContext, ready: threading.Event,
-    stop_flag: threading.Event, out: dict[str, object],
+    count: int, *, host: str, port: int, token: str, bypass: str, context: ssl.SSLContext,
+    ready: threading.Event, stop_flag: threading.Event, out: dict[str, object],
 ) -> None:  # fmt: skip
     stop = asyncio.Event()
-    clients = [IdleClient(port=port, token=token, bypass=bypass, context=context) for _ in range(count)]
+    clients = [
+        IdleClient(host=host, port=port, token=token, bypass=bypass, context=context) for _ in range(count)
+    ]
     gate = asyncio.Semaphore(64)  # at most this many handshakes at once
     tasks = []
     started = time.monotonic()
@@ -271,7 +274,8 @@ def measure(*, connections: int, rate: float, seconds: float, fresh: bool = Fals
     cfg = cluster.Settings()
     result = Result(connections_wanted=connections, rate=rate, seconds=seconds)
     bypass = cfg.ratelimit_bypass_token()
-    nginx = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    nginx = cfg.edge_url()
+    edge_host = urlsplit(nginx).hostname or ""
     cert = str(cfg.state_dir / "nginx" / "tls.crt")
     http = requests.Session()
     http.trust_env = False
@@ -296,9 +300,9 @@ def measure(*, connections: int, rate: float, seconds: float, fresh: bool = Fals
     ready, stop_flag = threading.Event(), threading.Event()
     held: dict[str, object] = {}
     holder = threading.Thread(
-        target=lambda: asyncio.run(hold_idle(connections, port=cfg.nginx_https_port, token=tokens["idle"],
-                                             bypass=bypass, context=context, ready=ready,
-                                             stop_flag=stop_flag, out=held)),
+        target=lambda: asyncio.run(hold_idle(connections, host=edge_host, port=cfg.nginx_https_port,
+                                             token=tokens["idle"], bypass=bypass, context=context,
+                                             ready=ready, stop_flag=stop_flag, out=held)),
         daemon=True,
     )  # fmt: skip
     holder.start()

@@ -25,3 +25,7 @@ MESSAGING_API_DOCS = env.bool("MESSAGING_API_DOCS", default=True)  # noqa: F405
 # form posted from https://localhost:<port> (the admin's login) names an origin Django must be told.
 _EDGE_PORT = env.int("NGINX_HTTPS_PORT", default=28443)  # noqa: F405
 CSRF_TRUSTED_ORIGINS = [f"https://localhost:{_EDGE_PORT}", f"https://127.0.0.1:{_EDGE_PORT}"]
+# The edge pair's virtual address, where the cluster's clients go (deploy/local/cluster/edge.py).
+_EDGE_URL = env("EDGE_URL", default="")  # noqa: F405
+if _EDGE_URL:
+    CSRF_TRUSTED_ORIGINS.append(_EDGE_URL)

@@ -21,6 +21,10 @@ command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# The edge pair: two NGINX in network namespaces (iproute2's ip netns), keepalived holding the
+# virtual address (ADR 0020). Its systemd unit never runs here (no systemd): the cluster starts it.
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+command -v keepalived >/dev/null || [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v openssl >/dev/null || need+=(openssl)
 # Load tests (make bench) and the alert-rule tests (promtool, from Debian's prometheus package).
 command -v wrk >/dev/null || need+=(wrk)

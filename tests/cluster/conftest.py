@@ -12,7 +12,14 @@ from deploy.nginx.render import RATELIMIT_BYPASS_HEADER
 
 @pytest.fixture(scope="session")
 def nginx_url(cluster_settings: cluster.Settings) -> str:
-    return f"https://127.0.0.1:{cluster_settings.nginx_https_port}"
+    """The edge as clients reach it: the edge pair's virtual address (``EDGE_URL``, ADR 0020)."""
+    return cluster_settings.edge_url()
+
+
+@pytest.fixture(scope="session")
+def edge_network(cluster_settings: cluster.Settings) -> cluster.EdgeNetwork:
+    """The edge pair's addresses: the virtual one (``vip``), each edge's, the host's bridge end."""
+    return cluster.EdgeNetwork.of(cluster_settings)
 
 
 @pytest.fixture

@@ -22,15 +22,20 @@ def test_nginx_reaches_every_app_server(http, nginx_url, cluster_settings):
     assert served_by == set(cluster_settings.server_names)
 
 
-def test_plain_http_redirects_to_https_on_the_configured_name(http, cluster_settings):
-    # given a plain-HTTP request to one of the names the edge serves (the local cluster's first
-    # name is localhost) / when it is sent by address
+def test_plain_http_redirects_to_https_on_the_configured_name(
+    http, cluster_settings, edge_network, nginx_url
+):
+    # given a plain-HTTP request to the virtual address naming another host the edge serves
+    # (the local cluster's first name is the virtual address) / when it is sent
     response = http.get(
-        f"http://127.0.0.1:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
+        f"http://{edge_network.vip}:{cluster_settings.nginx_http_port}/health",
+        headers={"Host": "localhost"},
+        allow_redirects=False,
+        timeout=5,
     )
     # then it is sent to HTTPS on the configured name, not on whatever Host the client sent
     assert response.status_code == 301
-    assert response.headers["Location"] == f"https://localhost:{cluster_settings.nginx_https_port}/health"
+    assert response.headers["Location"] == f"{nginx_url}/health"
 
 
 def test_a_row_written_through_pgbouncer_is_visible_on_the_replica(cluster_settings):

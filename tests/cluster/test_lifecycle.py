@@ -1,10 +1,13 @@
 """Starting and stopping: a busy port is named, and ``down`` leaves no process behind.
 
-These run a second, small cluster (Redis, one app server with worker and beat, NGINX) on
-other ports in a temporary folder, so the main cluster keeps serving the other tests.
+These run a second, small cluster (Redis, one app server with worker and beat, both NGINX of the
+edge pair) on other ports, in a temporary folder and an edge network of its own, so the main
+cluster keeps serving the other tests.
 """
 
+import ipaddress
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,9 @@ def side_cluster(tmp_path):
         app_ports=[main.app_ports[0] + SIDE_OFFSET],
         nginx_http_port=main.nginx_http_port + SIDE_OFFSET,
         nginx_https_port=main.nginx_https_port + SIDE_OFFSET,
+        # Its own edge network too: the next /24 after the main cluster's, a prefix of its own.
+        edge_netns_prefix=f"{main.edge_netns_prefix[:11]}s",
+        edge_subnet=str(ipaddress.IPv4Network(main.edge_subnet).network_address + 256) + "/24",
     )
 
 
@@ -76,3 +82,10 @@ def test_down_leaves_none_of_the_started_processes_alive(side_cluster):
     # then
     assert [pid for pid in pids if _alive(pid)] == []
     assert list(side_cluster.pid_dir.glob("*.pid")) == []
+    # and its edge network (namespaces, links, bridge) is gone too
+    net = cluster.EdgeNetwork.of(side_cluster)
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert net.namespace("a") not in namespaces and net.namespace("b") not in namespaces
+    assert (
+        subprocess.run(["ip", "link", "show", net.bridge], capture_output=True, check=False).returncode != 0
+    )

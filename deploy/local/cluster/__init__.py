@@ -15,8 +15,10 @@ each with an HAProxy beside it routing to the leader and the replica (``haproxy`
 Redis nodes 26379-26381, the broker Redis as a master and a replica 26390-26391 (``redis-broker``,
 ``redis-broker2``; ``status`` prints each one's ``role=``) watched by three Sentinels 26392-26394
 (``redis-sentinel-1..3``, ADR 0019), three app servers (gunicorn) 28001-28003 each
-with a Celery worker and beat and a Socket.IO server 28051-28053, and NGINX on 28080 (HTTP) /
-28443 (HTTPS).
+with a Celery worker and beat and a Socket.IO server 28051-28053, and the edge pair: two NGINX
+on 28080 (HTTP) / 28443 (HTTPS), each in its own network namespace with a keepalived holding the
+virtual address clients use (``nginx-a``/``nginx-b``, ``keepalived-a``/``keepalived-b``;
+``EDGE_URL``; ADR 0020).
 
 State, logs and PID files live in ``.cluster/`` (``CLUSTER_STATE_DIR``). Every process is
 started here and stopped here by its recorded PID, after checking that the PID still runs the
@@ -26,6 +28,7 @@ processes.
 """
 
 from deploy.local.cluster.cli import down, status, up
+from deploy.local.cluster.edge import add_client_address, edge_roles
 from deploy.local.cluster.pgbouncer import pgbouncer_values, write_pgbouncer_auth_file
 from deploy.local.cluster.processes import (
     Service,
@@ -35,7 +38,15 @@ from deploy.local.cluster.processes import (
     stop_service,
     wait_stopped,
 )
-from deploy.local.cluster.settings import LIVE_PORT_OFFSET, PG_BIN, PG_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.settings import (
+    LIVE_PORT_OFFSET,
+    PG_BIN,
+    PG_USER,
+    REPO,
+    ClusterError,
+    EdgeNetwork,
+    Settings,
+)
 from deploy.local.cluster.table import APP_TIER_PREFIXES, VENV_BIN, restart, services, signal_service, stop
 
 __all__ = [
@@ -46,9 +57,12 @@ __all__ = [
     "REPO",
     "VENV_BIN",
     "ClusterError",
+    "EdgeNetwork",
     "Service",
     "Settings",
+    "add_client_address",
     "down",
+    "edge_roles",
     "pgbouncer_values",
     "port_open",
     "recorded_pid",

@@ -7,6 +7,12 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 
+from deploy.local.cluster.edge import (
+    edge_network_exists,
+    edge_roles,
+    remove_edge_network,
+    wait_edge_pair,
+)
 from deploy.local.cluster.patroni import (
     check_etcd,
     legacy_data,
@@ -148,6 +154,7 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
         stop([name for name in table if name.startswith(APP_TIER_PREFIXES)] + stale_redis, cfg)
 
     started: list[str] = []  # by this run: stopped again if a later step fails
+    edge_network_made = not edge_network_exists(cfg)  # by this run: removed again on a failure
 
     def start(name: str) -> Callable[[], object]:
         def run() -> object:
@@ -185,6 +192,8 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
     for name in app_tier:
         port = table[name].port
         steps.append((f"{name}" + (f" :{port}" if port else ""), start(name)))
+    if not only_infra:
+        steps.append(("edge pair", lambda: wait_edge_pair(cfg, table)))
 
     width = max(len(label) for label, _ in steps)
     for index, (label, action) in enumerate(steps, 1):
@@ -195,13 +204,16 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
             _say(f"{prefix}  FAILED")
             # Nothing half-started stays behind: what this run started stops again.
             down(cfg, only=started)
+            if edge_network_made and not any(name.startswith(("nginx", "keepalived")) for name in table
+                                             if recorded_pid(table[name], cfg)):  # fmt: skip
+                remove_edge_network(cfg)
             raise ClusterError(f"step '{label}': {error}") from None
         _say(f"{prefix}  ok {result if isinstance(result, str) else ''}".rstrip())
     if not only_infra:
         _say(
             "\nThe cluster is up:\n"
-            f"  https://localhost:{cfg.nginx_https_port}/        NGINX (self-signed certificate)\n"
-            f"  https://localhost:{cfg.nginx_https_port}/admin/  user 'admin', "
+            f"  {cfg.edge_url()}/  EDGE_URL: the edge pair's virtual address (self-signed certificate)\n"
+            f"  {cfg.edge_url()}/admin/  user 'admin', "
             f"password in {cfg.state_dir / 'admin-password'}\n"
             f"  http://127.0.0.1:{cfg.app_ports[0]}/health       one app server directly\n"
             f"  logs: {cfg.log_dir}/   stop: make down"
@@ -230,6 +242,7 @@ def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> l
     stopped += stop([name for name in cfg.etcd_member_names if name in wanted], cfg)
     if only is None:
         stopped += stop_legacy_postgres(cfg)
+        stopped += remove_edge_network(cfg)  # its namespaces, links and bridge
     return stopped
 
 
@@ -265,7 +278,7 @@ def main(argv: Sequence[str]) -> int:
             stopped = down(cfg)
             _say(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
         elif command == "status":
-            member_roles = {**roles(cfg), **broker_roles(cfg)}
+            member_roles = {**roles(cfg), **broker_roles(cfg), **edge_roles(cfg, services(cfg))}
             for name, pid, port, var in status(cfg):
                 where = f":{port} ({var})" if port else ""
                 role = f"  role={member_roles[name] or 'none'}" if name in member_roles else ""

@@ -36,6 +36,10 @@ class Service:
     # binds its port before the workers have loaded Django, and a balancer sending traffic in
     # that gap sees requests wait in the listen backlog.
     ready_path: str | None = None
+    # Where its port is reached from the host: an edge answers on its own network namespace's
+    # address (``netns``), whose ports are its own, so they are not checked on the host.
+    host: str = "127.0.0.1"
+    netns: str | None = None
 
     def pid_file(self, cfg: Settings) -> Path:
         return cfg.pid_dir / f"{self.name}.pid"
@@ -77,9 +81,9 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
-def port_open(port: int, timeout: float = 0.5) -> bool:
+def port_open(port: int, timeout: float = 0.5, *, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -138,7 +142,7 @@ def _start_service(service: Service, cfg: Settings, *, wait: bool) -> int:
     pid = recorded_pid(service, cfg)
     if pid:
         return pid
-    if service.port is not None and _port_in_use(service.port):
+    if service.port is not None and service.netns is None and _port_in_use(service.port):
         raise ClusterError(
             f"port {service.port} for {service.name} is already in use; "
             f"set {service.port_var} to choose another"
@@ -179,7 +183,7 @@ def _wait_started(
         if service.port is None:
             if time.monotonic() > deadline - timeout + 1.0:
                 return
-        elif port_open(service.port) and (
+        elif port_open(service.port, host=service.host) and (
             service.ready_path is None or _answers_ok(service.port, service.ready_path)
         ):
             return

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,64 @@ def _ports(var: str, default: str) -> list[int]:
         return [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
         raise ClusterError(f"{var}={raw!r} is not a comma-separated list of port numbers") from None
+
+
+EDGES = ("a", "b")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,11}$")  # "<prefix>-br" fits a 15-character link name
+OUTSIDE_CLIENTS_FROM = 128
+
+
+@dataclass(frozen=True)
+class EdgeNetwork:
+    """Names and addresses of one cluster's edge network, from its settings."""
+
+    prefix: str
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def of(cls, cfg: Settings) -> EdgeNetwork:
+        if not _PREFIX.fullmatch(cfg.edge_netns_prefix):
+            raise ClusterError(
+                f"EDGE_NETNS_PREFIX={cfg.edge_netns_prefix!r} is not 1-12 characters of a-z 0-9 - "
+                "starting with a letter"
+            )
+        try:
+            subnet = ipaddress.IPv4Network(cfg.edge_subnet)
+        except ValueError:
+            raise ClusterError(
+                f"EDGE_SUBNET={cfg.edge_subnet!r} is not an IPv4 network like 10.213.0.0/24"
+            ) from None
+        if subnet.prefixlen > 24:
+            raise ClusterError(f"EDGE_SUBNET={cfg.edge_subnet!r} is smaller than a /24")
+        return cls(cfg.edge_netns_prefix, subnet)
+
+    def _at(self, offset: int) -> str:
+        return str(self.subnet.network_address + offset)
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}-br"
+
+    @property
+    def host_address(self) -> str:
+        return self._at(1)
+
+    @property
+    def vip(self) -> str:
+        return self._at(10)
+
+    def namespace(self, edge: str) -> str:
+        return f"{self.prefix}-{edge}"
+
+    def host_link(self, edge: str) -> str:
+        return f"{self.prefix}-{edge}"  # link names and namespace names never meet
+
+    def address(self, edge: str) -> str:
+        return self._at(2 + EDGES.index(edge))
+
+    def outside_client(self, index: int) -> str:
+        """An outside client's address on the bridge (``index`` from 0 to 99)."""
+        return self._at(OUTSIDE_CLIENTS_FROM + index % 100)
 
 
 LIVE_PORT_OFFSET = 50  # a live-update server's default port: its app server's port + 50
@@ -79,6 +139,11 @@ class Settings:
     # The Socket.IO servers, one per app server; by default each app port + LIVE_PORT_OFFSET, so
     # clusters whose app ports differ never share them (see __post_init__).
     live_ports: list[int] = field(default_factory=lambda: _ports("LIVE_PORTS", ""))
+    # The edge pair's network namespaces, bridge and links are named from this prefix, and its
+    # addresses come from this subnet (deploy/local/cluster/edge.py): each cluster on a machine
+    # needs its own of both.
+    edge_netns_prefix: str = field(default_factory=lambda: os.environ.get("EDGE_NETNS_PREFIX", "app-edge"))
+    edge_subnet: str = field(default_factory=lambda: os.environ.get("EDGE_SUBNET", "10.213.0.0/24"))
     db_name: str = field(default_factory=lambda: os.environ.get("DB_NAME", "app"))
     db_user: str = field(default_factory=lambda: os.environ.get("DB_USER", "app"))
     db_password: str = field(default_factory=lambda: os.environ.get("DB_PASSWORD", "app-local-password"))
@@ -209,4 +274,9 @@ class Settings:
             "NGINX_HTTP_PORT": str(self.nginx_http_port),
             "NGINX_HTTPS_PORT": str(self.nginx_https_port),
             "APP_PORTS": ",".join(str(port) for port in self.app_ports),
+            "EDGE_URL": self.edge_url(),
         }
+
+    def edge_url(self) -> str:
+        """The edge pair's virtual address, where clients go (deploy/local/cluster/edge.py)."""
+        return f"https://{EdgeNetwork.of(self).vip}:{self.nginx_https_port}"

@@ -10,7 +10,13 @@ import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deploy.local.cluster.nginx import prepare_nginx
+from deploy.local.cluster.edge import (
+    app_trust_env,
+    ensure_edge_network,
+    keepalived_config_file,
+    prepare_keepalived,
+)
+from deploy.local.cluster.nginx import nginx_config_file, prepare_nginx
 from deploy.local.cluster.patroni import (
     etcd_config_file,
     haproxy_config_file,
@@ -29,7 +35,15 @@ from deploy.local.cluster.processes import (
     wait_stopped,
 )
 from deploy.local.cluster.sentinel import broker_services
-from deploy.local.cluster.settings import PG_USER, REDIS_USER, REPO, ClusterError, Settings
+from deploy.local.cluster.settings import (
+    EDGES,
+    PG_USER,
+    REDIS_USER,
+    REPO,
+    ClusterError,
+    EdgeNetwork,
+    Settings,
+)
 from deploy.redis.acl import BENCH_PEER_COMMANDS, BENCH_PEER_KEYS, acl_lines, broker_user, lock_user
 
 # The app's default lock prefix (config/settings/components/locking.py); the cluster runs it.
@@ -130,9 +144,18 @@ def _fresh_metrics_folder(folder: Path) -> Callable[[Settings], None]:
     return make
 
 
+def _on_edge_network(prepare: Callable[[Settings], None]) -> Callable[[Settings], None]:
+    # App and live servers also listen on the host's bridge address, where both edges reach them.
+    def make(cfg: Settings) -> None:
+        ensure_edge_network(cfg)
+        prepare(cfg)
+
+    return make
+
+
 def services(cfg: Settings) -> dict[str, Service]:
     """Every process, in start order."""
-    nginx_conf = cfg.state_dir / "nginx" / "nginx.conf"
+    edge_net = EdgeNetwork.of(cfg)
     table: list[Service] = []
     # PostgreSQL under Patroni over etcd, HAProxy routing to the current leader (ADR 0017).
     for name, client_port in zip(cfg.etcd_member_names, cfg.etcd_client_ports, strict=False):
@@ -186,9 +209,10 @@ def services(cfg: Settings) -> dict[str, Service]:
         # is off (production-shaped); the test-only endpoints are on by their own settings.
         env = {"APP_SERVER_NAME": server, "DJANGO_SETTINGS_MODULE": "config.settings.local",
                "PYTHONUNBUFFERED": "1", "HEALTH_DRAIN_SECONDS": "3", "DJANGO_DEBUG": "0",
-               "HEALTH_DEBUG_SLOW_ENDPOINT": "1", "REPLICAS_DEBUG_ENDPOINTS": "1"}  # fmt: skip
+               "HEALTH_DEBUG_SLOW_ENDPOINT": "1", "REPLICAS_DEBUG_ENDPOINTS": "1",
+               **app_trust_env(cfg)}  # fmt: skip
         gunicorn = [str(VENV_BIN / "gunicorn"), "-c", gunicorn_conf, "--bind", f"127.0.0.1:{port}",
-                    "--name", server, "config.wsgi"]  # fmt: skip
+                    "--bind", f"{edge_net.host_address}:{port}", "--name", server, "config.wsgi"]  # fmt: skip
         worker = [celery, "-A", "config", "worker", "-n", f"worker@{server}", "--concurrency", "2",
                   "--loglevel", "INFO"]  # fmt: skip
         schedule = cfg.state_dir / f"beat-{server}.schedule"
@@ -202,7 +226,8 @@ def services(cfg: Settings) -> dict[str, Service]:
         beat_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "beat")}
         table += [
             Service(server, gunicorn, port=port, port_var="APP_PORTS", env=gunicorn_env,
-                    marker=f"127.0.0.1:{port}", prepare=_fresh_metrics_folder(metrics / "gunicorn"),
+                    marker=f"127.0.0.1:{port}",
+                    prepare=_on_edge_network(_fresh_metrics_folder(metrics / "gunicorn")),
                     ready_path="/health/live"),
             Service(f"worker-{server}", worker, env=worker_env, marker=f"worker@{server}",
                     prepare=_fresh_metrics_folder(metrics / "worker")),
@@ -211,24 +236,47 @@ def services(cfg: Settings) -> dict[str, Service]:
         ]  # fmt: skip
         table.append(_live_service(cfg, server, port=cfg.live_ports[cfg.server_names.index(server)],
                                    env=env, metrics=metrics))  # fmt: skip
+    # The edge pair (ADR 0020): in each edge's network namespace an NGINX, and a keepalived that
+    # holds the virtual address while that NGINX answers. ``ip netns exec`` execs the program,
+    # so the recorded PID is NGINX's master or keepalived's parent itself.
     nginx_log = str(cfg.log_dir / "nginx-error.log")
-    nginx = ["nginx", "-e", nginx_log, "-c", str(nginx_conf), "-g", "daemon off;"]
-    table.append(Service("nginx", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",
-                         stop_signal=signal.SIGQUIT, prepare=prepare_nginx,
-                         marker=str(nginx_conf)))  # fmt: skip
+    for edge in EDGES:
+        netns, conf = edge_net.namespace(edge), nginx_config_file(cfg, edge)
+        nginx = ["ip", "netns", "exec", netns, "nginx", "-e", nginx_log, "-c", str(conf), "-g", "daemon off;"]
+        table.append(Service(f"nginx-{edge}", nginx, port=cfg.nginx_https_port, port_var="NGINX_HTTPS_PORT",
+                             stop_signal=signal.SIGQUIT, prepare=prepare_nginx(edge), marker=str(conf),
+                             host=edge_net.address(edge), netns=netns))  # fmt: skip
+    for edge in EDGES:
+        netns, conf = edge_net.namespace(edge), keepalived_config_file(cfg, edge)
+        pid_files = ["-p", str(conf.parent / "keepalived.pid"), "-r", str(conf.parent / "vrrp.pid"),
+                     "-c", str(conf.parent / "checkers.pid")]  # fmt: skip
+        keepalived = ["ip", "netns", "exec", netns, "/usr/sbin/keepalived", "--dont-fork", "--log-console",
+                      "--log-detail", "--vrrp", "-f", str(conf), *pid_files]  # fmt: skip
+        table.append(Service(f"keepalived-{edge}", keepalived, prepare=prepare_keepalived(edge),
+                             marker=str(conf), netns=netns))  # fmt: skip
     return {service.name: service for service in table}
 
 
 def _live_service(cfg: Settings, server: str, *, port: int, env: dict[str, str], metrics: Path) -> Service:
     """The server's Socket.IO process (``manage.py live_server``, live/server.py)."""
-    origins = ",".join(f"https://{host}:{cfg.nginx_https_port}" for host in ("localhost", "127.0.0.1"))
+    edge_net = EdgeNetwork.of(cfg)
+    hosts = (edge_net.vip, "localhost", "127.0.0.1")
+    origins = ",".join(f"https://{host}:{cfg.nginx_https_port}" for host in hosts)
     # A short drain and token recheck keep restarts and the revocation test quick.
     live_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics / "live"), "LIVE_DRAIN_SECONDS": "2",
                 "LIVE_TOKEN_RECHECK_SECONDS": "2", "LIVE_ALLOWED_ORIGINS": origins}  # fmt: skip
-    argv = [str(VENV_BIN / "python"), str(REPO / "manage.py"), "live_server", "--bind", f"127.0.0.1:{port}"]
+    argv = [
+        str(VENV_BIN / "python"),
+        str(REPO / "manage.py"),
+        "live_server",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--bind",
+        f"{edge_net.host_address}:{port}",
+    ]
     return Service(f"live-{server}", argv, port=port, port_var="LIVE_PORTS", env=live_env,
                    marker=f"live_server --bind 127.0.0.1:{port}", ready_path="/health/live",
-                   prepare=_fresh_metrics_folder(metrics / "live"))  # fmt: skip
+                   prepare=_on_edge_network(_fresh_metrics_folder(metrics / "live")))  # fmt: skip
 
 
-APP_TIER_PREFIXES = ("app", "worker-", "beat-", "live-", "nginx")
+APP_TIER_PREFIXES = ("app", "worker-", "beat-", "live-", "nginx", "keepalived")

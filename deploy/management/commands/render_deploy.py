@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deploy.keepalived.render import KeepalivedConfigError
 from deploy.nginx.render import NginxConfigError
 from deploy.patroni.render import PatroniConfigError
 from deploy.pgbouncer.render import PgBouncerConfigError
@@ -18,7 +19,7 @@ from deploy.services import RENDERERS, deploy_render
 
 
 class Command(BaseCommand):
-    help = "Render the nginx, pgbouncer, patroni, redis, k8s or systemd templates for this environment."
+    help = "Render the nginx, keepalived, pgbouncer, patroni, redis, k8s or systemd templates for this host."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", help=f"one of: {', '.join(RENDERERS)}")
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         except MissingTemplateValue as error:
             raise CommandError(error.args[0]) from None
         except (
+            KeepalivedConfigError,
             NginxConfigError,
             PgBouncerConfigError,
             PatroniConfigError,

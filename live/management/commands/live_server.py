@@ -1,4 +1,4 @@
-"""``manage.py live_server [--bind HOST:PORT]``: the Socket.IO server (live/server.py)."""
+"""``manage.py live_server [--bind HOST:PORT ...]``: the Socket.IO server (live/server.py)."""
 
 from typing import Any
 
@@ -19,9 +19,11 @@ class Command(BaseCommand):
     help = "Serve Socket.IO live updates (WebSocket) with /health/live, /health/ready and /metrics."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=None, help="HOST:PORT (default: LIVE_BIND)")
+        parser.add_argument(
+            "--bind", action="append", default=None, help="HOST:PORT, once per address (default: LIVE_BIND)"
+        )
         parser.add_argument("--drain-seconds", type=float, default=None, help="default: LIVE_DRAIN_SECONDS")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host, port = parse_bind(options["bind"] or settings.LIVE_BIND)
-        server.run(host=host, port=port, drain_seconds=options["drain_seconds"])
+        binds = [parse_bind(value) for value in options["bind"] or [settings.LIVE_BIND]]
+        server.run(binds=binds, drain_seconds=options["drain_seconds"])

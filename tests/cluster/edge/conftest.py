@@ -1,8 +1,8 @@
 """Clients for the edge tests: as an outside address, without the rate-limit bypass, or as curl.
 
-The whole 127.0.0.0/8 block is loopback, and the local cluster's NGINX counts only 127.0.0.1 as
-internal, so a client bound to another 127.x.y.z address is an outside client with its own
-rate-limit bucket (a fresh random one per test, so reruns never share a bucket).
+The edge pair counts only the host's end of its bridge as internal (ADR 0020), so a client bound
+to another address added on the bridge is an outside client with its own rate-limit bucket (a
+random one per test, so reruns seldom share a bucket).
 """
 
 import itertools
@@ -22,7 +22,9 @@ from deploy.local import cluster
 
 
 def outside_address() -> str:
-    return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    cfg = cluster.Settings()
+    address = cluster.EdgeNetwork.of(cfg).outside_client(random.randrange(100))
+    return cluster.add_client_address(cfg, address)
 
 
 class SourceAddressAdapter(HTTPAdapter):

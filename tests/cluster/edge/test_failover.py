@@ -122,7 +122,8 @@ def test_sigkill_of_an_app_server_under_load_loses_only_responses_it_was_writing
     load = steady_load("/health")
     cfg = cluster_settings
     victim = "app2"
-    victim_address = f"127.0.0.1:{cluster.services(cfg)[victim].port}"
+    # NGINX reaches the app servers on the host's end of the edge bridge (ADR 0020)
+    victim_address = f"{cluster.EdgeNetwork.of(cfg).host_address}:{cluster.services(cfg)[victim].port}"
     error_log, access_log = cfg.log_dir / "nginx-error.log", cfg.log_dir / "nginx-access.log"
     error_offset, access_offset = error_log.stat().st_size, access_log.stat().st_size
     # given: steady load reaches every server

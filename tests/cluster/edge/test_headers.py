@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from deploy.local import cluster
 from tests.cluster.edge.conftest import outside_address
 from tests.support import wait_until
 
@@ -44,8 +45,9 @@ def test_security_headers_on_responses_nginx_makes_itself(
     too_large = http.post(f"{nginx_url}/api/upload", data=b"x" * (1024 * 1024 + 1), timeout=10)
     limited = next(r for r in burst("/auth/login", 60, source=outside_address()).replies if r.status == 429)
     forbidden = outside_client().get(f"{nginx_url}/metrics", timeout=5)
+    vip = cluster.EdgeNetwork.of(cluster_settings).vip
     redirect = http.get(
-        f"http://127.0.0.1:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
+        f"http://{vip}:{cluster_settings.nginx_http_port}/health", allow_redirects=False, timeout=5
     )
     # then
     responses = [(r.status_code, r.headers) for r in (too_large, forbidden, redirect)]

@@ -1,13 +1,15 @@
 """Hosts the edge does not serve: never echoed into a redirect, answered by the default server.
 
-The local cluster's NGINX serves ``localhost`` and ``127.0.0.1``; any other Host header gets no
-answer on plain HTTP (444: the connection is closed) and a JSON 421 on HTTPS.
+The local cluster's edge serves its virtual address (the first name), ``localhost`` and each
+edge's own address; any other Host header gets no answer on plain HTTP (444: the connection is
+closed) and a JSON 421 on HTTPS.
 """
 
 import socket
 
 import pytest
 
+from deploy.local import cluster
 from tests.cluster.edge.test_headers import assert_security_headers
 
 pytestmark = pytest.mark.cluster
@@ -16,7 +18,8 @@ pytestmark = pytest.mark.cluster
 def raw_http(port: int, host: str | None, path: str = "/x") -> bytes:
     """What NGINX sends back to one plain-HTTP request with this Host header (b"" if nothing)."""
     request = f"GET {path} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "")
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+    vip = cluster.EdgeNetwork.of(cluster.Settings()).vip
+    with socket.create_connection((vip, port), timeout=5) as sock:
         sock.sendall((request + "Connection: close\r\n\r\n").encode())
         data = b""
         while chunk := sock.recv(4096):
@@ -39,10 +42,10 @@ def test_plain_http_without_a_host_is_refused_without_a_redirect(cluster_setting
     assert b"Location" not in answer
 
 
-def test_a_served_host_is_redirected_to_the_configured_name(cluster_settings):
+def test_a_served_host_is_redirected_to_the_configured_name(cluster_settings, nginx_url):
     answer = raw_http(cluster_settings.nginx_http_port, "localhost", "/x?y=1").decode()
     assert answer.startswith("HTTP/1.1 301")
-    assert f"\r\nLocation: https://localhost:{cluster_settings.nginx_https_port}/x?y=1\r\n" in answer
+    assert f"\r\nLocation: {nginx_url}/x?y=1\r\n" in answer
 
 
 def test_https_for_a_foreign_host_is_a_json_421_with_the_security_headers(http, nginx_url):
@@ -55,10 +58,8 @@ def test_https_for_a_foreign_host_is_a_json_421_with_the_security_headers(http, 
     assert_security_headers(response.status_code, response.headers)
 
 
-def test_https_for_the_served_hosts_reaches_the_app(http, cluster_settings):
-    for host in ("localhost", "127.0.0.1"):
-        response = http.get(
-            f"https://127.0.0.1:{cluster_settings.nginx_https_port}/health", headers={"Host": host}, timeout=5
-        )
+def test_https_for_the_served_hosts_reaches_the_app(http, nginx_url, edge_network):
+    for host in (edge_network.vip, "localhost"):
+        response = http.get(f"{nginx_url}/health", headers={"Host": host}, timeout=5)
         assert response.status_code == 200
         assert response.headers.get("X-Served-By")

@@ -67,6 +67,7 @@ def test_nginx_t_catches_a_broken_rendering(rendered, tmp_path):
     assert "bogus_directive" in result.stderr
 
 
-def test_the_running_cluster_config_passes_nginx_t(cluster_settings, tmp_path):
-    conf = cluster_settings.state_dir / "nginx" / "nginx.conf"
+@pytest.mark.parametrize("edge", ["a", "b"])
+def test_the_running_cluster_config_passes_nginx_t(cluster_settings, tmp_path, edge):
+    conf = cluster_settings.state_dir / "nginx" / f"edge-{edge}" / "nginx.conf"
     assert nginx_test(conf, tmp_path).returncode == 0

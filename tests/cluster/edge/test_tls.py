@@ -4,12 +4,15 @@ import subprocess
 
 import pytest
 
+from deploy.local import cluster
+
 pytestmark = pytest.mark.cluster
 
 
 def s_client(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    vip = cluster.EdgeNetwork.of(cluster.Settings()).vip
     return subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", *args],
+        ["openssl", "s_client", "-connect", f"{vip}:{port}", "-servername", "localhost", *args],
         input="",
         capture_output=True,
         text=True,
@@ -47,15 +50,16 @@ def test_tls_1_2_offers_only_forward_secret_aead_ciphers(cluster_settings):
     assert "Cipher is (NONE)" in result.stdout
 
 
-def test_plain_http_redirects_to_the_same_path_on_https_at_the_configured_name(http, cluster_settings):
-    # when: the request names the host by its address, the other configured name
+def test_plain_http_redirects_to_the_same_path_on_https_at_the_configured_name(
+    http, cluster_settings, edge_network, nginx_url
+):
+    # when: the request names the host as localhost, another configured name
     response = http.get(
-        f"http://127.0.0.1:{cluster_settings.nginx_http_port}/api/items?page=2",
+        f"http://{edge_network.vip}:{cluster_settings.nginx_http_port}/api/items?page=2",
+        headers={"Host": "localhost"},
         allow_redirects=False,
         timeout=5,
     )
-    # then: the redirect names the first configured name, not what the client sent
+    # then: the redirect names the first configured name (the virtual address), not what the client sent
     assert response.status_code == 301
-    assert response.headers["Location"] == (
-        f"https://localhost:{cluster_settings.nginx_https_port}/api/items?page=2"
-    )
+    assert response.headers["Location"] == f"{nginx_url}/api/items?page=2"

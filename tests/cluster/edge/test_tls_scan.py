@@ -24,7 +24,7 @@ def test_testssl_finds_nothing_high_or_critical_but_the_self_signed_certificate(
     # when: the standard scan (protocols, ciphers, vulnerabilities, headers), findings from HIGH up
     subprocess.run(
         [testssl, "--quiet", "--color", "0", "--warnings", "off", "--severity", "HIGH",
-         "--jsonfile", str(report), f"127.0.0.1:{cluster_settings.nginx_https_port}"],
+         "--jsonfile", str(report), cluster_settings.edge_url()],
         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
     )  # fmt: skip
     # then

@@ -153,7 +153,7 @@ def _reads_after_own_writes(cfg, count: int = 10) -> dict[str, int]:
     session = requests.Session()
     session.trust_env = False
     session.verify = str(cfg.state_dir / "nginx" / "tls.crt")
-    base = f"https://127.0.0.1:{cfg.nginx_https_port}"
+    base = cfg.edge_url()
     outcomes: dict[str, int] = {}
     for _ in range(count):
         written = session.post(f"{base}/replicas/debug/probes", timeout=20)

@@ -57,3 +57,17 @@ def test_status_shows_the_broker_master_and_replica_as_the_nodes_report_them(clu
     # and every Sentinel runs
     running = re.findall(r"^(redis-sentinel-\d+)\s+running pid", result.stdout, re.MULTILINE)
     assert running == sentinel.sentinel_names(cluster_settings)
+
+
+def test_status_shows_one_master_and_one_backup_edge_as_keepalived_reports_them(cluster_settings):
+    # given both edges up (keepalived's notify script writes each one's VRRP state)
+    roles = cluster.edge_roles(cluster_settings, cluster.services(cluster_settings))
+    # when the status is printed
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.local.cluster", "status"],
+        capture_output=True, text=True, timeout=60, cwd=cluster.REPO, check=True,
+    )  # fmt: skip
+    # then each keepalived's line carries its state: one MASTER, one BACKUP
+    shown = dict(re.findall(r"^(keepalived-[ab])\s.*\brole=(\w+)$", result.stdout, re.MULTILINE))
+    assert shown == roles
+    assert sorted(shown.values()) == ["BACKUP", "MASTER"]

@@ -46,14 +46,17 @@ def test_the_balancer_and_liveness_probes_answer_a_kubelet_host_header(app_url):
     assert [answer.status_code for answer in answers] == [200, 200, 200]
 
 
-def test_detailed_is_a_404_for_a_client_outside_the_allowed_networks(app_url):
-    # given: NGINX on loopback is a trusted proxy, so the address it forwards is the client's
+def test_detailed_is_a_404_for_a_client_outside_the_allowed_networks(app_url, edge_network):
+    # given: loopback is a trusted proxy, so the address it forwards is the client's; the local
+    # cluster allows loopback and the host's end of the edge bridge (an operator on the host)
     outside = {"X-Forwarded-For": "203.0.113.9"}
 
     # when
     hidden = probe(f"{app_url}/health/detailed", headers=outside)
-    forged = probe(f"{app_url}/health/detailed", headers={"X-Forwarded-For": "10.0.0.1, 203.0.113.9"})
-    inside = probe(f"{app_url}/health/detailed", headers={"X-Forwarded-For": "10.1.2.3"})
+    forged = probe(
+        f"{app_url}/health/detailed", headers={"X-Forwarded-For": f"{edge_network.host_address}, 203.0.113.9"}
+    )
+    inside = probe(f"{app_url}/health/detailed", headers={"X-Forwarded-For": edge_network.host_address})
 
     # then: (inside is let in; it may be 503 while another test has broken something)
     assert (hidden.status_code, forged.status_code) == (404, 404)

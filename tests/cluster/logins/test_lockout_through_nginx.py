@@ -1,5 +1,5 @@
-"""The login lockout through NGINX counts per client address: two clients on two loopback
-addresses (127.0.0.2 and 127.0.0.3), each seen by the app as NGINX reports it."""
+"""The login lockout through NGINX counts per client address: two clients on two outside
+addresses on the edge's bridge, each seen by the app as NGINX reports it."""
 
 import uuid
 from typing import Any
@@ -60,7 +60,11 @@ def staff_username(cluster_settings: cluster.Settings):
 def test_failures_from_one_address_lock_it_while_another_address_logs_in(
     cluster_settings, nginx_url, staff_username
 ):
-    attacker, owner = _client(cluster_settings, "127.0.0.2"), _client(cluster_settings, "127.0.0.3")
+    net = cluster.EdgeNetwork.of(cluster_settings)
+    attacker, owner = (
+        _client(cluster_settings, cluster.add_client_address(cluster_settings, net.outside_client(index)))
+        for index in (0, 1)
+    )
 
     def login(session: requests.Session, password: str) -> requests.Response:
         return session.post(

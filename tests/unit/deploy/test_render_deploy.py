@@ -89,7 +89,8 @@ def test_nginx_is_rendered_by_the_edge_renderer_with_its_includes(tmp_path, monk
 
 def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
     with pytest.raises(
-        CommandError, match=r"unknown target 'apache'; one of: nginx, pgbouncer, k8s, systemd, redis, patroni"
+        CommandError,
+        match=r"unknown target 'apache'; one of: nginx, keepalived, pgbouncer, k8s, systemd, redis, patroni",
     ):
         call_command("render_deploy", "apache", "--out", str(tmp_path))
 

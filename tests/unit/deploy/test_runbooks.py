@@ -40,6 +40,8 @@ EXPECTED = {
     "pgbouncer-lost.md",
     # the broker Redis under Sentinel (ADR 0019)
     "broker-failover.md",
+    # the edge pair (ADR 0020)
+    "edge-pair.md",
 }
 SHELL_WORDS = {"for", "until", "while", "do", "done", "then", "fi", "if", "export", "sleep", "true"}
 SEPARATORS = {"|", "||", "&&", ";", "(", ")", "$", "do", "then"}

@@ -24,6 +24,9 @@ REQUIRED_ALERTS = {
     "HighServerErrorRate",
     "ReadinessFailing",
     "PgBouncerPoolSaturated",
+    "EdgeAddressNotHeldOnce",
+    "EdgeRedundancyLost",
+    "EdgeFailover",
 }
 
 
