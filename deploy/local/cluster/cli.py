@@ -11,6 +11,7 @@ from deploy.local.cluster.edge import (
     edge_network_exists,
     edge_roles,
     remove_edge_network,
+    stop_legacy_nginx,
     wait_edge_pair,
 )
 from deploy.local.cluster.patroni import (
@@ -242,6 +243,7 @@ def down(cfg: Settings | None = None, *, only: Sequence[str] | None = None) -> l
     stopped += stop([name for name in cfg.etcd_member_names if name in wanted], cfg)
     if only is None:
         stopped += stop_legacy_postgres(cfg)
+        stopped += stop_legacy_nginx(cfg)
         stopped += remove_edge_network(cfg)  # its namespaces, links and bridge
     return stopped
 

@@ -23,13 +23,14 @@ Addresses come from ``EDGE_SUBNET`` (a /24 or larger, used only inside what this
 from __future__ import annotations
 
 import ipaddress
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deploy.keepalived.render import KeepalivedValues, render_keepalived_files
-from deploy.local.cluster.processes import Service, port_open, recorded_pid
+from deploy.local.cluster.processes import Service, port_open, recorded_pid, stop_service, wait_stopped
 from deploy.local.cluster.settings import EDGES, ClusterError, EdgeNetwork, Settings
 
 INSIDE_LINK = "edge0"  # the namespace's end of its veth pair
@@ -237,3 +238,15 @@ def wait_edge_pair(cfg: Settings, table: Mapping[str, Service], timeout: float =
     raise ClusterError(
         f"the edge pair did not settle on one MASTER and one BACKUP within {timeout:.0f}s: {shown}"
     )
+
+
+def stop_legacy_nginx(cfg: Settings) -> list[str]:
+    """Stop the lone NGINX a cluster started before the edge pair (its PID file is ``nginx.pid``),
+    so that ``down`` after an upgrade leaves nothing of the old layout running."""
+    marker = str(cfg.state_dir / "nginx" / "nginx.conf")
+    service = Service("nginx", [], marker=marker, stop_signal=signal.SIGQUIT)
+    pid = recorded_pid(service, cfg)
+    if pid and stop_service(service, cfg):
+        wait_stopped(service, cfg, pid, timeout=30)
+        return ["nginx (before the edge pair)"]
+    return []
