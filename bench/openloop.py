@@ -1,6 +1,6 @@
 """An open-loop load generator: requests start on a precomputed schedule, never waiting for answers.
 
-    .venv/bin/python -m bench.openloop --url https://127.0.0.1:28443/api/messages?limit=50 \
+    .venv/bin/python -m bench.openloop --url https://10.213.0.10:28443/api/messages?limit=50 \
         --rate 250 --seconds 60 --header "Authorization: Bearer ..." --cafile tls.crt
 
 Why our own (ADR 0016): a closed loop (wrk, or wrk with a think time before each request, the

@@ -113,8 +113,7 @@ def http_comparison(seconds: int, connections: int, rounds: int) -> dict[str, di
     from replicas.middleware import PRIMARY_ONLY_HEADER
     from replicas.services import routing_probe_create
 
-    port = os.environ.get("NGINX_HTTPS_PORT", "28443")
-    base = f"https://127.0.0.1:{port}"
+    base = os.environ["EDGE_URL"]  # the edge pair's virtual address, from .cluster/cluster.env
     probe = routing_probe_create(note="bench-http")
     targets: dict[str, tuple[str, dict[str, str]]] = {
         "`GET /replicas/debug/probes/<id>`": (f"{base}/replicas/debug/probes/{probe.pk}", {})
