@@ -191,9 +191,11 @@ def run(
     time.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
     load.stop()
     result.seconds = time.monotonic() - t0
+    # A request belongs to the fault during which its answer came: one in flight at a kill fails
+    # because of that kill, not the one before.
     ends = [*kills[1:], float("inf")]
     for entry, killed_at, until in zip(result.faults, kills, ends, strict=True):
-        window = [a for a in load.answers if a.done >= killed_at and a.sent < until]
+        window = [a for a in load.answers if killed_at <= a.done < until]
         entry.failed_reads = sum(1 for a in window if a.kind == READ and not a.ok)
         entry.failed_writes = sum(1 for a in window if a.kind == WRITE and not a.ok)
         entry.reads_out = load.unavailable_for(READ, killed_at, until)
