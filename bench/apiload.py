@@ -141,9 +141,9 @@ class ApiLoad:
         return [a for a in self.of(kind) if not a.ok]
 
     def unavailable_for(self, kind: str, since: float, until: float = float("inf")) -> float:
-        """Seconds from ``since`` until the last failed request of ``kind`` sent before ``until``
-        had its answer (0: none failed)."""
-        failed = [a.done for a in self.failed(kind) if a.done >= since and a.sent < until]
+        """Seconds from ``since`` until the last failed request of ``kind`` answered before
+        ``until`` had its answer (0: none failed)."""
+        failed = [a.done for a in self.failed(kind) if since <= a.done < until]
         return max(failed) - since if failed else 0.0
 
     def back_after(self, kind: str, since: float) -> float:

@@ -180,10 +180,12 @@ def run(
         say(f"  {killed_at - t0:6.1f} s  killed {fault.name}: {', '.join(killed)}; down for {down_for:g} s")
         time.sleep(down_for)
         entry = FaultResult(fault.name, fault.what, killed, killed_at - t0, 0.0, 0.0, bound=_bound(fault))
+        restoring = time.monotonic()
         try:
             entry.rejoin_seconds = restore(cfg, fault)
-        except AssertionError as error:
+        except AssertionError as error:  # past the 60 s bound: reported, and the run goes on
             entry.error = str(error)
+            entry.rejoin_seconds = time.monotonic() - restoring
         entry.restored_at = time.monotonic() - t0
         say(f"  {entry.restored_at:6.1f} s  {fault.name} redundant {entry.rejoin_seconds:.1f} s after up")
         result.faults.append(entry)
@@ -191,9 +193,11 @@ def run(
     time.sleep(max(0.0, t0 + minutes * 60 - time.monotonic()))
     load.stop()
     result.seconds = time.monotonic() - t0
+    # A request belongs to the fault during which its answer came: one in flight at a kill fails
+    # because of that kill, not the one before.
     ends = [*kills[1:], float("inf")]
     for entry, killed_at, until in zip(result.faults, kills, ends, strict=True):
-        window = [a for a in load.answers if a.done >= killed_at and a.sent < until]
+        window = [a for a in load.answers if killed_at <= a.done < until]
         entry.failed_reads = sum(1 for a in window if a.kind == READ and not a.ok)
         entry.failed_writes = sum(1 for a in window if a.kind == WRITE and not a.ok)
         entry.reads_out = load.unavailable_for(READ, killed_at, until)

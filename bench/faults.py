@@ -267,7 +267,10 @@ def restore(cfg: cluster.Settings, fault: Fault, *, timeout: float = REJOIN_WITH
         if time.monotonic() - started > timeout:
             raise AssertionError(f"{fault.name} not redundant {timeout:.0f} s after `up` started")
         time.sleep(0.2)
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    if took > timeout:  # `up` itself took that long
+        raise AssertionError(f"{fault.name} redundant again only {took:.0f} s after `up` started")
+    return took
 
 
 # --- what every proof checks -----------------------------------------------------------------------
