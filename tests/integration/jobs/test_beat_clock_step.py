@@ -55,7 +55,7 @@ def queue():
     # settings' broker database
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     broker = Connection(settings.CELERY_BROKER_URL, transport_options=options)
-    client = broker.default_channel.client  # type: ignore[attr-defined]  # the Redis transport's
+    client = broker.default_channel.client  # type: ignore[attr-defined]  # a Redis channel has one
     yield client, name
     client.delete(name)
     for key in client.scan_iter(match="_kombu.binding.*", count=100):
