@@ -10,9 +10,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 from celery import Celery
 from django.conf import settings
+from kombu import Connection
 
 from jobs.schedules import TickSchedule, TickScheduler
 
@@ -51,14 +51,18 @@ class Clock:
 def queue():
     """A queue no worker reads; its messages and kombu's binding for it are deleted afterwards."""
     name = f"test-beat-clock-{uuid.uuid4().hex[:10]}"
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
+    # kombu's own client of the broker (through its Sentinels when it has them), on the test
+    # settings' broker database
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    broker = Connection(settings.CELERY_BROKER_URL, transport_options=options)
+    client = broker.default_channel.client  # type: ignore[attr-defined]  # a Redis channel has one
     yield client, name
     client.delete(name)
     for key in client.scan_iter(match="_kombu.binding.*", count=100):
         for member in client.smembers(key):
             if name.encode() in member:
                 client.srem(key, member)
-    client.close()
+    broker.close()
 
 
 @pytest.fixture
@@ -69,6 +73,7 @@ def beat(tmp_path, queue):
     def start(clock: Clock) -> TickScheduler:
         app = Celery("beat-clock-test", broker=settings.CELERY_BROKER_URL, set_as_current=False)
         app.conf.result_expires = None  # no result backend: no cleanup entry of Celery's own
+        app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS  # Sentinel's master
         app.conf.beat_schedule = {
             "clock-step": {
                 "task": "tests.beat-clock-step",  # registered nowhere: nothing runs it
