@@ -72,6 +72,24 @@ def database_response_time(*, alias: str = PRIMARY_DB_ALIAS, deadline: float) ->
     return Observation(_elapsed_ms(started), "ms")
 
 
+LEADER, REPLICA = "leader", "replica"
+
+
+def database_role(*, alias: str, deadline: float) -> Observation:
+    """The role of the PostgreSQL member this alias reaches now: ``leader`` or ``replica``
+    (``pg_is_in_recovery()``). Roles move with a failover (ADR 0017); a warning when the primary
+    alias reaches a standby (writes would fail) or a replica alias reaches the leader (its reads
+    load the leader: the other member is down or still rejoining)."""
+    with _database(alias, deadline=deadline) as connection:
+        (in_recovery,) = postgres.fetch_one(connection, "SELECT pg_is_in_recovery()", deadline=deadline)
+    role = REPLICA if in_recovery == "t" else LEADER  # rows come back as text
+    observed = Observation(role, "role")
+    expected = LEADER if alias == PRIMARY_DB_ALIAS else REPLICA
+    if role != expected:
+        raise ServiceWarning(f"reaches the {role}, not a {expected}", observed=observed)
+    return observed
+
+
 def replica_lag(*, alias: str, deadline: float) -> Observation:
     """The replica's lag in ms as the router measured it (``replicas.selectors``): the probe shows
     what routing decides on, so the two can never disagree. Unreachable is a failure (of a

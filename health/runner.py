@@ -33,6 +33,7 @@ from functools import partial
 from django.conf import settings
 
 from config import metrics, redis_urls
+from config.databases import PRIMARY_DB_ALIAS
 from health import checks, drain
 from health.exceptions import HealthProblem, Status
 from health.report import CheckResult, Observation, Report
@@ -152,6 +153,16 @@ def _detailed_only_checks() -> list[Check]:
         )
         for alias in replica_aliases()
     ]
+    # Which role each alias reaches now: roles move with a failover (ADR 0017).
+    roles = [
+        Check(
+            "database:role",
+            partial(checks.database_role, alias=alias),
+            component_id="primary" if alias == PRIMARY_DB_ALIAS else alias,
+            critical=False,
+        )
+        for alias in (PRIMARY_DB_ALIAS, *replica_aliases())
+    ]
     # Where the broker's master is now, when Sentinel names it (ADR 0019).
     master = (
         [
@@ -165,6 +176,7 @@ def _detailed_only_checks() -> list[Check]:
         else []
     )
     return [
+        *roles,
         *replicas,
         _broker_check(),
         *master,

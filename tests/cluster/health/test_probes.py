@@ -83,6 +83,9 @@ def test_detailed_with_the_token_shows_values_and_no_secret(side_server):
     body = granted.json()
     assert check(body, "database:responseTime", "primary")["observedUnit"] == "ms"
     assert check(body, "database:replicationLag", "replica")["observedUnit"] == "ms"
+    # each alias reaches the member in its role: the leader for writes, a replica for reads
+    assert check(body, "database:role", "primary")["observedValue"] == "leader"
+    assert check(body, "database:role", "replica")["observedValue"] == "replica"
     secrets = [
         TOKEN,
         str(settings.DATABASES[PRIMARY_DB_ALIAS]["PASSWORD"]),

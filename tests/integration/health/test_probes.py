@@ -81,6 +81,8 @@ def test_detailed_reports_every_dependency_with_observed_values(client):
     replica = checks["database:replicationLag"][0]
     assert (replica["componentId"], replica["status"], replica["observedUnit"]) == ("replica", "pass", "ms")
     assert 0 <= replica["observedValue"] < settings.REPLICA_MAX_LAG_MS
+    roles = {role["componentId"]: (role["status"], role["observedValue"]) for role in checks["database:role"]}
+    assert roles == {"primary": ("pass", "leader"), "replica": ("pass", "replica")}
     assert [node["componentId"] for node in checks["lock-redis:responseTime"]] == [
         "node-1",
         "node-2",
