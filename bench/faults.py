@@ -209,8 +209,7 @@ FAULTS: dict[str, Fault] = {
         Fault("broker-master", "the broker Redis master (Sentinel promotes the replica)", _kill_broker_master,
               broker_redundant, writes_within=0.0, reads_within=0.0, sends_within=15.0),
         Fault("active-nginx", "the active NGINX with its workers (keepalived moves the address)",
-              _kill_active_nginx, edge_pair_redundant, writes_within=2.0, reads_within=2.0, sends_within=0.0,
-              in_flight_may_fail=(READ, WRITE)),
+              _kill_active_nginx, edge_pair_redundant, writes_within=2.0, reads_within=2.0, sends_within=0.0),
     )
 }  # fmt: skip
 
