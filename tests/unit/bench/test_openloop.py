@@ -107,10 +107,11 @@ def test_requests_start_on_schedule_and_a_wait_for_a_connection_counts() -> None
 
     # when 40 req/s are offered for a second (twice what it can serve)
     summary = asyncio.run(scenario())
-    # then every scheduled request started on time and was answered
+    # then every scheduled request started on time (late by far less than the queue below: the
+    # generator never waits for an answer; the margin is for a shared, busy machine) and was answered
     assert summary["requests"] == summary["scheduled"] == summary["ok"]
-    assert summary["schedule_lag_p99_ms"] < 20
-    # and its latency from the send stays near the service time, while the latency from the
-    # scheduled time shows the queue that built up (about a second by the end)
-    assert summary["p99_sent_ms"] < 150
+    assert summary["schedule_lag_p99_ms"] < 100
+    # and the latency from the scheduled time shows the queue that built up (about a second by
+    # the end), several times the latency from the send, which a closed loop would report alone
     assert summary["p99_ms"] > 500
+    assert summary["p99_ms"] > 3 * summary["p99_sent_ms"]
