@@ -6,6 +6,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from deploy.local.cluster.edge import (
     edge_network_exists,
@@ -21,10 +22,11 @@ from deploy.local.cluster.patroni import (
     roles,
     stop_legacy_postgres,
     stop_orphan_postmaster,
+    wait_member_answering,
     wait_member_ready,
 )
 from deploy.local.cluster.postgres import bootstrap_primary
-from deploy.local.cluster.processes import chown_to, recorded_pid, run, start_service
+from deploy.local.cluster.processes import Service, chown_to, recorded_pid, run, start_service
 from deploy.local.cluster.sentinel import (
     BROKER_NODES,
     SENTINEL_PREFIX,
@@ -163,11 +165,19 @@ def up(cfg: Settings | None = None, *, only_infra: bool = False) -> None:
             if not was_running:
                 started.append(name)
             pid = start_service(table[name], cfg)
+            running = " (already running)" if was_running else ""
             if name in cfg.pg_member_names:
-                role = wait_member_ready(cfg, name, alive=lambda: recorded_pid(table[name], cfg) is not None)
-                if name == cfg.pg_member_names[-1]:
-                    bootstrap_primary(cfg)
-                return f"pid {pid} role={role}" + (" (already running)" if was_running else "")
+                # Roles are waited for once every member runs: after a failover the last leader may
+                # be a later member, and an earlier one will not lead without it (not the healthiest).
+                if name != cfg.pg_member_names[-1]:
+                    wait_member_answering(cfg, name, alive=lambda: recorded_pid(table[name], cfg) is not None)
+                    return f"pid {pid}{running}"
+                member_roles = []
+                for member in cfg.pg_member_names:
+                    role = wait_member_ready(cfg, member, alive=partial(_running, table[member], cfg))
+                    member_roles.append(f"{member}={role}")
+                bootstrap_primary(cfg)
+                return f"pid {pid} roles: {' '.join(member_roles)}{running}"
             return f"pid {pid}" + (" (already running)" if was_running else "")
 
         return run
@@ -254,6 +264,10 @@ def status(cfg: Settings | None = None) -> list[tuple[str, int | None, int | Non
         (name, recorded_pid(service, cfg), service.port, service.port_var)
         for name, service in services(cfg).items()
     ]
+
+
+def _running(service: Service, cfg: Settings) -> bool:
+    return recorded_pid(service, cfg) is not None
 
 
 def main(argv: Sequence[str]) -> int:

@@ -193,6 +193,20 @@ def wait_member_ready(cfg: Settings, name: str, *, alive: Callable[[], bool], ti
     )
 
 
+def wait_member_answering(
+    cfg: Settings, name: str, *, alive: Callable[[], bool], timeout: float = 60.0
+) -> None:
+    """Wait until ``name``'s Patroni answers its REST API (whatever its role so far)."""
+    deadline = time.monotonic() + timeout
+    log = cfg.log_dir / f"{name}.log"
+    while member_state(cfg, name) is None:
+        if not alive():
+            raise ClusterError(f"{name} exited while starting (log: {log})")
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{name}'s Patroni did not answer within {timeout:.0f}s (log: {log})")
+        time.sleep(0.2)
+
+
 def _streaming(cfg: Settings, name: str) -> bool:
     """Whether the leader lists ``name`` among its streaming standbys."""
     leader = leader_name(cfg)
